@@ -1,0 +1,11 @@
+/**
+ * rpctls: ONC-RPC v2 for Node.js. Layers, bottom up: xdr (data) -> transport (record marking) -> rpc
+ * (messages, connection, client, server, rpcbind) -> gen (XDR language compiler).
+ */
+export { RpctlsError, InvalidOptionError } from './errors.js';
+export * from './xdr/index.js';
+export * from './transport/index.js';
+export * from './rpc/index.js';
+export { handlerFailure, HandlerXdrError } from './gen/runtime.js';
+export type { RpcCaller, RawProgram, RawProcedure, RawProcedures } from './gen/runtime.js';
+export { compileXdr } from './gen/index.js';

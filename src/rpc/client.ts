@@ -1,0 +1,197 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { InvalidOptionError, validateInteger } from '../errors.js';
+import { type CallOptions, type ConnectionOptions, RpcConnection } from './connection.js';
+import { ConnectError, ConnectionClosedError, RpcTimeoutError } from './errors.js';
+import { type ProcedureRef, type ProgramDefinition, ProgramRegistry } from './program.js';
+
+export interface ReconnectOptions {
+  /** First delay before reconnecting, in ms (default 100). */
+  initialDelay?: number;
+  /** Cap on the doubling delay, in ms (default 10000). */
+  maxDelay?: number;
+  /** Attempts per outage before calls fail with ERR_RPC_CONNECT (default 10). */
+  maxAttempts?: number;
+}
+
+export interface ClientOptions extends Omit<ConnectionOptions, 'programs'> {
+  host?: string;
+  port?: number;
+  /** A Unix-domain socket path instead of host/port (e.g. rpcbind's /run/rpcbind.sock). */
+  path?: string;
+  /** Milliseconds allowed for one TCP connect (default 10000). */
+  connectTimeout?: number;
+  /** Reconnect after the connection is lost (default off: the client stays closed). */
+  reconnect?: boolean | ReconnectOptions;
+}
+
+/**
+ * An ONC-RPC client over TCP: one RpcConnection at a time, optionally re-established with backoff when
+ * it is lost. Programs added with `addProgram` are served to the server over the same connection.
+ */
+export class RpcClient extends EventEmitter {
+  readonly programs = new ProgramRegistry();
+  private readonly options: ClientOptions;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly path: string | undefined;
+  private readonly connectTimeout: number;
+  private readonly reconnect: Required<ReconnectOptions> | null;
+  private current: RpcConnection | null = null;
+  private connecting: Promise<RpcConnection> | null = null;
+  private everConnected = false;
+  private closed = false;
+
+  constructor(options: ClientOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    this.options = options;
+    if (options.path !== undefined) {
+      if (typeof options.path !== 'string' || options.path.length === 0) throw new InvalidOptionError('path', 'a non-empty string', options.path);
+      this.path = options.path;
+      this.host = 'localhost';
+      this.port = 0;
+    } else {
+      this.path = undefined;
+      if (options.host !== undefined && (typeof options.host !== 'string' || options.host.length === 0)) {
+        throw new InvalidOptionError('host', 'a non-empty string', options.host);
+      }
+      this.host = options.host ?? '127.0.0.1';
+      this.port = validateInteger(options.port, 'port', 1, 65535);
+    }
+    this.connectTimeout = validateInteger(options.connectTimeout ?? 10_000, 'connectTimeout', 1, 0x7fffffff);
+    const reconnect = options.reconnect;
+    if (reconnect === undefined || reconnect === false) {
+      this.reconnect = null;
+    } else if (reconnect === true || (typeof reconnect === 'object' && reconnect !== null)) {
+      const r = reconnect === true ? {} : reconnect;
+      this.reconnect = {
+        initialDelay: validateInteger(r.initialDelay ?? 100, 'reconnect.initialDelay', 0, 0x7fffffff),
+        maxDelay: validateInteger(r.maxDelay ?? 10_000, 'reconnect.maxDelay', 0, 0x7fffffff),
+        maxAttempts: validateInteger(r.maxAttempts ?? 10, 'reconnect.maxAttempts', 1, 0x7fffffff),
+      };
+    } else {
+      throw new InvalidOptionError('reconnect', 'a boolean or { initialDelay, maxDelay, maxAttempts }', reconnect);
+    }
+    // Validate connection options now rather than at the first connect.
+    new RpcConnection(null, this.connectionOptions()).destroy();
+  }
+
+  /** The live connection, or null between connections. */
+  get connection(): RpcConnection | null {
+    return this.current;
+  }
+
+  /** Where this client connects, as `host:port` or the socket path. */
+  get target(): string {
+    return this.path ?? `${this.host}:${this.port}`;
+  }
+
+  addProgram(definition: ProgramDefinition): this {
+    this.programs.add(definition);
+    return this;
+  }
+
+  /** Opens the connection (calls do this on demand). */
+  async connect(): Promise<RpcConnection> {
+    if (this.closed) throw new ConnectionClosedError('the client is closed');
+    if (this.current && !this.current.closed) return this.current;
+    if (!this.connecting) {
+      this.connecting = this.establish().finally(() => {
+        this.connecting = null;
+      });
+    }
+    return this.connecting;
+  }
+
+  call(program: number, version: number, procedure: number, args?: Buffer | readonly Buffer[], options?: CallOptions): Promise<Buffer> {
+    const connection = this.current;
+    if (connection && !connection.closed) return connection.call(program, version, procedure, args, options);
+    return this.connectThen((c) => c.call(program, version, procedure, args, options), options);
+  }
+
+  request<A, R>(ref: ProcedureRef<A, R>, args: A, options?: CallOptions): Promise<R> {
+    const connection = this.current;
+    if (connection && !connection.closed) return connection.request(ref, args, options);
+    return this.connectThen((c) => c.request(ref, args, options), options);
+  }
+
+  private async connectThen<T>(fn: (connection: RpcConnection) => Promise<T>, options?: CallOptions): Promise<T> {
+    if (this.closed) throw new ConnectionClosedError('the client is closed');
+    if (this.everConnected && !this.reconnect) throw new ConnectionClosedError('the connection is closed and reconnect is off');
+    options?.signal?.throwIfAborted();
+    return fn(await this.connect());
+  }
+
+  /** Graceful close: calls in flight finish, then the connection closes; no reconnect afterwards. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.connecting?.catch(() => undefined);
+    await this.current?.close();
+  }
+
+  /** Immediate close: pending calls fail with ERR_RPC_CONNECTION_CLOSED. */
+  destroy(error?: Error): void {
+    this.closed = true;
+    this.current?.destroy(error);
+  }
+
+  private connectionOptions(): ConnectionOptions {
+    const { host: _h, port: _p, path: _path, connectTimeout: _c, reconnect: _r, ...rest } = this.options;
+    return { ...rest, programs: this.programs };
+  }
+
+  private async establish(): Promise<RpcConnection> {
+    const attempts = this.reconnect?.maxAttempts ?? 1;
+    let delay = this.reconnect?.initialDelay ?? 0;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) {
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2 || 1, this.reconnect?.maxDelay ?? 0);
+      }
+      if (this.closed) break;
+      try {
+        const socket = await this.openSocket();
+        if (this.closed) {
+          socket.destroy();
+          break;
+        }
+        const connection = new RpcConnection(socket, this.connectionOptions());
+        this.current = connection;
+        this.everConnected = true;
+        connection.on('close', (error?: Error) => {
+          if (this.current === connection) this.current = null;
+          this.emit('disconnect', error);
+        });
+        connection.on('handlerError', (error, context) => this.emit('handlerError', error, context));
+        this.emit('connect', connection);
+        return connection;
+      } catch (error) {
+        lastError = error;
+        this.emit('connectError', error);
+      }
+    }
+    if (this.closed) throw new ConnectionClosedError('the client is closed');
+    throw lastError;
+  }
+
+  private openSocket(): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = this.path !== undefined ? net.connect({ path: this.path }) : net.connect({ host: this.host, port: this.port, noDelay: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new ConnectError(this.host, this.port, new RpcTimeoutError(this.connectTimeout)));
+      }, this.connectTimeout);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(socket);
+      });
+      socket.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new ConnectError(this.path ?? this.host, this.port, error));
+      });
+    });
+  }
+}

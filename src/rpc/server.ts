@@ -1,0 +1,131 @@
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { InvalidOptionError, validateInteger } from '../errors.js';
+import { type ConnectionOptions, RpcConnection } from './connection.js';
+import { type ProgramDefinition, ProgramRegistry } from './program.js';
+import { registerWithRpcbind } from './rpcbind.js';
+
+export interface ServerOptions extends Omit<ConnectionOptions, 'programs' | 'auth'> {
+  /** Connections accepted at once; more are closed on arrival (default 4096). */
+  maxConnections?: number;
+  /** Milliseconds `close()` waits for calls in flight before destroying connections (default 5000). */
+  closeTimeout?: number;
+}
+
+export interface ListenOptions {
+  port?: number;
+  /** Address to bind (default '0.0.0.0'). */
+  host?: string;
+}
+
+/**
+ * An ONC-RPC server over TCP. Every accepted socket becomes an RpcConnection sharing this server's
+ * programs; the server itself only accepts, tracks and closes connections and talks to rpcbind.
+ */
+export class RpcServer extends EventEmitter {
+  readonly programs = new ProgramRegistry();
+  readonly connections = new Set<RpcConnection>();
+  private readonly options: ServerOptions;
+  private readonly maxConnections: number;
+  private readonly closeTimeout: number;
+  private readonly server: net.Server;
+  private registered: Parameters<typeof registerWithRpcbind>[0] | null = null;
+
+  constructor(options: ServerOptions = {}) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    this.options = options;
+    this.maxConnections = validateInteger(options.maxConnections ?? 4096, 'maxConnections', 1, 0x7fffffff);
+    this.closeTimeout = validateInteger(options.closeTimeout ?? 5000, 'closeTimeout', 0, 0x7fffffff);
+    // Validate the per-connection options once, up front.
+    new RpcConnection(null, this.connectionOptions()).destroy();
+    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server.on('error', (error) => this.emit('error', error));
+  }
+
+  addProgram(definition: ProgramDefinition): this {
+    this.programs.add(definition);
+    return this;
+  }
+
+  /** Starts listening; resolves with the bound address. */
+  listen(options: ListenOptions = {}): Promise<net.AddressInfo> {
+    const port = validateInteger(options.port ?? 0, 'port', 0, 65535);
+    const host = options.host ?? '0.0.0.0';
+    if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('host', 'a non-empty string', host);
+    return new Promise((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.server.once('error', onError);
+      this.server.listen(port, host, () => {
+        this.server.off('error', onError);
+        resolve(this.address());
+      });
+    });
+  }
+
+  address(): net.AddressInfo {
+    const address = this.server.address();
+    if (address === null || typeof address === 'string') throw new InvalidOptionError('server', 'listening on TCP', address);
+    return address;
+  }
+
+  /** Registers every program version with the local rpcbind (`rpcinfo -p` then lists them). */
+  async register(options?: { timeout?: number }): Promise<void> {
+    const address = this.address();
+    const registration = {
+      programs: this.programs.list(),
+      port: address.port,
+      family: address.family === 'IPv6' ? ('IPv6' as const) : ('IPv4' as const),
+      address: address.address,
+    };
+    await registerWithRpcbind(registration, options);
+    this.registered = registration;
+  }
+
+  /** Removes this server's registrations from rpcbind. */
+  async unregister(options?: { timeout?: number }): Promise<void> {
+    if (!this.registered) return;
+    const registration = this.registered;
+    this.registered = null;
+    await registerWithRpcbind(registration, { ...options, unset: true });
+  }
+
+  /**
+   * Stops accepting, unregisters from rpcbind, lets calls in flight finish (up to `closeTimeout`), then
+   * closes every connection.
+   */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.unregister().catch((error) => this.emit('error', error));
+    const graceful = Promise.all([...this.connections].map((c) => c.close()));
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.closeTimeout);
+    });
+    await Promise.race([graceful, deadline]);
+    clearTimeout(timer);
+    for (const connection of this.connections) connection.destroy();
+    await closed;
+  }
+
+  private connectionOptions(): ConnectionOptions {
+    const { maxConnections: _m, closeTimeout: _c, ...rest } = this.options;
+    return { ...rest, programs: this.programs };
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.connections.size >= this.maxConnections) {
+      socket.destroy();
+      this.emit('connectionRefused', socket.remoteAddress);
+      return;
+    }
+    const connection = new RpcConnection(socket, this.connectionOptions());
+    this.connections.add(connection);
+    connection.on('close', (error?: Error) => {
+      this.connections.delete(connection);
+      if (error) this.emit('connectionError', error, connection);
+    });
+    connection.on('handlerError', (error, context) => this.emit('handlerError', error, context));
+    this.emit('connection', connection, socket);
+  }
+}

@@ -1,0 +1,187 @@
+import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../rpc/errors.js';
+
+/**
+ * Record marking (RFC 5531 section 11): turns a byte stream into records and records into framed bytes.
+ * It knows nothing of what a record contains.
+ */
+
+const LAST_FRAGMENT = 0x80000000;
+/** A fragment's length field is 31 bits. */
+export const MAX_FRAGMENT_LENGTH = 0x7fffffff;
+
+/**
+ * Default cap on one record: NFS moves up to 1 MiB of data per READ/WRITE, plus headers (RPC, NFSv4
+ * COMPOUND), so 1 MiB + 64 KiB fits the largest NFS I/O with room to spare while bounding memory.
+ */
+export const DEFAULT_MAX_RECORD_SIZE = 1024 * 1024 + 64 * 1024;
+/** Default cap on fragments per record: real peers send one; thousands means a flood. */
+export const DEFAULT_MAX_FRAGMENTS = 1024;
+
+export interface RecordDecoderOptions {
+  maxRecordSize?: number;
+  maxFragments?: number;
+}
+
+/**
+ * Incremental reassembler. `push` takes whatever the stream delivered and calls `onRecord` for each
+ * complete record. A record that lies within one chunk is passed as a view of it (no copy); one spread
+ * over chunks is copied once when complete. Sizes are checked against the caps as each fragment header
+ * arrives, before any byte of the fragment is kept, and nothing is ever allocated from a claimed length.
+ */
+export class RecordDecoder {
+  readonly maxRecordSize: number;
+  readonly maxFragments: number;
+  private readonly onRecord: (record: Buffer) => void;
+
+  private header = Buffer.alloc(4);
+  private headerFill = 0;
+  /** Bytes of the current fragment still to come; -1 while reading a header. */
+  private fragmentLeft = -1;
+  private lastFragment = false;
+  private fragments = 0;
+  private recordLength = 0;
+  private pieces: Buffer[] = [];
+
+  constructor(onRecord: (record: Buffer) => void, options?: RecordDecoderOptions) {
+    this.onRecord = onRecord;
+    this.maxRecordSize = options?.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
+    this.maxFragments = options?.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
+  }
+
+  /** True when no partial record is buffered (a safe point to swap the byte stream underneath). */
+  get idle(): boolean {
+    return this.fragmentLeft === -1 && this.headerFill === 0 && this.fragments === 0;
+  }
+
+  /** Bytes of the current partial record received so far. */
+  get buffered(): number {
+    return this.recordLength + this.headerFill;
+  }
+
+  /** Feeds bytes; throws RecordTooLargeError/TooManyFragmentsError (the stream must then be closed). */
+  push(chunk: Buffer): void {
+    let at = 0;
+    const end = chunk.length;
+    while (at < end) {
+      if (this.fragmentLeft === -1) {
+        // Fast path: a whole header inside the chunk.
+        let word: number;
+        if (this.headerFill === 0 && end - at >= 4) {
+          word = chunk.readUInt32BE(at);
+          at += 4;
+        } else {
+          const take = Math.min(4 - this.headerFill, end - at);
+          chunk.copy(this.header, this.headerFill, at, at + take);
+          this.headerFill += take;
+          at += take;
+          if (this.headerFill < 4) return;
+          this.headerFill = 0;
+          word = this.header.readUInt32BE(0);
+        }
+        if (this.startFragment(word) === 0) this.endFragment();
+        continue;
+      }
+      const take = Math.min(this.fragmentLeft, end - at);
+      // Whole record in this chunk: hand out a view.
+      if (this.lastFragment && this.pieces.length === 0 && take === this.fragmentLeft) {
+        const record = chunk.subarray(at, at + take);
+        at += take;
+        this.reset();
+        this.onRecord(record);
+        continue;
+      }
+      this.pieces.push(chunk.subarray(at, at + take));
+      this.fragmentLeft -= take;
+      at += take;
+      if (this.fragmentLeft === 0) this.endFragment();
+    }
+  }
+
+  /** Call when the stream ended: a partial record becomes a TruncatedRecordError (returned, not thrown). */
+  end(): TruncatedRecordError | null {
+    if (this.idle) return null;
+    const received = this.buffered;
+    this.reset();
+    return new TruncatedRecordError(received);
+  }
+
+  /** Checks the caps and returns the fragment's length. */
+  private startFragment(word: number): number {
+    const length = word & MAX_FRAGMENT_LENGTH;
+    this.lastFragment = (word & LAST_FRAGMENT) !== 0;
+    if (++this.fragments > this.maxFragments) throw new TooManyFragmentsError(this.maxFragments);
+    if (this.recordLength + length > this.maxRecordSize) {
+      throw new RecordTooLargeError(this.recordLength + length, this.maxRecordSize);
+    }
+    this.recordLength += length;
+    this.fragmentLeft = length;
+    return length;
+  }
+
+  private endFragment(): void {
+    this.fragmentLeft = -1;
+    if (!this.lastFragment) return;
+    const pieces = this.pieces;
+    const record = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
+    this.reset();
+    this.onRecord(record);
+  }
+
+  private reset(): void {
+    this.fragmentLeft = -1;
+    this.lastFragment = false;
+    this.fragments = 0;
+    this.recordLength = 0;
+    this.pieces = [];
+  }
+}
+
+/**
+ * Frames a record given as a gather list whose first 4 bytes are a reserved slot (`headerSlot`) for the
+ * record mark. With the default (no split) it only fills the slot: one fragment, nothing copied.
+ */
+export function frameRecord(
+  parts: Buffer[],
+  headerSlot: Buffer,
+  maxFragmentSize: number,
+): Buffer[] {
+  let total = -4;
+  for (let i = 0; i < parts.length; i++) total += (parts[i] as Buffer).length;
+  if (total <= maxFragmentSize) {
+    headerSlot.writeUInt32BE((LAST_FRAGMENT | total) >>> 0, 0);
+    return parts;
+  }
+  return splitFragments(parts, total, maxFragmentSize);
+}
+
+/** Re-frames a record (after its 4-byte slot) into fragments of at most `maxFragmentSize` bytes. */
+function splitFragments(parts: Buffer[], total: number, maxFragmentSize: number): Buffer[] {
+  const out: Buffer[] = [];
+  let partIndex = 0;
+  let partOffset = 4; // skip the reserved slot at the start of the first part
+  let left = total;
+  while (partIndex < parts.length && partOffset >= (parts[partIndex] as Buffer).length) {
+    partOffset -= (parts[partIndex] as Buffer).length;
+    partIndex++;
+  }
+  while (left > 0) {
+    const size = Math.min(left, maxFragmentSize);
+    left -= size;
+    const mark = Buffer.allocUnsafe(4);
+    mark.writeUInt32BE(((left === 0 ? LAST_FRAGMENT : 0) | size) >>> 0, 0);
+    out.push(mark);
+    let need = size;
+    while (need > 0) {
+      const part = parts[partIndex] as Buffer;
+      const take = Math.min(need, part.length - partOffset);
+      out.push(part.subarray(partOffset, partOffset + take));
+      partOffset += take;
+      need -= take;
+      if (partOffset === part.length) {
+        partIndex++;
+        partOffset = 0;
+      }
+    }
+  }
+  return out;
+}
