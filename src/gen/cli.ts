@@ -1,0 +1,104 @@
+/**
+ * `rpctls gen <file.x> -o <out.ts>`: compiles an .x file. Returns the process exit code rather than
+ * exiting, so the rpctls binary (and tests) decide what to do with it.
+ */
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { compileXdr, type CompileOptions } from './index.js';
+import { XdrCompileError } from './errors.js';
+
+const USAGE = `usage: rpctls gen <file.x> -o <out.ts> [--xdr-import <module>] [--runtime-import <module>]
+                  [-I <dir>]... [-D NAME[=value]]... [--with <other.x>]...
+  Compiles an XDR/RPC language file to TypeScript. Imports default to 'rpctls'.
+  --with compiles another .x file's definitions into the same module first (for types a file uses
+  without #including them).`;
+
+export interface GenIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const defaultIo: GenIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+};
+
+/** `argv` is what follows `gen`; returns 0 on success, 1 on a compile error, 2 on bad usage. */
+export function runGen(argv: readonly string[], io: GenIo = defaultIo): number {
+  let input: string | undefined;
+  let output: string | undefined;
+  const includeDirs: string[] = [];
+  const withFiles: string[] = [];
+  const defines: Record<string, string> = {};
+  const options: CompileOptions = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const value = (): string | undefined => argv[++i];
+    if (arg === '-h' || arg === '--help') {
+      io.stdout(`${USAGE}\n`);
+      return 0;
+    }
+    let v: string | undefined;
+    if (arg === '-o' || arg === '--output') v = output = value();
+    else if (arg === '--xdr-import') v = options.xdrImport = value();
+    else if (arg === '--runtime-import') v = options.runtimeImport = value();
+    else if (arg === '--with') v = value(), v !== undefined && withFiles.push(v);
+    else if (arg === '-I') v = value(), v !== undefined && includeDirs.push(v);
+    else if (arg.startsWith('-I') && arg.length > 2) v = arg.slice(2), includeDirs.push(v);
+    else if (arg === '-D' || (arg.startsWith('-D') && arg.length > 2)) {
+      v = arg === '-D' ? value() : arg.slice(2);
+      if (v !== undefined) {
+        const eq = v.indexOf('=');
+        defines[eq < 0 ? v : v.slice(0, eq)] = eq < 0 ? '1' : v.slice(eq + 1);
+      }
+    } else if (arg.startsWith('-')) {
+      io.stderr(`rpctls gen: unknown option ${arg}\n${USAGE}\n`);
+      return 2;
+    } else if (input === undefined) v = input = arg;
+    else {
+      io.stderr(`rpctls gen: only one input file is accepted (got ${input} and ${arg})\n`);
+      return 2;
+    }
+    if (v === undefined) {
+      io.stderr(`rpctls gen: ${arg} needs a value\n${USAGE}\n`);
+      return 2;
+    }
+  }
+  if (input === undefined || output === undefined) {
+    io.stderr(`${USAGE}\n`);
+    return 2;
+  }
+  let source: string;
+  const prelude: { source: string; fileName: string }[] = [];
+  try {
+    source = readFileSync(input, 'utf8');
+    for (const file of withFiles) prelude.push({ source: readFileSync(file, 'utf8'), fileName: file });
+  } catch (error) {
+    io.stderr(`rpctls gen: ${(error as Error).message}\n`);
+    return 1;
+  }
+  try {
+    const code = compileXdr(source, {
+      ...options,
+      fileName: input,
+      defines,
+      prelude,
+      // Like cpp: quoted includes are looked up next to the including file first, then in -I dirs.
+      resolveInclude: (name, fromFile) => {
+        for (const dir of [dirname(fromFile), ...includeDirs]) {
+          const candidate = resolve(dir, name);
+          if (existsSync(candidate)) return { file: candidate, source: readFileSync(candidate, 'utf8') };
+        }
+        return undefined;
+      },
+    });
+    writeFileSync(output, code);
+  } catch (error) {
+    if (error instanceof XdrCompileError) {
+      io.stderr(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  return 0;
+}
