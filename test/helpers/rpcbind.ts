@@ -1,0 +1,35 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+
+const RPCBIND_BINARIES = ['/usr/sbin/rpcbind', '/sbin/rpcbind'];
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Makes sure the real rpcbind (libtirpc) answers on 127.0.0.1:111, starting one in the foreground when
+ * none runs. Returns a stop function (a no-op when rpcbind was already running). Throws, never skips,
+ * when rpcbind is not installed: these tests are part of the acceptance.
+ */
+export async function ensureRpcbind(): Promise<() => void> {
+  if (await portOpen(111)) return () => undefined;
+  const binary = RPCBIND_BINARIES.find((b) => existsSync(b));
+  if (!binary) throw new Error('rpcbind is not installed: run `apt-get install rpcbind` (Debian) — .ci/run does this');
+  const child: ChildProcess = spawn(binary, ['-f'], { stdio: 'ignore' });
+  const deadline = Date.now() + 5000;
+  while (!(await portOpen(111))) {
+    if (child.exitCode !== null) throw new Error(`rpcbind exited with ${child.exitCode} (it needs root to bind port 111)`);
+    if (Date.now() > deadline) throw new Error('rpcbind did not start listening on port 111 within 5 s');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return () => child.kill('SIGTERM');
+}
