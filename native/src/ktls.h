@@ -1,0 +1,52 @@
+// Kernel TLS (KTLS) helpers: key derivation for TLS 1.3 and installing the record layer in the kernel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace rpctls {
+
+// Content types of TLS records and the handshake messages the data path has to recognise.
+constexpr uint8_t kRecordAlert = 21;
+constexpr uint8_t kRecordHandshake = 22;
+constexpr uint8_t kRecordApplicationData = 23;
+constexpr uint8_t kHandshakeNewSessionTicket = 4;
+constexpr uint8_t kHandshakeKeyUpdate = 24;
+
+// IANA TLS 1.3 cipher suite ids (low 16 bits of SSL_CIPHER_get_id).
+constexpr uint16_t kSuiteAes128Gcm = 0x1301;
+constexpr uint16_t kSuiteAes256Gcm = 0x1302;
+constexpr uint16_t kSuiteChacha20Poly1305 = 0x1303;
+
+struct TrafficSecret {
+  uint8_t bytes[64];
+  size_t len = 0;
+  void Wipe();
+};
+
+enum class KtlsOutcome {
+  kInstalled,
+  kUnavailable,  // nothing committed: the session may continue in userspace
+  kFailed,       // a TLS_TX/TLS_RX is in place: the connection is unusable
+};
+
+struct KtlsResult {
+  KtlsOutcome outcome;
+  int err;           // errno of the failing step
+  const char* step;  // "TCP_ULP", "TLS_TX", "TLS_RX", "HKDF"
+};
+
+// Derives key/iv from both traffic secrets and installs TX then RX on fd.
+KtlsResult InstallKernelTls(int fd, uint16_t suite, const TrafficSecret& tx, uint64_t txSeq,
+                            const TrafficSecret& rx, uint64_t rxSeq);
+
+// Record sequence numbers the kernel holds for fd; false if fd has no KTLS.
+bool ReadKernelSequences(int fd, uint16_t suite, uint64_t* txSeq, uint64_t* rxSeq);
+
+// Attaches the TLS ULP to a fresh loopback connection; returns 0 or the errno.
+int ProbeKernelTls();
+
+const char* ErrnoName(int err);
+
+}  // namespace rpctls

@@ -1,0 +1,953 @@
+#include "tls_socket.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/tls.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+namespace rpctls {
+namespace {
+
+constexpr size_t kReadSize = 64 * 1024;
+constexpr size_t kMaxGather = 16 * 1024;  // one TLS record
+constexpr int kMaxIov = 1024;
+
+bool HexToSecret(const char* hex, size_t hexLen, TrafficSecret* out) {
+  if (hexLen % 2 != 0 || hexLen / 2 > sizeof(out->bytes)) return false;
+  for (size_t i = 0; i < hexLen / 2; i++) {
+    int value = 0;
+    for (int j = 0; j < 2; j++) {
+      char c = hex[2 * i + j];
+      int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      if (digit < 0) return false;
+      value = value * 16 + digit;
+    }
+    out->bytes[i] = static_cast<uint8_t>(value);
+  }
+  out->len = hexLen / 2;
+  return true;
+}
+
+bool IsIpLiteral(const std::string& name) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
+}
+
+std::string OpenSslReason(unsigned long err) {
+  if (err == 0) return "unknown error";
+  const char* reason = ERR_reason_error_string(err);
+  if (reason != nullptr) return reason;
+  char buf[256];
+  ERR_error_string_n(err, buf, sizeof(buf));
+  return buf;
+}
+
+}  // namespace
+
+Napi::Function TlsSocket::Init(Napi::Env env) {
+  return DefineClass(env, "TlsSocket",
+                     {
+                         InstanceMethod<&TlsSocket::Start>("start"),
+                         InstanceMethod<&TlsSocket::ReadStart>("readStart"),
+                         InstanceMethod<&TlsSocket::ReadStop>("readStop"),
+                         InstanceMethod<&TlsSocket::Write>("write"),
+                         InstanceMethod<&TlsSocket::Shutdown>("shutdown"),
+                         InstanceMethod<&TlsSocket::Close>("close"),
+                         InstanceMethod<&TlsSocket::Counters>("counters"),
+                         InstanceMethod<&TlsSocket::KernelState>("kernelState"),
+                     });
+}
+
+// new TlsSocket(fd, options, onevent). Takes ownership of fd (closed by close()).
+TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocket>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsObject() || !info[2].IsFunction()) {
+    throw Napi::TypeError::New(env, "TlsSocket(fd, options, onevent)");
+  }
+  Napi::Object options = info[1].As<Napi::Object>();
+  auto flag = [&](const char* name, bool fallback) {
+    Napi::Value v = options.Get(name);
+    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
+  };
+  auto text = [&](const char* name) {
+    Napi::Value v = options.Get(name);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  };
+
+  ContextOptions ctxOptions;
+  ctxOptions.isServer = text("role") == "server";
+  ctxOptions.rejectUnauthorized = flag("rejectUnauthorized", true);
+  ctxOptions.requestCert = flag("requestCert", false);
+  ctxOptions.requireClientCert = flag("requireClientCert", false);
+  std::string alpn = text("alpn");
+  ctxOptions.alpn = alpn == "require" ? AlpnMode::kRequire : alpn == "off" ? AlpnMode::kOff : AlpnMode::kOffer;
+  ctxOptions.ciphersuites = text("ciphersuites");
+  std::string kernel = text("kernelTls");
+  kernelPolicy_ = kernel == "off" ? KernelTlsPolicy::kOff
+                  : kernel == "require" ? KernelTlsPolicy::kRequire
+                                        : KernelTlsPolicy::kAuto;
+  isServer_ = ctxOptions.isServer;
+  alpn_ = ctxOptions.alpn;
+  keylog_ = flag("keylog", false);
+  servername_ = text("servername");
+  Napi::Value timeout = options.Get("handshakeTimeoutMs");
+  if (timeout.IsNumber()) handshakeTimeoutMs_ = timeout.As<Napi::Number>().Uint32Value();
+  Napi::Value preface = options.Get("preface");
+  if (preface.IsBuffer()) {
+    auto buf = preface.As<Napi::Buffer<uint8_t>>();
+    preface_.assign(buf.Data(), buf.Data() + buf.Length());
+  }
+
+  ctx_ = CreateContext(env, ctxOptions, options);
+  SSL_CTX_set_keylog_callback(ctx_, OnKeylog);
+  if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx_, OnClientHello, this);
+  ssl_ = SSL_new(ctx_);
+  if (ssl_ == nullptr) throw Napi::Error::New(env, "SSL_new failed");
+  SSL_set_app_data(ssl_, this);
+  SSL_set_msg_callback(ssl_, OnMessage);
+  SSL_set_msg_callback_arg(ssl_, this);
+  if (isServer_) {
+    SSL_set_accept_state(ssl_);
+  } else {
+    SSL_set_connect_state(ssl_);
+    if (alpn_ != AlpnMode::kOff) {
+      static const unsigned char kSunrpc[] = {6, 's', 'u', 'n', 'r', 'p', 'c'};
+      SSL_set_alpn_protos(ssl_, kSunrpc, sizeof(kSunrpc));
+    }
+    if (!servername_.empty()) {
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_WILDCARDS);
+      if (IsIpLiteral(servername_)) {
+        X509_VERIFY_PARAM_set1_ip_asc(param, servername_.c_str());
+      } else {
+        SSL_set1_host(ssl_, servername_.c_str());
+        SSL_set_tlsext_host_name(ssl_, servername_.c_str());
+      }
+    }
+  }
+
+  fd_ = info[0].As<Napi::Number>().Int32Value();
+  // SSL_set_fd wraps fd in a BIO_NOCLOSE socket BIO: SSL_free leaves the fd to close().
+  if (SSL_set_fd(ssl_, fd_) != 1) throw Napi::Error::New(env, "SSL_set_fd failed");
+  onevent_ = Napi::Persistent(info[2].As<Napi::Function>());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "RpcTlsSocket", Value());
+  readBuffer_ = static_cast<uint8_t*>(malloc(kReadSize));
+
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  if (uv_poll_init_socket(loop, &poll_, fd_) != 0 || uv_timer_init(loop, &timer_) != 0) {
+    throw Napi::Error::New(env, "uv_poll_init failed");
+  }
+  poll_.data = this;
+  timer_.data = this;
+  handlesOpen_ = true;
+  openHandles_ = 2;
+  Ref();  // released when both handles are closed
+}
+
+TlsSocket::~TlsSocket() {
+  ReleaseSsl();
+  if (fd_ >= 0) ::close(fd_);
+  free(readBuffer_);
+}
+
+void TlsSocket::ReleaseSsl() {
+  clientSecret_.Wipe();
+  serverSecret_.Wipe();
+  if (ssl_ != nullptr) SSL_free(ssl_);
+  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+  ssl_ = nullptr;
+  ctx_ = nullptr;
+}
+
+// ---- JS methods --------------------------------------------------------------------------------
+
+Napi::Value TlsSocket::Start(const Napi::CallbackInfo& info) {
+  if (phase_ == Phase::kIdle) {
+    phase_ = preface_.empty() ? Phase::kHandshake : Phase::kPreface;
+    if (handshakeTimeoutMs_ > 0) uv_timer_start(&timer_, OnTimer, handshakeTimeoutMs_, 0);
+    // The first step runs from the poll callback, so every event reaches JS asynchronously.
+    sslWantsWrite_ = true;
+    UpdatePoll();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value TlsSocket::ReadStart(const Napi::CallbackInfo& info) {
+  reading_ = true;
+  if (phase_ == Phase::kOpen) {
+    UpdatePoll();
+    // Userspace: a partly consumed record sits in OpenSSL, where uv_poll cannot see it.
+    if (!kernelMode_ && ssl_ != nullptr && SSL_pending(ssl_) > 0) uv_timer_start(&timer_, OnTimer, 0, 0);
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value TlsSocket::ReadStop(const Napi::CallbackInfo& info) {
+  reading_ = false;
+  UpdatePoll();
+  return info.Env().Undefined();
+}
+
+// write([Buffer...]) -> true (all taken), false (pending: kEventWriteDone follows) or an error object.
+Napi::Value TlsSocket::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (phase_ != Phase::kOpen || pendingWrite_ || shutdownPending_ || shutdownDone_) {
+    return MakeError("ERR_TLS_INVALID_STATE", "write while not open or with a write pending");
+  }
+  Napi::Array chunks = info[0].As<Napi::Array>();
+  auto pending = std::make_unique<PendingWrite>();
+  uint32_t count = chunks.Length();
+  pending->iov.reserve(count);
+  size_t total = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    auto buf = chunks.Get(i).As<Napi::Buffer<uint8_t>>();
+    if (buf.Length() == 0) continue;
+    pending->iov.push_back({buf.Data(), buf.Length()});
+    total += buf.Length();
+  }
+  if (!kernelMode_ && pending->iov.size() > 1 && total <= kMaxGather) {
+    // Userspace SSL_write takes one buffer: copy small gathers so one RPC record stays one TLS record.
+    pending->gathered.reserve(total);
+    for (const iovec& v : pending->iov) {
+      auto* p = static_cast<uint8_t*>(v.iov_base);
+      pending->gathered.insert(pending->gathered.end(), p, p + v.iov_len);
+    }
+    pending->iov.assign(1, {pending->gathered.data(), total});
+  }
+  pendingWrite_ = std::move(pending);
+  int result = ContinueWrite();
+  if (result == 1) return Napi::Boolean::New(env, true);
+  if (result < 0) return writeError_.Value();
+  pendingWrite_->chunks = Napi::Persistent(chunks.As<Napi::Object>());
+  UpdatePoll();
+  return Napi::Boolean::New(env, false);
+}
+
+// shutdown() after all writes completed: close_notify then TCP FIN. Same return values as write().
+Napi::Value TlsSocket::Shutdown(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (shutdownDone_) return Napi::Boolean::New(env, true);
+  if (phase_ != Phase::kOpen || pendingWrite_) {
+    return MakeError("ERR_TLS_INVALID_STATE", "shutdown while not open or with a write pending");
+  }
+  shutdownPending_ = true;
+  int result = ContinueShutdown();
+  if (result == 1) return Napi::Boolean::New(env, true);
+  if (result < 0) return writeError_.Value();
+  UpdatePoll();
+  return Napi::Boolean::New(env, false);
+}
+
+Napi::Value TlsSocket::Close(const Napi::CallbackInfo& info) {
+  CloseAll();
+  return info.Env().Undefined();
+}
+
+Napi::Value TlsSocket::Counters(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("ticketsDiscarded", Napi::Number::New(env, static_cast<double>(ticketsDiscarded_)));
+  out.Set("bytesRead", Napi::Number::New(env, static_cast<double>(bytesRead_)));
+  out.Set("bytesWritten", Napi::Number::New(env, static_cast<double>(bytesWritten_)));
+  out.Set("txSeqAtHandoff", Napi::Number::New(env, static_cast<double>(txSeqAtHandoff_)));
+  out.Set("rxSeqAtHandoff", Napi::Number::New(env, static_cast<double>(rxSeqAtHandoff_)));
+  out.Set("closeNotifyReceived", Napi::Boolean::New(env, closeNotifyReceived_));
+  out.Set("closeNotifySent", Napi::Boolean::New(env, closeNotifySent_));
+  return out;
+}
+
+// Kernel record sequence numbers (getsockopt SOL_TLS), or null when the kernel does not hold the session.
+Napi::Value TlsSocket::KernelState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t tx = 0;
+  uint64_t rx = 0;
+  if (!kernelMode_ || fd_ < 0 || !ReadKernelSequences(fd_, suite_, &tx, &rx)) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("txSeq", Napi::Number::New(env, static_cast<double>(tx)));
+  out.Set("rxSeq", Napi::Number::New(env, static_cast<double>(rx)));
+  return out;
+}
+
+// ---- event loop plumbing ---------------------------------------------------------------------
+
+void TlsSocket::UpdatePoll() {
+  if (!handlesOpen_) return;
+  int events = 0;
+  switch (phase_) {
+    case Phase::kPreface: events = UV_WRITABLE; break;
+    case Phase::kHandshake: events = sslWantsWrite_ ? UV_WRITABLE : UV_READABLE; break;
+    case Phase::kOpen:
+      if (reading_ && !readEnded_) events |= UV_READABLE;
+      if (pendingWrite_ || shutdownPending_) events |= sslWantsReadForWrite_ ? UV_READABLE : UV_WRITABLE;
+      break;
+    default: break;
+  }
+  if (events == pollEvents_) return;
+  pollEvents_ = events;
+  if (events == 0) {
+    uv_poll_stop(&poll_);
+  } else {
+    uv_poll_start(&poll_, events, OnPoll);
+  }
+}
+
+void TlsSocket::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<TlsSocket*>(handle->data);
+  Napi::HandleScope scope(self->Env());
+  if (status < 0) {
+    // libuv reports EPOLLERR (e.g. a RST) as UV_EBADF and stops the watcher. Bytes queued before the
+    // reset (often the peer's alert) are still readable, so let the normal path find the real cause.
+    self->pollEvents_ = 0;
+    if (++self->pollErrors_ > 2) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      self->Fail(self->SyscallError("poll", err != 0 ? err : -status));
+      return;
+    }
+    events = UV_READABLE | UV_WRITABLE;
+  } else {
+    self->pollErrors_ = 0;
+  }
+  switch (self->phase_) {
+    case Phase::kPreface:
+      self->StepPreface();
+      self->UpdatePoll();
+      break;
+    case Phase::kHandshake:
+      self->StepHandshake();
+      self->UpdatePoll();
+      break;
+    case Phase::kOpen: {
+      if (self->pendingWrite_) {
+        int result = self->ContinueWrite();
+        if (result < 0) {
+          self->Fail(self->writeError_.Value());
+          return;
+        }
+        if (result == 1) {
+          self->UpdatePoll();
+          self->Emit(kEventWriteDone, self->Env().Undefined());
+        }
+      } else if (self->shutdownPending_) {
+        int result = self->ContinueShutdown();
+        if (result < 0) {
+          self->Fail(self->writeError_.Value());
+          return;
+        }
+        if (result == 1) {
+          self->UpdatePoll();
+          self->Emit(kEventShutdownDone, self->Env().Undefined());
+        }
+      }
+      if (self->phase_ == Phase::kOpen && (events & UV_READABLE) && self->reading_) self->ReadAvailable();
+      self->UpdatePoll();
+      break;
+    }
+    default: break;
+  }
+}
+
+void TlsSocket::OnTimer(uv_timer_t* handle) {
+  auto* self = static_cast<TlsSocket*>(handle->data);
+  Napi::HandleScope scope(self->Env());
+  if (self->phase_ == Phase::kHandshake) {
+    // libuv runs timers before polling: after the loop was busy, the peer's bytes may already be
+    // waiting. Give the handshake one last non-blocking step before calling it a timeout.
+    self->StepHandshake();
+  }
+  if (self->phase_ == Phase::kPreface || self->phase_ == Phase::kHandshake) {
+    Napi::Object error = self->MakeError("ERR_TLS_HANDSHAKE_TIMEOUT", "TLS handshake timed out after " +
+                                                                          std::to_string(self->handshakeTimeoutMs_) + " ms");
+    error.Set("timeoutMs", Napi::Number::New(self->Env(), self->handshakeTimeoutMs_));
+    self->Fail(error);
+  } else if (self->phase_ == Phase::kOpen && self->reading_) {
+    self->ReadAvailable();  // kicked by ReadStart for data buffered inside OpenSSL
+  }
+}
+
+void TlsSocket::OnHandleClosed(uv_handle_t* handle) {
+  auto* self = static_cast<TlsSocket*>(handle->data);
+  if (--self->openHandles_ == 0) self->Unref();
+}
+
+void TlsSocket::Emit(EventType type, Napi::Value arg) {
+  Napi::Env env = Env();
+  try {
+    onevent_.MakeCallback(Value(), {Napi::Number::New(env, type), arg}, *asyncContext_);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());
+  }
+}
+
+void TlsSocket::Fail(Napi::Object error) {
+  if (phase_ == Phase::kClosed || phase_ == Phase::kFailed) return;
+  phase_ = Phase::kFailed;
+  UpdatePoll();
+  if (handlesOpen_) uv_timer_stop(&timer_);
+  Emit(kEventError, error);
+}
+
+void TlsSocket::CloseAll() {
+  if (phase_ == Phase::kClosed) return;
+  phase_ = Phase::kClosed;
+  pendingWrite_.reset();
+  if (handlesOpen_) {
+    handlesOpen_ = false;
+    uv_poll_stop(&poll_);
+    uv_timer_stop(&timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), OnHandleClosed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
+  }
+  ReleaseSsl();
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+// ---- OpenSSL callbacks -----------------------------------------------------------------------
+
+void TlsSocket::OnKeylog(const SSL* ssl, const char* line) {
+  auto* self = static_cast<TlsSocket*>(SSL_get_app_data(ssl));
+  if (self == nullptr) return;
+  // "LABEL <client_random hex> <secret hex>"
+  const char* firstSpace = strchr(line, ' ');
+  const char* secondSpace = firstSpace ? strchr(firstSpace + 1, ' ') : nullptr;
+  if (secondSpace != nullptr) {
+    std::string label(line, firstSpace - line);
+    const char* hex = secondSpace + 1;
+    if (label == "CLIENT_TRAFFIC_SECRET_0") HexToSecret(hex, strlen(hex), &self->clientSecret_);
+    if (label == "SERVER_TRAFFIC_SECRET_0") HexToSecret(hex, strlen(hex), &self->serverSecret_);
+  }
+  if (self->keylog_) self->keylogLines_.emplace_back(line);
+}
+
+// Counts records protected with the application traffic keys before the hand-off: they set the
+// kernel's starting record sequence numbers.
+void TlsSocket::OnMessage(int writeP, int, int contentType, const void* buf, size_t len, SSL*, void* arg) {
+  auto* self = static_cast<TlsSocket*>(arg);
+  const auto* bytes = static_cast<const uint8_t*>(buf);
+  if (contentType == SSL3_RT_INNER_CONTENT_TYPE) {
+    if (writeP && self->txAppKey_) self->txRecordsAfterFinished_++;
+    if (!writeP && self->rxAppKey_) self->rxRecordsAfterFinished_++;
+  } else if (contentType == SSL3_RT_HANDSHAKE && len > 0) {
+    // Our own Finished is the last record under our handshake key, the peer's likewise for reading.
+    if (bytes[0] == SSL3_MT_FINISHED) (writeP ? self->txAppKey_ : self->rxAppKey_) = true;
+    if (!writeP && bytes[0] == SSL3_MT_CERTIFICATE_REQUEST) self->certRequested_ = true;
+    if (!writeP && bytes[0] == SSL3_MT_NEWSESSION_TICKET) self->ticketsDiscarded_++;
+  } else if (contentType == SSL3_RT_ALERT && len == 2) {
+    (writeP ? self->sentAlert_ : self->receivedAlert_) = bytes[0] << 8 | bytes[1];
+  }
+}
+
+int TlsSocket::OnClientHello(SSL* ssl, int* alert, void* arg) {
+  auto* self = static_cast<TlsSocket*>(arg);
+  const unsigned char* ext = nullptr;
+  size_t extLen = 0;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &extLen) != 1) {
+    self->alpnRejected_ = true;
+    *alert = SSL_AD_NO_APPLICATION_PROTOCOL;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+void TlsSocket::FlushKeylog() {
+  if (keylogLines_.empty()) return;
+  std::vector<std::string> lines;
+  lines.swap(keylogLines_);
+  for (const std::string& line : lines) {
+    if (phase_ == Phase::kClosed) return;
+    Emit(kEventKeylog, Napi::String::New(Env(), line));
+  }
+}
+
+// ---- handshake -------------------------------------------------------------------------------
+
+void TlsSocket::StepPreface() {
+  while (prefaceSent_ < preface_.size()) {
+    ssize_t n = send(fd_, preface_.data() + prefaceSent_, preface_.size() - prefaceSent_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n < 0) {
+      Fail(SyscallError("send", errno));
+      return;
+    }
+    prefaceSent_ += static_cast<size_t>(n);
+  }
+  phase_ = Phase::kHandshake;
+  StepHandshake();
+}
+
+void TlsSocket::StepHandshake() {
+  ERR_clear_error();
+  int rc = SSL_do_handshake(ssl_);
+  int savedErrno = errno;
+  FlushKeylog();
+  if (phase_ != Phase::kHandshake) return;  // closed from the keylog callback
+  if (rc == 1) {
+    FinishHandshake();
+    return;
+  }
+  int err = SSL_get_error(ssl_, rc);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    sslWantsWrite_ = err == SSL_ERROR_WANT_WRITE;
+    UpdatePoll();
+    return;
+  }
+  Fail(HandshakeError(err, savedErrno));
+}
+
+void TlsSocket::FinishHandshake() {
+  uv_timer_stop(&timer_);
+  suite_ = static_cast<uint16_t>(SSL_CIPHER_get_id(SSL_get_current_cipher(ssl_)) & 0xffff);
+  const unsigned char* alpn = nullptr;
+  unsigned alpnLen = 0;
+  SSL_get0_alpn_selected(ssl_, &alpn, &alpnLen);
+  if (alpn_ == AlpnMode::kRequire && !(alpnLen == 6 && memcmp(alpn, "sunrpc", 6) == 0)) {
+    Fail(MakeError("ERR_TLS_ALPN_REQUIRED", "the peer did not negotiate ALPN \"sunrpc\""));
+    return;
+  }
+
+  std::string reason;
+  if (kernelPolicy_ == KernelTlsPolicy::kOff) {
+    reason = "kernel TLS disabled by option";
+  } else if (SSL_pending(ssl_) != 0 || SSL_has_pending(ssl_) != 0) {
+    reason = "OpenSSL holds unprocessed bytes after the handshake";
+  } else if (clientSecret_.len == 0 || serverSecret_.len == 0) {
+    reason = "traffic secrets were not captured";
+  } else {
+    txSeqAtHandoff_ = txRecordsAfterFinished_;
+    rxSeqAtHandoff_ = rxRecordsAfterFinished_;
+    const TrafficSecret& tx = isServer_ ? serverSecret_ : clientSecret_;
+    const TrafficSecret& rx = isServer_ ? clientSecret_ : serverSecret_;
+    KtlsResult result = InstallKernelTls(fd_, suite_, tx, txSeqAtHandoff_, rx, rxSeqAtHandoff_);
+    if (result.outcome == KtlsOutcome::kInstalled) {
+      kernelMode_ = true;
+    } else if (result.outcome == KtlsOutcome::kFailed) {
+      Napi::Object error = MakeError("ERR_TLS_KTLS", std::string("setsockopt ") + result.step + " failed after the kernel took the session: " +
+                                                         ErrnoName(result.err) + " (" + strerror(result.err) + ")");
+      error.Set("errno", Napi::Number::New(Env(), result.err));
+      error.Set("errnoName", Napi::String::New(Env(), ErrnoName(result.err)));
+      error.Set("step", Napi::String::New(Env(), result.step));
+      Fail(error);
+      return;
+    } else if (strcmp(result.step, "TCP_ULP") == 0 && result.err == ENOENT) {
+      reason = std::string(ErrnoName(result.err)) + ": kernel has no TLS ULP (TCP_ULP \"tls\" unavailable)";
+    } else {
+      reason = std::string(ErrnoName(result.err)) + ": setsockopt " + result.step + " failed (" + strerror(result.err) + ")";
+    }
+  }
+  clientSecret_.Wipe();
+  serverSecret_.Wipe();
+  if (!kernelMode_ && kernelPolicy_ == KernelTlsPolicy::kRequire) {
+    Napi::Object error = MakeError("ERR_TLS_KTLS", "kernel TLS required but unavailable: " + reason);
+    error.Set("reason", Napi::String::New(Env(), reason));
+    Fail(error);
+    return;
+  }
+  Napi::Object info = BuildInfo(kernelMode_ ? nullptr : reason.c_str());
+  if (kernelMode_) {
+    // The kernel owns the record layer now; SSL_free sends nothing and leaves the fd open.
+    ReleaseSsl();
+  }
+  phase_ = Phase::kOpen;
+  sslWantsWrite_ = false;
+  UpdatePoll();
+  Emit(kEventSecure, info);
+}
+
+Napi::Object TlsSocket::BuildInfo(const char* offloadReason) {
+  Napi::Env env = Env();
+  Napi::Object info = Napi::Object::New(env);
+  info.Set("version", Napi::String::New(env, SSL_get_version(ssl_)));
+  info.Set("cipher", Napi::String::New(env, SSL_CIPHER_standard_name(SSL_get_current_cipher(ssl_))));
+  const unsigned char* alpn = nullptr;
+  unsigned alpnLen = 0;
+  SSL_get0_alpn_selected(ssl_, &alpn, &alpnLen);
+  info.Set("alpn", alpnLen ? Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpnLen) : env.Null());
+  X509* peer = SSL_get0_peer_certificate(ssl_);
+  long verifyResult = SSL_get_verify_result(ssl_);
+  bool peerVerified = peer != nullptr && verifyResult == X509_V_OK;
+  info.Set("peerVerified", Napi::Boolean::New(env, peerVerified));
+  if (peer != nullptr && verifyResult != X509_V_OK) {
+    info.Set("verifyError", Napi::String::New(env, X509_verify_cert_error_string(verifyResult)));
+  }
+  if (peer != nullptr) {
+    int len = i2d_X509(peer, nullptr);
+    auto der = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(len));
+    uint8_t* p = der.Data();
+    i2d_X509(peer, &p);
+    info.Set("peerCertificate", der);
+  } else {
+    info.Set("peerCertificate", env.Null());
+  }
+  // mtls: the client's certificate was verified (server side), or we sent one on request (client side).
+  bool mutual = isServer_ ? peerVerified : certRequested_ && SSL_get_certificate(ssl_) != nullptr;
+  info.Set("authMode", Napi::String::New(env, mutual ? "mtls" : "tls"));
+  Napi::Object offload = Napi::Object::New(env);
+  offload.Set("tx", Napi::Boolean::New(env, kernelMode_));
+  offload.Set("rx", Napi::Boolean::New(env, kernelMode_));
+  offload.Set("reason", offloadReason ? Napi::Value(Napi::String::New(env, offloadReason)) : env.Null());
+  info.Set("offload", offload);
+  return info;
+}
+
+// ---- read path -------------------------------------------------------------------------------
+
+void TlsSocket::ReadAvailable() {
+  // Bounded so one busy connection cannot hold the loop; level-triggered polling resumes the rest.
+  for (int i = 0; i < 16 && phase_ == Phase::kOpen && reading_ && !readEnded_; i++) {
+    bool more = kernelMode_ ? ReadKernelRecord() : ReadUserspace();
+    if (!more) break;
+  }
+  UpdatePoll();
+}
+
+void TlsSocket::DeliverData(size_t len) {
+  Napi::Env env = Env();
+  bytesRead_ += len;
+  Napi::Buffer<uint8_t> chunk;
+  if (len >= kReadSize / 2) {
+    // Large reads go to JS as they are; the next read gets a fresh buffer.
+    chunk = Napi::Buffer<uint8_t>::New(env, readBuffer_, len, [](Napi::Env, uint8_t* data) { free(data); });
+    readBuffer_ = static_cast<uint8_t*>(malloc(kReadSize));
+  } else {
+    chunk = Napi::Buffer<uint8_t>::Copy(env, readBuffer_, len);
+  }
+  Emit(kEventData, chunk);
+}
+
+bool TlsSocket::ReadKernelRecord() {
+  char control[CMSG_SPACE(sizeof(uint8_t))];
+  iovec iov{readBuffer_, kReadSize};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof(control);
+  ssize_t n;
+  do {
+    n = recvmsg(fd_, &msg, MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return false;
+    if (err == EBADMSG || err == EMSGSIZE || err == EINVAL) {
+      Napi::Object error = MakeError("ERR_TLS_BAD_RECORD", std::string("kernel TLS rejected a record: ") +
+                                                               ErrnoName(err) + " (" + strerror(err) + ")");
+      error.Set("errno", Napi::Number::New(Env(), err));
+      error.Set("errnoName", Napi::String::New(Env(), ErrnoName(err)));
+      Fail(error);
+    } else {
+      Fail(SyscallError("recvmsg", err));
+    }
+    return false;
+  }
+  if (n == 0) {
+    readEnded_ = true;
+    Emit(kEventEnd, Napi::Boolean::New(Env(), false));
+    return false;
+  }
+  uint8_t type = kRecordApplicationData;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE) type = *CMSG_DATA(c);
+  }
+  if (type == kRecordApplicationData) {
+    DeliverData(static_cast<size_t>(n));
+    return true;
+  }
+  return HandleControlRecord(type, readBuffer_, static_cast<size_t>(n));
+}
+
+// The outcome of every non-data record after the hand-off.
+bool TlsSocket::HandleControlRecord(uint8_t type, const uint8_t* data, size_t len) {
+  if (type == kRecordAlert) {
+    if (len != 2) {
+      Fail(MakeError("ERR_TLS_PROTOCOL", "malformed alert record of " + std::to_string(len) + " bytes"));
+      return false;
+    }
+    if (data[0] == 1 && data[1] == 0) {
+      closeNotifyReceived_ = true;
+      readEnded_ = true;
+      Emit(kEventEnd, Napi::Boolean::New(Env(), true));
+      return false;
+    }
+    Fail(AlertError(data[0], data[1], true));
+    return false;
+  }
+  if (type == kRecordHandshake) {
+    size_t offset = 0;
+    while (offset + 4 <= len) {
+      uint8_t msgType = data[offset];
+      size_t msgLen = size_t{data[offset + 1]} << 16 | size_t{data[offset + 2]} << 8 | data[offset + 3];
+      if (offset + 4 + msgLen > len) break;
+      if (msgType == kHandshakeNewSessionTicket) {
+        ticketsDiscarded_++;
+      } else if (msgType == kHandshakeKeyUpdate) {
+        Fail(MakeError("ERR_TLS_KEY_UPDATE", "the peer sent a TLS 1.3 KeyUpdate, which kernel TLS here cannot follow"));
+        return false;
+      } else {
+        Napi::Object error = MakeError("ERR_TLS_PROTOCOL", "unexpected post-handshake message " + std::to_string(msgType));
+        error.Set("handshakeType", Napi::Number::New(Env(), msgType));
+        Fail(error);
+        return false;
+      }
+      offset += 4 + msgLen;
+    }
+    if (offset != len) {
+      Fail(MakeError("ERR_TLS_PROTOCOL", "handshake message split across records"));
+      return false;
+    }
+    return true;
+  }
+  Napi::Object error = MakeError("ERR_TLS_PROTOCOL", "unexpected TLS record type " + std::to_string(type));
+  error.Set("recordType", Napi::Number::New(Env(), type));
+  Fail(error);
+  return false;
+}
+
+bool TlsSocket::ReadUserspace() {
+  size_t filled = 0;
+  int failure = SSL_ERROR_NONE;
+  int savedErrno = 0;
+  sslWantsReadForWrite_ = false;
+  while (filled < kReadSize) {
+    ERR_clear_error();
+    size_t got = 0;
+    int rc = SSL_read_ex(ssl_, readBuffer_ + filled, kReadSize - filled, &got);
+    if (rc == 1) {
+      filled += got;
+      continue;
+    }
+    savedErrno = errno;
+    failure = SSL_get_error(ssl_, rc);
+    break;
+  }
+  bool more = failure == SSL_ERROR_NONE;
+  if (filled > 0) {
+    DeliverData(filled);
+    if (phase_ != Phase::kOpen) return false;
+  }
+  switch (failure) {
+    case SSL_ERROR_NONE:
+    case SSL_ERROR_WANT_READ:
+      break;
+    case SSL_ERROR_WANT_WRITE:
+      break;  // level-triggered readable polling retries; OpenSSL flushes on the next call
+    case SSL_ERROR_ZERO_RETURN:
+      closeNotifyReceived_ = true;
+      readEnded_ = true;
+      Emit(kEventEnd, Napi::Boolean::New(Env(), true));
+      break;
+    default: {
+      unsigned long err = ERR_peek_last_error();
+      if (ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
+          (failure == SSL_ERROR_SYSCALL && savedErrno == 0 && err == 0)) {
+        readEnded_ = true;
+        ERR_clear_error();
+        Emit(kEventEnd, Napi::Boolean::New(Env(), false));
+      } else {
+        Fail(SslDataError(failure, savedErrno));
+      }
+      break;
+    }
+  }
+  return more;
+}
+
+// ---- write path ------------------------------------------------------------------------------
+
+int TlsSocket::ContinueWrite() {
+  int result = kernelMode_ ? WriteKernel() : WriteUserspace();
+  if (result != 0) pendingWrite_.reset();
+  return result;
+}
+
+int TlsSocket::WriteKernel() {
+  PendingWrite& w = *pendingWrite_;
+  while (w.index < w.iov.size()) {
+    msghdr msg{};
+    msg.msg_iov = w.iov.data() + w.index;
+    msg.msg_iovlen = std::min<size_t>(w.iov.size() - w.index, kMaxIov);
+    ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n < 0) {
+      writeError_ = Napi::Persistent(SyscallError("sendmsg", errno));
+      return -1;
+    }
+    bytesWritten_ += static_cast<size_t>(n);
+    size_t left = static_cast<size_t>(n);
+    while (left > 0 && w.index < w.iov.size()) {
+      iovec& v = w.iov[w.index];
+      size_t take = std::min(left, v.iov_len);
+      v.iov_base = static_cast<uint8_t*>(v.iov_base) + take;
+      v.iov_len -= take;
+      left -= take;
+      if (v.iov_len == 0) w.index++;
+    }
+  }
+  return 1;
+}
+
+int TlsSocket::WriteUserspace() {
+  PendingWrite& w = *pendingWrite_;
+  sslWantsReadForWrite_ = false;
+  while (w.index < w.iov.size()) {
+    iovec& v = w.iov[w.index];
+    ERR_clear_error();
+    size_t written = 0;
+    int rc = SSL_write_ex(ssl_, v.iov_base, v.iov_len, &written);
+    if (rc == 1) {
+      bytesWritten_ += written;
+      v.iov_base = static_cast<uint8_t*>(v.iov_base) + written;
+      v.iov_len -= written;
+      if (v.iov_len == 0) w.index++;
+      continue;
+    }
+    int savedErrno = errno;
+    int err = SSL_get_error(ssl_, rc);
+    if (err == SSL_ERROR_WANT_WRITE) return 0;
+    if (err == SSL_ERROR_WANT_READ) {
+      sslWantsReadForWrite_ = true;
+      return 0;
+    }
+    writeError_ = Napi::Persistent(SslDataError(err, savedErrno));
+    return -1;
+  }
+  return 1;
+}
+
+int TlsSocket::ContinueShutdown() {
+  if (kernelMode_) {
+    // close_notify as a control record; the kernel encrypts it with the next TX sequence number.
+    uint8_t alert[2] = {1, 0};
+    char control[CMSG_SPACE(sizeof(uint8_t))] = {};
+    iovec iov{alert, sizeof(alert)};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_TLS;
+    c->cmsg_type = TLS_SET_RECORD_TYPE;
+    c->cmsg_len = CMSG_LEN(sizeof(uint8_t));
+    *CMSG_DATA(c) = kRecordAlert;
+    ssize_t n;
+    do {
+      n = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    if (n < 0) {
+      writeError_ = Napi::Persistent(SyscallError("sendmsg", errno));
+      shutdownPending_ = false;
+      return -1;
+    }
+  } else {
+    ERR_clear_error();
+    int rc = SSL_shutdown(ssl_);
+    if (rc < 0) {
+      int savedErrno = errno;
+      int err = SSL_get_error(ssl_, rc);
+      if (err == SSL_ERROR_WANT_WRITE) return 0;
+      if (err == SSL_ERROR_WANT_READ) {
+        sslWantsReadForWrite_ = true;
+        return 0;
+      }
+      writeError_ = Napi::Persistent(SslDataError(err, savedErrno));
+      shutdownPending_ = false;
+      return -1;
+    }
+  }
+  closeNotifySent_ = true;
+  shutdownPending_ = false;
+  shutdownDone_ = true;
+  ::shutdown(fd_, SHUT_WR);
+  return 1;
+}
+
+// ---- errors ----------------------------------------------------------------------------------
+
+Napi::Object TlsSocket::MakeError(const char* code, const std::string& message) {
+  Napi::Env env = Env();
+  Napi::Object error = Napi::Object::New(env);
+  error.Set("code", Napi::String::New(env, code));
+  error.Set("message", Napi::String::New(env, message));
+  return error;
+}
+
+Napi::Object TlsSocket::SyscallError(const char* syscall, int err) {
+  Napi::Object error = MakeError("ERR_TLS_SYSCALL", std::string(syscall) + " failed: " + ErrnoName(err) + " (" + strerror(err) + ")");
+  error.Set("syscall", Napi::String::New(Env(), syscall));
+  error.Set("errno", Napi::Number::New(Env(), err));
+  error.Set("errnoName", Napi::String::New(Env(), ErrnoName(err)));
+  return error;
+}
+
+Napi::Object TlsSocket::AlertError(uint8_t level, uint8_t description, bool received) {
+  Napi::Object error = MakeError("ERR_TLS_ALERT", std::string(received ? "received" : "sent") + " TLS alert " +
+                                                      SSL_alert_desc_string_long(description));
+  error.Set("level", Napi::Number::New(Env(), level));
+  error.Set("description", Napi::Number::New(Env(), description));
+  error.Set("received", Napi::Boolean::New(Env(), received));
+  return error;
+}
+
+Napi::Object TlsSocket::HandshakeError(int sslError, int savedErrno) {
+  unsigned long err = ERR_peek_last_error();
+  int reason = ERR_GET_REASON(err);
+  long verifyResult = ssl_ ? SSL_get_verify_result(ssl_) : X509_V_OK;
+  Napi::Object error;
+  if (alpnRejected_) {
+    error = MakeError("ERR_TLS_ALPN_REQUIRED", "the client did not offer ALPN \"sunrpc\"");
+  } else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verifyResult != X509_V_OK) {
+    const char* why = X509_verify_cert_error_string(verifyResult);
+    error = MakeError("ERR_TLS_CERT_VERIFY", std::string("peer certificate verification failed: ") + why);
+    error.Set("verifyCode", Napi::Number::New(Env(), static_cast<double>(verifyResult)));
+    error.Set("reason", Napi::String::New(Env(), why));
+  } else if (receivedAlert_ >= 0) {
+    error = AlertError(static_cast<uint8_t>(receivedAlert_ >> 8), static_cast<uint8_t>(receivedAlert_), true);
+  } else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+    error = MakeError("ERR_TLS_CERT_REQUIRED", "the peer did not send the required certificate");
+  } else if (sslError == SSL_ERROR_SYSCALL && savedErrno != 0) {
+    error = SyscallError("handshake", savedErrno);
+  } else {
+    error = MakeError("ERR_TLS_HANDSHAKE", "TLS handshake failed: " + OpenSslReason(err));
+    error.Set("reason", Napi::String::New(Env(), OpenSslReason(err)));
+  }
+  error.Set("opensslError", Napi::String::New(Env(), OpenSslReason(err)));
+  if (sentAlert_ >= 0) error.Set("sentAlert", Napi::Number::New(Env(), sentAlert_ & 0xff));
+  ERR_clear_error();
+  return error;
+}
+
+Napi::Object TlsSocket::SslDataError(int sslError, int savedErrno) {
+  unsigned long err = ERR_peek_last_error();
+  Napi::Object error;
+  if (receivedAlert_ >= 0 && receivedAlert_ != 0x0100) {
+    error = AlertError(static_cast<uint8_t>(receivedAlert_ >> 8), static_cast<uint8_t>(receivedAlert_), true);
+  } else if (sslError == SSL_ERROR_SYSCALL && savedErrno != 0) {
+    error = SyscallError("SSL_read/SSL_write", savedErrno);
+  } else {
+    error = MakeError("ERR_TLS_PROTOCOL", "TLS error: " + OpenSslReason(err));
+    error.Set("reason", Napi::String::New(Env(), OpenSslReason(err)));
+  }
+  ERR_clear_error();
+  return error;
+}
+
+}  // namespace rpctls

@@ -1,0 +1,148 @@
+// One TLS 1.3 connection on a file descriptor the addon owns: handshake on the event-loop thread
+// (uv_poll + uv_timer), then kernel TLS when the kernel has it, else the same session in userspace.
+#pragma once
+
+#include <napi.h>
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ktls.h"
+#include "tls_context.h"
+
+namespace rpctls {
+
+// Event numbers passed to the JS `onevent(type, arg)` callback.
+enum EventType {
+  kEventSecure = 1,    // arg: info object
+  kEventData = 2,      // arg: Buffer
+  kEventEnd = 3,       // arg: true when the peer sent close_notify, false on a bare TCP FIN
+  kEventError = 4,     // arg: { code, message, ...wire values }
+  kEventWriteDone = 5,
+  kEventShutdownDone = 6,
+  kEventKeylog = 7,    // arg: SSLKEYLOGFILE line
+};
+
+enum class KernelTlsPolicy { kOff, kAuto, kRequire };
+
+class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit TlsSocket(const Napi::CallbackInfo& info);
+  ~TlsSocket() override;
+
+ private:
+  enum class Phase { kIdle, kPreface, kHandshake, kOpen, kFailed, kClosed };
+
+  struct PendingWrite {
+    Napi::ObjectReference chunks;  // keeps the Buffers alive while the kernel has not taken them
+    std::vector<iovec> iov;
+    size_t index = 0;
+    std::vector<uint8_t> gathered;  // userspace: small chunks copied into one TLS record
+  };
+
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value ReadStart(const Napi::CallbackInfo& info);
+  Napi::Value ReadStop(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value Shutdown(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Counters(const Napi::CallbackInfo& info);
+  Napi::Value KernelState(const Napi::CallbackInfo& info);
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnTimer(uv_timer_t* handle);
+  static void OnHandleClosed(uv_handle_t* handle);
+  static void OnKeylog(const SSL* ssl, const char* line);
+  static void OnMessage(int writeP, int version, int contentType, const void* buf, size_t len, SSL* ssl,
+                        void* arg);
+  static int OnClientHello(SSL* ssl, int* alert, void* arg);
+
+  void UpdatePoll();
+  void StepPreface();
+  void StepHandshake();
+  void FinishHandshake();
+  Napi::Object BuildInfo(const char* offloadReason);
+  void ReadAvailable();
+  bool ReadKernelRecord();     // false: stop reading for now
+  bool ReadUserspace();
+  bool HandleControlRecord(uint8_t type, const uint8_t* data, size_t len);
+  void DeliverData(size_t len);
+  int ContinueWrite();         // 1 done, 0 pending, -1 failed (error stored in writeError_)
+  int WriteKernel();
+  int WriteUserspace();
+  int ContinueShutdown();
+  void Fail(Napi::Object error);
+  void FlushKeylog();
+  void Emit(EventType type, Napi::Value arg);
+  void ReleaseSsl();
+  void CloseAll();
+
+  Napi::Object MakeError(const char* code, const std::string& message);
+  Napi::Object SyscallError(const char* syscall, int err);
+  Napi::Object HandshakeError(int sslError, int savedErrno);
+  Napi::Object SslDataError(int sslError, int savedErrno);
+  Napi::Object AlertError(uint8_t level, uint8_t description, bool received);
+
+  int fd_ = -1;
+  bool isServer_ = false;
+  Phase phase_ = Phase::kIdle;
+  bool kernelMode_ = false;
+  KernelTlsPolicy kernelPolicy_ = KernelTlsPolicy::kAuto;
+  AlpnMode alpn_ = AlpnMode::kOffer;
+  bool keylog_ = false;
+  uint32_t handshakeTimeoutMs_ = 10000;
+  std::string servername_;
+  std::vector<uint8_t> preface_;
+  size_t prefaceSent_ = 0;
+
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  uint16_t suite_ = 0;
+  TrafficSecret clientSecret_;
+  TrafficSecret serverSecret_;
+  std::vector<std::string> keylogLines_;
+
+  // Filled by the OpenSSL message callback.
+  bool txAppKey_ = false;
+  bool rxAppKey_ = false;
+  uint64_t txRecordsAfterFinished_ = 0;
+  uint64_t rxRecordsAfterFinished_ = 0;
+  bool certRequested_ = false;
+  bool alpnRejected_ = false;
+  int receivedAlert_ = -1;  // level << 8 | description
+  int sentAlert_ = -1;
+
+  uv_poll_t poll_;
+  uv_timer_t timer_;
+  bool handlesOpen_ = false;
+  int openHandles_ = 0;
+  int pollEvents_ = 0;
+  int pollErrors_ = 0;
+  bool sslWantsWrite_ = false;
+  bool sslWantsReadForWrite_ = false;
+
+  bool reading_ = false;
+  bool readEnded_ = false;
+  uint8_t* readBuffer_ = nullptr;
+  std::unique_ptr<PendingWrite> pendingWrite_;
+  bool shutdownPending_ = false;
+  bool shutdownDone_ = false;
+  Napi::ObjectReference writeError_;
+
+  uint64_t ticketsDiscarded_ = 0;
+  uint64_t bytesRead_ = 0;
+  uint64_t bytesWritten_ = 0;
+  uint64_t txSeqAtHandoff_ = 0;
+  uint64_t rxSeqAtHandoff_ = 0;
+  bool closeNotifyReceived_ = false;
+  bool closeNotifySent_ = false;
+
+  Napi::FunctionReference onevent_;
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+};
+
+}  // namespace rpctls

@@ -1,0 +1,122 @@
+// Loads the rpctls_native addon (native/build/Release/rpctls_native.node) and describes its surface.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Event numbers the native socket passes to its `onevent` callback (native/src/tls_socket.h). */
+export const NativeEvent = {
+  secure: 1,
+  data: 2,
+  end: 3,
+  error: 4,
+  writeDone: 5,
+  shutdownDone: 6,
+  keylog: 7,
+} as const;
+
+/** Plain error description built by the addon; errors.ts turns it into a TlsError subclass. */
+export interface NativeErrorInfo {
+  code: string;
+  message: string;
+  [key: string]: unknown;
+}
+
+export interface NativeTlsInfo {
+  version: string;
+  cipher: string;
+  alpn: string | null;
+  authMode: 'tls' | 'mtls';
+  peerVerified: boolean;
+  verifyError?: string;
+  peerCertificate: Buffer | null;
+  offload: { tx: boolean; rx: boolean; reason: string | null };
+}
+
+export interface NativeCounters {
+  ticketsDiscarded: number;
+  bytesRead: number;
+  bytesWritten: number;
+  txSeqAtHandoff: number;
+  rxSeqAtHandoff: number;
+  closeNotifyReceived: boolean;
+  closeNotifySent: boolean;
+}
+
+export interface NativeSocketOptions {
+  role: 'client' | 'server';
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  ca?: string | Buffer;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+  requestCert?: boolean;
+  requireClientCert?: boolean;
+  alpn?: 'offer' | 'require' | 'off';
+  ciphersuites?: string;
+  kernelTls?: 'auto' | 'off' | 'require';
+  handshakeTimeoutMs?: number;
+  keylog?: boolean;
+  preface?: Buffer;
+}
+
+export interface NativeTlsSocket {
+  start(): void;
+  readStart(): void;
+  readStop(): void;
+  /** true: all taken; false: pending until a writeDone event; object: failure. */
+  write(chunks: Buffer[]): boolean | NativeErrorInfo;
+  shutdown(): boolean | NativeErrorInfo;
+  close(): void;
+  counters(): NativeCounters;
+  kernelState(): { txSeq: number; rxSeq: number } | null;
+}
+
+export interface NativeAddon {
+  TlsSocket: new (
+    fd: number,
+    options: NativeSocketOptions,
+    onevent: (type: number, arg: unknown) => void,
+  ) => NativeTlsSocket;
+  dup(fd: number): number;
+  kernelTlsAvailable(): { available: boolean; reason: string | null };
+  opensslVersion: string;
+  opensslHeaderVersion: string;
+}
+
+const ADDON_RELATIVE = join('native', 'build', 'Release', 'rpctls_native.node');
+
+function findAddon(): string | undefined {
+  if (process.env.RPCTLS_NATIVE_PATH) return process.env.RPCTLS_NATIVE_PATH;
+  // Walk up from src/tls (or dist/src/tls) to the package root.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, ADDON_RELATIVE);
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  return undefined;
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon, loaded once. Throws with build instructions when it is missing. */
+export function loadNative(): NativeAddon {
+  if (cached) return cached;
+  const path = findAddon();
+  if (!path) {
+    const error = new Error(
+      `rpctls native addon not found (${ADDON_RELATIVE}); build it with "npm install" or ` +
+        '"cd native && npx node-gyp rebuild"',
+    ) as Error & { code: string };
+    error.code = 'ERR_TLS_NATIVE_MISSING';
+    throw error;
+  }
+  cached = createRequire(import.meta.url)(path) as NativeAddon;
+  return cached;
+}
+
+/** Whether this kernel can take TLS sessions (TCP_ULP "tls"), with the errno name when not. */
+export function kernelTlsAvailable(): { available: boolean; reason: string | null } {
+  return loadNative().kernelTlsAvailable();
+}
