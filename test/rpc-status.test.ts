@@ -1,5 +1,6 @@
 import test from 'ava';
 import { RpcClient } from '../src/rpc/client.js';
+import type { ProgramDefinition } from '../src/rpc/program.js';
 import { xdr } from '../src/xdr/index.js';
 import { authSys, AUTH_NONE } from '../src/rpc/auth.js';
 import { AuthStat, AuthFlavor } from '../src/rpc/constants.js';
@@ -7,7 +8,7 @@ import * as E from '../src/rpc/errors.js';
 import { rawConnect, startServer, hex, until } from './helpers/net.js';
 
 const PROG = 0x20000001;
-const programs = [
+const programs: ProgramDefinition[] = [
   {
     program: PROG,
     version: 1,

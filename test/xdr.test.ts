@@ -168,7 +168,7 @@ const rec = fc.record({
   c: fc.constantFrom(0, 1, 5),
 });
 
-function toOracle(v: fc.RecordValue<any>): any {
+function toOracle(v: any): any {
   const P = oracle.Point;
   const colors: Record<number, string> = { 0: 'red', 1: 'green', 5: 'blue' };
   return new oracle.Rec({

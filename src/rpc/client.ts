@@ -23,6 +23,12 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'programs'> {
   connectTimeout?: number;
   /** Reconnect after the connection is lost (default off: the client stays closed). */
   reconnect?: boolean | ReconnectOptions;
+  /**
+   * Runs on every new connection before any call is sent on it (e.g. the RFC 9289 probe and TLS
+   * handshake, which swap the stream under the connection). If it rejects, that connection is closed
+   * and the attempt fails with its error.
+   */
+  upgrade?: (connection: RpcConnection, socket: net.Socket) => Promise<void>;
 }
 
 /**
@@ -58,6 +64,9 @@ export class RpcClient extends EventEmitter {
       }
       this.host = options.host ?? '127.0.0.1';
       this.port = validateInteger(options.port, 'port', 1, 65535);
+    }
+    if (options.upgrade !== undefined && typeof options.upgrade !== 'function') {
+      throw new InvalidOptionError('upgrade', 'a function', options.upgrade);
     }
     this.connectTimeout = validateInteger(options.connectTimeout ?? 10_000, 'connectTimeout', 1, 0x7fffffff);
     const reconnect = options.reconnect;
@@ -137,7 +146,7 @@ export class RpcClient extends EventEmitter {
   }
 
   private connectionOptions(): ConnectionOptions {
-    const { host: _h, port: _p, path: _path, connectTimeout: _c, reconnect: _r, ...rest } = this.options;
+    const { host: _h, port: _p, path: _path, connectTimeout: _c, reconnect: _r, upgrade: _u, ...rest } = this.options;
     return { ...rest, programs: this.programs };
   }
 
@@ -158,6 +167,14 @@ export class RpcClient extends EventEmitter {
           break;
         }
         const connection = new RpcConnection(socket, this.connectionOptions());
+        if (this.options.upgrade) {
+          try {
+            await this.options.upgrade(connection, socket);
+          } catch (error) {
+            connection.destroy(error as Error);
+            throw error;
+          }
+        }
         this.current = connection;
         this.everConnected = true;
         connection.on('close', (error?: Error) => {

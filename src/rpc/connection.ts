@@ -82,7 +82,15 @@ export interface ConnectionOptions {
   programs?: ProgramRegistry;
   /** Credential check for incoming calls (default: AUTH_NONE and AUTH_SYS accepted). */
   authenticate?: AuthenticateHook;
+  /**
+   * Sees every incoming CALL before authentication and dispatch; returning true means it handled the
+   * call (answered, refused or took the stream over). The TLS layer answers AUTH_TLS probes here.
+   */
+  interceptCall?: CallInterceptor;
 }
+
+/** See ConnectionOptions.interceptCall. */
+export type CallInterceptor = (call: RpcCall, connection: RpcConnection) => boolean;
 
 export interface CallOptions {
   /** Milliseconds until the call fails with ERR_RPC_TIMEOUT (default: the connection's). 0 disables. */
@@ -110,6 +118,8 @@ class PendingCall {
   timer: NodeJS.Timeout | null = null;
   record: Buffer[] | null = null;
   settled = false;
+  /** Resolve with the whole reply, whatever its status (the STARTTLS probe needs the verifier). */
+  wantsReply = false;
 
   constructor(
     readonly connection: RpcConnection,
@@ -117,7 +127,7 @@ class PendingCall {
     readonly version: number,
     readonly procedure: number,
     readonly signal: AbortSignal | undefined,
-    readonly resolve: (results: Buffer) => void,
+    readonly resolve: (results: Buffer | RpcReply) => void,
     readonly reject: (error: Error) => void,
   ) {}
 
@@ -173,6 +183,12 @@ export class RpcConnection extends EventEmitter {
   private readonly defaultTimeout: number;
   private readonly defaultAuth: OpaqueAuth;
   private readonly authenticate: AuthenticateHook | undefined;
+  private readonly interceptCall: CallInterceptor | undefined;
+  /**
+   * What the layer under RPC says about its security (the TLS layer sets its session info here);
+   * handlers read it through `context.connection.security`. Null on a plaintext connection.
+   */
+  security: Readonly<Record<string, unknown>> | null = null;
 
   private readonly pending = new Map<number, PendingCall>();
   /** Calls encoded but not yet written: waiting for a slot, for drain, or for a stream to be attached. */
@@ -211,6 +227,10 @@ export class RpcConnection extends EventEmitter {
       throw new InvalidOptionError('authenticate', 'a function', options.authenticate);
     }
     this.authenticate = options.authenticate;
+    if (options.interceptCall !== undefined && typeof options.interceptCall !== 'function') {
+      throw new InvalidOptionError('interceptCall', 'a function', options.interceptCall);
+    }
+    this.interceptCall = options.interceptCall;
     this.programs = options.programs ?? new ProgramRegistry();
     this.decoder = new RecordDecoder((record) => this.receiveRecord(record), { maxRecordSize, maxFragments });
     if (stream) this.attachStream(stream);
@@ -252,6 +272,7 @@ export class RpcConnection extends EventEmitter {
     if (this.stream) throw new InvalidOptionError('stream', 'attached only while no stream is attached', stream);
     this.stream = stream;
     this.writeBlocked = false;
+    this.decoder.resume();
     stream.on('data', this.onData);
     stream.on('end', this.onEnd);
     stream.on('error', this.onStreamError);
@@ -269,6 +290,8 @@ export class RpcConnection extends EventEmitter {
     const stream = this.stream;
     if (!stream) throw new ConnectionClosedError('no stream is attached');
     if (!this.decoder.idle) throw new RpcError('ERR_RPC_DETACH_MID_RECORD', 'cannot detach the stream inside a record');
+    // Whatever is still in the chunk being parsed must not be read as records of the old stream.
+    this.decoder.halt();
     stream.off('data', this.onData);
     stream.off('end', this.onEnd);
     stream.off('error', this.onStreamError);
@@ -296,9 +319,35 @@ export class RpcConnection extends EventEmitter {
     args: Buffer | readonly Buffer[] = EMPTY,
     options?: CallOptions,
   ): Promise<Buffer> {
-    return new Promise<Buffer>((resolve, reject) => {
+    return this.send(program, version, procedure, args, options, false) as Promise<Buffer>;
+  }
+
+  /**
+   * Makes a call and resolves with the whole decoded reply whatever its status (accepted, denied, any
+   * verifier), for protocol steps that inspect the reply itself, like the RFC 9289 AUTH_TLS probe.
+   */
+  callForReply(
+    program: number,
+    version: number,
+    procedure: number,
+    args: Buffer | readonly Buffer[] = EMPTY,
+    options?: CallOptions,
+  ): Promise<RpcReply> {
+    return this.send(program, version, procedure, args, options, true) as Promise<RpcReply>;
+  }
+
+  private send(
+    program: number,
+    version: number,
+    procedure: number,
+    args: Buffer | readonly Buffer[],
+    options: CallOptions | undefined,
+    wantsReply: boolean,
+  ): Promise<Buffer | RpcReply> {
+    return new Promise<Buffer | RpcReply>((resolve, reject) => {
       const signal = options?.signal;
       const call = new PendingCall(this, program >>> 0, version >>> 0, procedure >>> 0, signal, resolve, reject);
+      call.wantsReply = wantsReply;
       if (this.closedError || this.closing) {
         reject(tag(new ConnectionClosedError(this.closing ? 'the connection is closing' : 'the connection is closed', this.closedError ?? undefined), call));
         return;
@@ -440,6 +489,11 @@ export class RpcConnection extends EventEmitter {
       return;
     }
     this.stats.repliesReceived++;
+    if (call.wantsReply) {
+      this.finish(call);
+      call.resolve(reply);
+      return;
+    }
     if (reply.replyStat === ReplyStat.MSG_ACCEPTED) {
       if (reply.acceptStat === AcceptStat.SUCCESS) {
         this.finish(call);
@@ -460,6 +514,13 @@ export class RpcConnection extends EventEmitter {
       this.decoder.push(chunk);
     } catch (error) {
       this.destroy(error as Error);
+      return;
+    }
+    if (this.decoder.leftover > 0 && this.stream === null) {
+      // Bytes arrived together with the record that handed the stream over (e.g. after an AUTH_TLS
+      // probe): RFC 9289 forbids them, and they belong to no layer that could read them.
+      const leftover = this.decoder.leftover;
+      this.destroy(new RpcError('ERR_RPC_UNEXPECTED_BYTES', `${leftover} bytes arrived after the record that ended plaintext`));
     }
   }
 
@@ -483,6 +544,7 @@ export class RpcConnection extends EventEmitter {
   private receiveCall(call: RpcCall): void {
     this.stats.callsReceived++;
     if (this.closedError) return;
+    if (this.interceptCall !== undefined && this.interceptCall(call, this)) return;
     if (call.rpcvers !== RPC_VERSION) {
       const w = new XdrWriter(32);
       const slot = w.reserve4();

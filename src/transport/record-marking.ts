@@ -41,6 +41,9 @@ export class RecordDecoder {
   private fragments = 0;
   private recordLength = 0;
   private pieces: Buffer[] = [];
+  private halted = false;
+  /** Bytes of the chunk being pushed that were left unread because `halt()` was called. */
+  leftover = 0;
 
   constructor(onRecord: (record: Buffer) => void, options?: RecordDecoderOptions) {
     this.onRecord = onRecord;
@@ -55,7 +58,7 @@ export class RecordDecoder {
 
   /** Bytes of the current partial record received so far. */
   get buffered(): number {
-    return this.recordLength + this.headerFill;
+    return this.recordLength - Math.max(this.fragmentLeft, 0) + this.headerFill;
   }
 
   /** Feeds bytes; throws RecordTooLargeError/TooManyFragmentsError (the stream must then be closed). */
@@ -63,6 +66,10 @@ export class RecordDecoder {
     let at = 0;
     const end = chunk.length;
     while (at < end) {
+      if (this.halted) {
+        this.leftover += end - at;
+        return;
+      }
       if (this.fragmentLeft === -1) {
         // Fast path: a whole header inside the chunk.
         let word: number;
@@ -95,6 +102,20 @@ export class RecordDecoder {
       at += take;
       if (this.fragmentLeft === 0) this.endFragment();
     }
+  }
+
+  /**
+   * Stops reassembly after the record being delivered (called from `onRecord`): later bytes of the same
+   * chunk are not parsed but counted in `leftover`. Used at STARTTLS, where nothing may follow the probe.
+   */
+  halt(): void {
+    this.halted = true;
+  }
+
+  /** Undoes `halt()` for the next stream (after an upgrade). */
+  resume(): void {
+    this.halted = false;
+    this.leftover = 0;
   }
 
   /** Call when the stream ended: a partial record becomes a TruncatedRecordError (returned, not thrown). */
