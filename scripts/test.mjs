@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// The whole test suite, as `npm test` runs it: typecheck, every ava test on this host (TLS in userspace
+// when the host kernel has none), then the TLS suites again in kernel mode, inside a user-mode-linux
+// kernel that has TLS (or directly, when this host's kernel has it). Ends with one line
+// "N passed, N failed" summed over all stages.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+const KERNEL_SUITES = ['test/native/', 'test/tls/'].filter((dir) => existsSync(dir));
+
+function run(label, command, args, env = {}) {
+  return new Promise((resolve) => {
+    process.stderr.write(`\n=== ${label}: ${command} ${args.join(' ')}\n`);
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      process.stdout.write(chunk);
+    });
+    child.on('close', (code) => resolve({ code: code ?? 1, out }));
+  });
+}
+
+/** Counts from ava's TAP summary (`# pass N`, `# fail N`); a stage that died without one counts as a failure. */
+function counts(label, { code, out }) {
+  const pass = Number(/^# pass (\d+)/m.exec(out)?.[1] ?? NaN);
+  const fail = Number(/^# fail (\d+)/m.exec(out)?.[1] ?? NaN);
+  if (Number.isNaN(pass) || Number.isNaN(fail)) return { label, passed: 0, failed: 1 };
+  return { label, passed: pass, failed: fail + (code !== 0 && fail === 0 ? 1 : 0) };
+}
+
+const results = [];
+const typecheck = await run('typecheck', 'npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']);
+results.push({ label: 'typecheck', passed: typecheck.code === 0 ? 1 : 0, failed: typecheck.code === 0 ? 0 : 1 });
+
+results.push(counts('host', await run('host (userspace TLS)', 'npx', ['ava', '--tap'])));
+
+if (process.env.RPCTLS_SKIP_KERNEL === '1') {
+  process.stderr.write('\n=== kernel mode: SKIPPED because RPCTLS_SKIP_KERNEL=1 (KTLS not verified in this run)\n');
+} else if (existsSync('/proc/net/tls_stat')) {
+  results.push(counts('kernel (host)', await run('kernel mode on this host', 'npx', ['ava', '--tap', '--concurrency=1', ...KERNEL_SUITES], { RPCTLS_EXPECT_KTLS: '1' })));
+} else {
+  results.push(counts('kernel (UML)', await run('kernel mode inside user-mode-linux', 'test/uml/run.sh', ['npx', 'ava', '--tap', '--concurrency=1', ...KERNEL_SUITES])));
+}
+
+let passed = 0;
+let failed = 0;
+for (const r of results) {
+  process.stderr.write(`${r.label}: ${r.passed} passed, ${r.failed} failed\n`);
+  passed += r.passed;
+  failed += r.failed;
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
