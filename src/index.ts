@@ -1,5 +1,6 @@
 /**
- * rpctls: ONC-RPC v2 for Node.js. Layers, bottom up: xdr (data) -> transport (record marking) -> rpc
+ * rpctls: ONC-RPC v2 for Node.js. Layers, bottom up: xdr (data) -> transport (record marking) -> tls
+ * (the byte stream swapped in after STARTTLS) -> rpc
  * (messages, connection, client, server, rpcbind) -> gen (XDR language compiler).
  */
 export { RpctlsError, InvalidOptionError } from './errors.js';
@@ -9,3 +10,5 @@ export * from './rpc/index.js';
 export { handlerFailure, HandlerXdrError } from './gen/runtime.js';
 export type { RpcCaller, RawProgram, RawProcedure, RawProcedures } from './gen/runtime.js';
 export { compileXdr } from './gen/index.js';
+export * from './tls/index.js';
+export * from './tls/rpc-tls.js';

@@ -1,0 +1,39 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { RpcServer } from '../src/rpc/server.js';
+import { ensureRpcbind } from './helpers/rpcbind.js';
+
+// Runs the built binary, as a user would after `npm install` (which builds dist/).
+const run = promisify(execFile);
+const BIN = new URL('../bin/rpctls.js', import.meta.url).pathname;
+
+let stop: () => void = () => undefined;
+test.before(async () => {
+  stop = await ensureRpcbind();
+});
+test.after.always(() => stop());
+
+test('rpctls rpcinfo --json lists registered programs with their ports and probe answers', async (t) => {
+  const server = new RpcServer();
+  server.addProgram({ program: 0x20000777, version: 1, procedures: {} });
+  const { port } = await server.listen({ host: '127.0.0.1' });
+  await server.register();
+  try {
+    const { stdout } = await run(process.execPath, [BIN, 'rpcinfo', '127.0.0.1', '--json']);
+    const rows = JSON.parse(stdout) as { program: number; version: number; netid: string; port: number; starttls: boolean | null }[];
+    t.true(rows.some((r) => r.program === 100000 && r.version === 4 && r.netid === 'tcp' && r.port === 111));
+    const ours = rows.find((r) => r.program === 0x20000777);
+    t.like(ours, { version: 1, netid: 'tcp', port, starttls: false });
+  } finally {
+    await server.close();
+  }
+});
+
+test('rpctls with no command prints usage and exits 2; unknown commands are refused', async (t) => {
+  const none = await t.throwsAsync(run(process.execPath, [BIN]));
+  t.is((none as { code?: number }).code, 2);
+  t.regex((none as { stdout: string }).stdout, /usage: rpctls <command>/);
+  const bad = await t.throwsAsync(run(process.execPath, [BIN, 'frobnicate']));
+  t.regex((bad as { stderr: string }).stderr, /unknown command 'frobnicate'/);
+});
