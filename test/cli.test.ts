@@ -8,11 +8,7 @@ import { ensureRpcbind } from './helpers/rpcbind.js';
 const run = promisify(execFile);
 const BIN = new URL('../bin/rpctls.js', import.meta.url).pathname;
 
-let stop: () => void = () => undefined;
-test.before(async () => {
-  stop = await ensureRpcbind();
-});
-test.after.always(() => stop());
+test.before(ensureRpcbind);
 
 test('rpctls rpcinfo --json lists registered programs with their ports and probe answers', async (t) => {
   const server = new RpcServer();

@@ -8,11 +8,7 @@ import { ensureRpcbind } from './helpers/rpcbind.js';
 const run = promisify(execFile);
 const PROG = 0x20000123;
 
-let stop: () => void = () => undefined;
-test.before(async () => {
-  stop = await ensureRpcbind();
-});
-test.after.always(() => stop());
+test.before(ensureRpcbind);
 
 test.serial('our client against the real rpcbind: NULL, GETPORT, DUMP (v2), GETADDR and DUMP (v4)', async (t) => {
   const rpcb = RpcbindClient.create();

@@ -16,20 +16,23 @@ function portOpen(port: number): Promise<boolean> {
 }
 
 /**
- * Makes sure the real rpcbind (libtirpc) answers on 127.0.0.1:111, starting one in the foreground when
- * none runs. Returns a stop function (a no-op when rpcbind was already running). Throws, never skips,
- * when rpcbind is not installed: these tests are part of the acceptance.
+ * Makes sure the real rpcbind (libtirpc) answers on 127.0.0.1:111, starting the system daemon when none
+ * runs. It is left running, as a system service would be: test files run in parallel processes, and
+ * one must not stop the rpcbind another is using. Throws, never skips, when rpcbind is not installed:
+ * these tests are part of the acceptance.
  */
-export async function ensureRpcbind(): Promise<() => void> {
-  if (await portOpen(111)) return () => undefined;
+export async function ensureRpcbind(): Promise<void> {
+  if (await portOpen(111)) return;
   const binary = RPCBIND_BINARIES.find((b) => existsSync(b));
   if (!binary) throw new Error('rpcbind is not installed: run `apt-get install rpcbind` (Debian) — .ci/run does this');
-  const child: ChildProcess = spawn(binary, ['-f'], { stdio: 'ignore' });
+  // Another test process may be starting one at the same moment; whichever binds first serves both.
+  const child: ChildProcess = spawn(binary, ['-f'], { stdio: 'ignore', detached: true });
+  child.unref();
   const deadline = Date.now() + 5000;
   while (!(await portOpen(111))) {
-    if (child.exitCode !== null) throw new Error(`rpcbind exited with ${child.exitCode} (it needs root to bind port 111)`);
-    if (Date.now() > deadline) throw new Error('rpcbind did not start listening on port 111 within 5 s');
+    if (Date.now() > deadline) {
+      throw new Error(`rpcbind did not listen on port 111 within 5 s (exit status ${child.exitCode}; it needs root)`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
-  return () => child.kill('SIGTERM');
 }
