@@ -29,7 +29,7 @@ test('rpctls rpcinfo --json lists registered programs with their ports and probe
 test('rpctls with no command prints usage and exits 2; unknown commands are refused', async (t) => {
   const none = await t.throwsAsync(run(process.execPath, [BIN]));
   t.is((none as { code?: number }).code, 2);
-  t.regex((none as { stdout: string }).stdout, /usage: rpctls <command>/);
+  t.regex((none as unknown as { stdout: string }).stdout, /usage: rpctls <command>/);
   const bad = await t.throwsAsync(run(process.execPath, [BIN, 'frobnicate']));
-  t.regex((bad as { stderr: string }).stderr, /unknown command 'frobnicate'/);
+  t.regex((bad as unknown as { stderr: string }).stderr, /unknown command 'frobnicate'/);
 });
