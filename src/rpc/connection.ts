@@ -531,7 +531,7 @@ export class RpcConnection extends EventEmitter {
     } catch (error) {
       if (error instanceof CallAuthTooLongError) {
         this.stats.callsReceived++;
-        this.sendAuthError(error.call.xid, AuthStat.AUTH_BADCRED);
+        this.replyAuthError(error.call.xid, AuthStat.AUTH_BADCRED);
         return;
       }
       // Not an RPC message at all: the peer does not speak our protocol; stop talking to it.
@@ -558,12 +558,12 @@ export class RpcConnection extends EventEmitter {
       try {
         authSys = decodeAuthSys(call.cred.body);
       } catch {
-        this.sendAuthError(call.xid, AuthStat.AUTH_BADCRED);
+        this.replyAuthError(call.xid, AuthStat.AUTH_BADCRED);
         return;
       }
     } else if (flavor !== AuthFlavor.AUTH_NONE && this.authenticate === undefined) {
       // Like libtirpc: a flavor this server does not know is rejected, not ignored.
-      this.sendAuthError(call.xid, AuthStat.AUTH_REJECTEDCRED);
+      this.replyAuthError(call.xid, AuthStat.AUTH_REJECTEDCRED);
       return;
     }
     const context = new IncomingCall(this, call.xid, call.program, call.version, call.procedure, call.cred, call.verf, authSys);
@@ -694,7 +694,11 @@ export class RpcConnection extends EventEmitter {
     if (this.closing) this.maybeFinishClose();
   }
 
-  private sendAuthError(xid: number, authStat: number): void {
+  /**
+   * Answers a call with MSG_DENIED / AUTH_ERROR. Public for call interceptors (the TLS layer refuses
+   * probes this way); counted like every other reply.
+   */
+  replyAuthError(xid: number, authStat: number): void {
     const w = new XdrWriter(32);
     const slot = w.reserve4();
     writeAuthError(w, xid, authStat);

@@ -3,12 +3,12 @@
 // TLS layer below knows nothing of RPC. See shared/reference/rpc-with-tls.md for the rules followed here.
 import net from 'node:net';
 
-import { AUTH_NONE, AUTH_TLS, type OpaqueAuth } from '../rpc/auth.js';
+import { AUTH_TLS, type OpaqueAuth } from '../rpc/auth.js';
 import { type ClientOptions, RpcClient } from '../rpc/client.js';
 import type { CallInterceptor, RpcConnection } from '../rpc/connection.js';
 import { AcceptStat, AuthFlavor, AuthStat, RejectStat, ReplyStat, nameOf } from '../rpc/constants.js';
 import { RpcError } from '../rpc/errors.js';
-import { type RpcCall, type RpcReply, writeAcceptedHeader, writeAuthError } from '../rpc/message.js';
+import { type RpcCall, type RpcReply, writeAcceptedHeader } from '../rpc/message.js';
 import { RpcServer, type ServerOptions } from '../rpc/server.js';
 import { frameRecord, MAX_FRAGMENT_LENGTH } from '../transport/record-marking.js';
 import { XdrWriter } from '../xdr/writer.js';
@@ -221,18 +221,8 @@ export interface RpcTlsServerOptions extends CommonTlsOptions {
   requireTls?: boolean;
 }
 
-/** Writes a record straight on the connection's current stream (the interceptor has no reply API). */
-function writeReplyRecord(connection: RpcConnection, build: (w: XdrWriter) => void): void {
-  const stream = connection.transport;
-  if (!stream || connection.closed) return;
-  const w = new XdrWriter(64);
-  const slot = w.reserve4();
-  build(w);
-  for (const part of frameRecord(w.finish(), slot, MAX_FRAGMENT_LENGTH)) stream.write(part);
-}
-
 function denyAuth(connection: RpcConnection, xid: number, authStat: number): void {
-  writeReplyRecord(connection, (w) => writeAuthError(w, xid, authStat));
+  connection.replyAuthError(xid, authStat);
 }
 
 /** The STARTTLS reply record, written in clear on the fd right before the server's handshake. */
