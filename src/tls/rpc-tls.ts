@@ -91,7 +91,10 @@ interface CommonTlsOptions {
   /** 'auto' (default): kernel TLS when the kernel has it, else userspace records. */
   kernelTls?: 'auto' | 'off' | 'require';
   ciphersuites?: readonly TlsCipherSuite[];
-  /** Receives SSLKEYLOGFILE lines; only for debugging. */
+  /**
+   * Receives SSLKEYLOGFILE lines; only for debugging. Without it, lines are appended to the file the
+   * SSLKEYLOGFILE environment variable names, when it is set (read at each handshake).
+   */
   keylog?: (line: string) => void;
 }
 

@@ -1,6 +1,6 @@
 // TlsStream: a TLS 1.3 byte stream over a connected TCP socket whose fd the addon takes over. Once
 // 'secure' fired it behaves as a plain Duplex, so the RPC layer runs on it exactly as on a net.Socket.
-import { closeSync } from 'node:fs';
+import { appendFileSync, closeSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
@@ -48,7 +48,10 @@ export interface TlsStreamOptions {
   kernelTls?: 'auto' | 'off' | 'require';
   /** Default 10000 ms for clients, 5000 ms for servers (as Linux). 0 disables the timer. */
   handshakeTimeoutMs?: number;
-  /** Receives SSLKEYLOGFILE lines; only set it when debugging. */
+  /**
+   * Receives SSLKEYLOGFILE lines; only set it when debugging. Without it, the lines are appended to
+   * the file named by the SSLKEYLOGFILE environment variable when that is set (read per stream).
+   */
   keylog?: (line: string) => void;
   /** Bytes written in clear on the fd before the handshake, e.g. a server's STARTTLS reply. */
   preface?: Buffer;
@@ -97,6 +100,25 @@ function toNativeOptions(socket: Socket, options: TlsStreamOptions): NativeSocke
   return native;
 }
 
+let keylogWarned = false;
+
+/** The SSLKEYLOGFILE environment variable as a keylog sink (as curl and others do), or undefined. */
+function keylogFromEnv(): ((line: string) => void) | undefined {
+  const path = process.env.SSLKEYLOGFILE;
+  if (!path) return undefined;
+  return (line) => {
+    try {
+      appendFileSync(path, `${line}\n`, { mode: 0o600 });
+    } catch (error) {
+      // A debugging aid must not break the connection: warn once.
+      if (!keylogWarned) {
+        keylogWarned = true;
+        process.emitWarning(`SSLKEYLOGFILE ${path}: ${(error as Error).message}`, 'RpcTlsWarning');
+      }
+    }
+  };
+}
+
 function socketFd(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) {
@@ -119,7 +141,8 @@ export class TlsStream extends Duplex {
   constructor(socket: Socket, options: TlsStreamOptions) {
     super({ allowHalfOpen: options.allowHalfOpen ?? false });
     const addon = loadNative();
-    const nativeOptions = toNativeOptions(socket, options);
+    const keylog = options.keylog ?? keylogFromEnv();
+    const nativeOptions = toNativeOptions(socket, keylog === options.keylog ? options : { ...options, keylog });
     if (socket.readableLength > 0) {
       throw new TlsTakeoverError(`${socket.readableLength} unread bytes before the TLS handshake`);
     }
@@ -133,7 +156,7 @@ export class TlsStream extends Duplex {
       closeSync(fd);
       throw error;
     }
-    this.#keylog = options.keylog;
+    this.#keylog = keylog;
     socket.destroy();
     this.#native.start();
   }
