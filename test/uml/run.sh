@@ -13,11 +13,11 @@ fi
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 uml_bin=${UML_BIN:-/usr/bin/linux.uml}
 
-if [ ! -x "$uml_bin" ] || [ ! -x /usr/sbin/modprobe ]; then
+if [ ! -x "$uml_bin" ] || [ ! -x /usr/sbin/modprobe ] || ! command -v cc >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y user-mode-linux kmod >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y user-mode-linux kmod gcc libc6-dev >&2
   else
-    echo "user-mode-linux is missing: run 'sudo apt-get install -y user-mode-linux kmod' (Debian/Ubuntu)" >&2
+    echo "user-mode-linux is missing: run 'sudo apt-get install -y user-mode-linux kmod gcc' (Debian/Ubuntu)" >&2
     exit 2
   fi
 fi
@@ -32,6 +32,14 @@ run_id="$$-$(date +%s)"
 out="$work/runs/$run_id"
 modroot="$work/modroot"
 mkdir -p "$work/tmp" "$work/uml_dir" "$out" "$modroot/lib/modules"
+
+# UML 6.1 cannot restore FP state on hosts with an XSAVE area over 832 bytes (AVX-512, AMX): its init
+# dies with SIGSEGV at boot. The shim (see its header) fixes that from outside; it is a no-op elsewhere.
+shim_src="$repo/test/uml/xstate-shim.c"
+shim="$work/xstate-shim-$(cksum < "$shim_src" | cut -d' ' -f1).so"
+if [ ! -f "$shim" ]; then
+  cc -O2 -Wall -shared -fPIC -o "$shim.tmp" "$shim_src" -ldl && mv "$shim.tmp" "$shim"
+fi
 ln -sfn "/usr/lib/uml/modules/$release" "$modroot/lib/modules/$release"
 
 # The guest runs the command with sh from this file: arguments survive the kernel command line.
@@ -42,7 +50,7 @@ ln -sfn "/usr/lib/uml/modules/$release" "$modroot/lib/modules/$release"
 } > "$out/command.sh"
 
 set +e
-TMPDIR="$work/tmp" timeout --kill-after=10 "${UML_TIMEOUT:-900}" "$uml_bin" \
+LD_PRELOAD="$shim" TMPDIR="$work/tmp" timeout --kill-after=10 "${UML_TIMEOUT:-900}" "$uml_bin" \
   mem="${UML_MEM:-1G}" rootfstype=hostfs rw \
   uml_dir="$work/uml_dir" umid="rpctls-$run_id" \
   init="$repo/test/uml/init.sh" con=null con0=null,fd:2 \
