@@ -1,0 +1,116 @@
+// Post-handshake records from the server, forged by a relay that knows the session keys
+// (test/helpers/tls-forge.ts), while RPC calls are in flight: the client must turn a fatal alert into
+// a coded error on every pending call, discard tickets and go on, and refuse a KeyUpdate under kernel
+// TLS. Runs in userspace mode on the host and in kernel mode in the UML runner.
+import test from 'ava';
+
+import type { RpcClient } from '../../src/rpc/client.js';
+import { TlsAlertError } from '../../src/tls/errors.js';
+import { tlsInfoOf } from '../../src/tls/rpc-tls.js';
+import type { TlsStream } from '../../src/tls/tls-stream.js';
+import { ContentType, ForgeRelay } from '../helpers/tls-forge.js';
+import { PROG, Proc, VERS, expectKtls, startTlsServer, tlsClient } from './helpers.js';
+
+interface Session {
+  relay: ForgeRelay;
+  client: RpcClient;
+  close(): Promise<void>;
+}
+
+async function session(): Promise<Session> {
+  const { server, port } = await startTlsServer();
+  const relay = await ForgeRelay.start(port);
+  const client = tlsClient(relay.port, { keylog: relay.keylog }, { timeout: 20_000 });
+  await client.connect();
+  return {
+    relay,
+    client,
+    async close() {
+      client.destroy();
+      await relay.close();
+      await server.close();
+    },
+  };
+}
+
+/** The error a failed call carries about the TLS layer: itself, or its cause. */
+function tlsCause(error: unknown): (Error & { code?: string }) | undefined {
+  const e = error as Error & { code?: string; cause?: Error & { code?: string } };
+  return e?.code?.startsWith('ERR_TLS_') ? e : e?.cause;
+}
+
+test.serial('a fatal alert mid-stream fails every pending call with the alert, coded', async (t) => {
+  const s = await session();
+  try {
+    t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('before')), Buffer.from('before'));
+    // Replies to the next calls stay in the relay; the client gets an internal_error alert instead.
+    s.relay.hold('toClient');
+    const pending = [1, 2, 3].map((i) => s.client.call(PROG, VERS, Proc.ECHO, Buffer.from(`pending ${i}`)));
+    await s.relay.whenApplicationRecords('toServer', 2); // the three calls may share one record
+    s.relay.inject('toClient', ContentType.alert, ForgeRelay.alert(2, 80));
+    const results = await Promise.allSettled(pending);
+    for (const result of results) {
+      t.is(result.status, 'rejected');
+      const error = (result as PromiseRejectedResult).reason as Error & { code: string };
+      t.is(error.code, 'ERR_RPC_CONNECTION_CLOSED', error.message);
+      const cause = tlsCause(error);
+      t.true(cause instanceof TlsAlertError, String(cause));
+      const alert = cause as TlsAlertError;
+      t.is(alert.code, 'ERR_TLS_ALERT');
+      t.is(alert.level, 2);
+      t.is(alert.description, 80);
+      t.is(alert.alertName, 'internal_error');
+      t.true(alert.received);
+    }
+    t.log(`pending call error: ${(results[0] as PromiseRejectedResult).reason.message} <- ${tlsCause((results[0] as PromiseRejectedResult).reason)?.message}`);
+    t.true(s.client.connection === null || s.client.connection.closed, 'connection closed');
+  } finally {
+    await s.close();
+  }
+});
+
+test.serial('NewSessionTickets between replies are discarded and counted; calls go on', async (t) => {
+  const s = await session();
+  try {
+    const stream = s.client.connection!.transport as TlsStream;
+    const before = stream.counters.ticketsDiscarded;
+    t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('one')), Buffer.from('one'));
+    for (let i = 0; i < 5; i++) s.relay.inject('toClient', ContentType.handshake, ForgeRelay.newSessionTicket());
+    // The relay re-encrypts the server's later records with the client's sequence numbers.
+    for (let i = 0; i < 20; i++) {
+      const payload = Buffer.from(`after tickets ${i}`);
+      t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, payload), payload);
+    }
+    t.is(stream.counters.ticketsDiscarded - before, 5);
+    if (expectKtls) t.deepEqual(tlsInfoOf(s.client.connection!)!.offload, { tx: true, rx: true, reason: null });
+  } finally {
+    await s.close();
+  }
+});
+
+test.serial('a KeyUpdate from the server mid-stream: ERR_TLS_KEY_UPDATE under kernel TLS, followed in userspace', async (t) => {
+  const s = await session();
+  try {
+    t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('before')), Buffer.from('before'));
+    s.relay.hold('toClient');
+    const pending = s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('pending'));
+    await s.relay.whenApplicationRecords('toServer', 2);
+    s.relay.inject('toClient', ContentType.handshake, ForgeRelay.keyUpdate(false));
+    if (expectKtls) {
+      // Kernels before 6.14 cannot take new keys: the connection must fail, coded, not hang.
+      const error = await t.throwsAsync(pending);
+      t.is(error?.code, 'ERR_RPC_CONNECTION_CLOSED');
+      t.is(tlsCause(error)?.code, 'ERR_TLS_KEY_UPDATE');
+    } else {
+      // OpenSSL takes the peer's next key. The real server never updated, so its held reply (old key)
+      // now fails authentication at the client: a coded fatal error, and the call fails.
+      s.relay.release('toClient');
+      const error = await t.throwsAsync(pending);
+      t.is(error?.code, 'ERR_RPC_CONNECTION_CLOSED');
+      t.regex(tlsCause(error)?.code ?? '', /^ERR_TLS_/);
+      t.log(`userspace after a KeyUpdate and an old-key record: ${tlsCause(error)?.code}: ${tlsCause(error)?.message}`);
+    }
+  } finally {
+    await s.close();
+  }
+});
