@@ -209,8 +209,9 @@ export class ForgeRelay {
   /**
    * Sends a forged record of `type` with `content` into `direction`, encrypted with that direction's
    * application traffic keys at the next sequence number. Call it after the handshake completed.
+   * `corruptTag` flips a bit of the authentication tag (a record that cannot be authenticated).
    */
-  inject(direction: Direction, type: number, content: Buffer): Buffer {
+  inject(direction: Direction, type: number, content: Buffer, options: { corruptTag?: boolean } = {}): Buffer {
     const side = this.#side(direction);
     const real = this.#applicationKeys(side);
     if (!real) throw new Error(`no ${side.label}_TRAFFIC_SECRET_0 yet: feed the keylog and wait for the handshake`);
@@ -219,6 +220,8 @@ export class ForgeRelay {
       side.resealKeys.seq = real.seq;
     }
     const record = side.resealKeys.seal(type, content);
+    // A flipped tag bit: the record is well framed but fails authentication at the receiver.
+    if (options.corruptTag) record[record.length - 1]! ^= 0x01;
     side.out.write(record);
     return record;
   }

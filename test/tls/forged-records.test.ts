@@ -114,3 +114,28 @@ test.serial('a KeyUpdate from the server mid-stream: ERR_TLS_KEY_UPDATE under ke
     await s.close();
   }
 });
+
+test.serial('a record that fails authentication mid-stream: coded fatal error on the pending call', async (t) => {
+  const s = await session();
+  try {
+    t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('before')), Buffer.from('before'));
+    s.relay.hold('toClient');
+    const pending = s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('pending'));
+    await s.relay.whenApplicationRecords('toServer', 2);
+    s.relay.inject('toClient', ContentType.applicationData, Buffer.from('tampered'), { corruptTag: true });
+    const error = await t.throwsAsync(pending);
+    t.is(error?.code, 'ERR_RPC_CONNECTION_CLOSED');
+    const cause = tlsCause(error);
+    if (expectKtls) {
+      // The kernel refuses the record with EBADMSG and aborts the stream.
+      t.is(cause?.code, 'ERR_TLS_BAD_RECORD');
+      t.is((cause as Error & { errnoName?: string }).errnoName, 'EBADMSG');
+    } else {
+      t.is(cause?.code, 'ERR_TLS_PROTOCOL');
+      t.regex(cause?.message ?? '', /bad record mac|decryption failed/);
+    }
+    t.log(`${cause?.code}: ${cause?.message}`);
+  } finally {
+    await s.close();
+  }
+});
