@@ -1,0 +1,163 @@
+/**
+ * What several commands share: exit statuses, reading PEM files named by flags, the documented test
+ * program, and a traced RPC-with-TLS connect that records each step (TCP, probe reply, handshake) so
+ * probe/ping/demo can say exactly where a connection stopped.
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type net from 'node:net';
+
+import { RpcClient } from '../rpc/client.js';
+import type { RpcConnection } from '../rpc/connection.js';
+import type { RpcReply } from '../rpc/message.js';
+import type { ProgramDefinition } from '../rpc/program.js';
+import * as xdr from '../xdr/codec.js';
+import { type RpcTlsClientOptions, rpcTlsUpgrade, tlsInfoOf } from '../tls/rpc-tls.js';
+import type { TlsInfo } from '../tls/tls-stream.js';
+import { UsageError } from './args.js';
+import { formatError, style } from './render.js';
+
+/** Exit statuses; documented in the README's CLI reference. */
+export const Exit = {
+  OK: 0,
+  /** Anything else: a call failed, a server could not start, an internal error. */
+  FAILURE: 1,
+  USAGE: 2,
+  /** TCP connect failed (refused, timed out, name not resolved). */
+  UNREACHABLE: 3,
+  /** The AUTH_TLS probe was not answered with STARTTLS (refused, or no answer at all). */
+  NO_STARTTLS: 4,
+  /** The TLS handshake failed, or the server certificate did not verify. */
+  TLS_FAILED: 5,
+} as const;
+
+/** Prints a usage error and returns 2; anything else is rethrown. */
+export function usageExit(error: unknown): number {
+  if (error instanceof UsageError) {
+    process.stderr.write(`${error.message}\n`);
+    return Exit.USAGE;
+  }
+  throw error;
+}
+
+export function readPem(command: string, flag: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new UsageError(`rpctls ${command}: cannot read --${flag} ${path}: ${(error as Error).message}`);
+  }
+}
+
+// ---- the test program (served by `rpctls serve`, used by bench and demo) ------------------------------
+
+export const TEST_PROGRAM = 0x20000001;
+export const TEST_VERSION = 1;
+export const TestProc = { NULL: 0, ECHO: 1, SINK: 2, SOURCE: 3 } as const;
+/** SOURCE returns at most this many bytes, whatever n asks for (1 MiB: fits the default record limit). */
+export const SOURCE_MAX = 1 << 20;
+
+const zeros = Buffer.alloc(SOURCE_MAX);
+
+export const TEST_PROGRAM_DEFINITION: ProgramDefinition = {
+  program: TEST_PROGRAM,
+  version: TEST_VERSION,
+  procedures: {
+    [TestProc.ECHO]: { args: xdr.opaque(), result: xdr.opaque(), handler: (data: Buffer) => data },
+    [TestProc.SINK]: { args: xdr.opaque(), result: xdr.uint, handler: (data: Buffer) => data.length },
+    // A view of one shared zero buffer: no allocation per call.
+    [TestProc.SOURCE]: { args: xdr.uint, result: xdr.opaque(), handler: (n: number) => zeros.subarray(0, Math.min(n, SOURCE_MAX)) },
+  },
+};
+
+// ---- traced TLS connect ------------------------------------------------------------------------------
+
+export type Stage = 'connect' | 'probe' | 'handshake' | 'rpc';
+
+export interface Trace {
+  /** Where the connect got to; on failure, the step that failed. */
+  stage: Stage;
+  tcpMs: number | null;
+  probeMs: number | null;
+  handshakeMs: number | null;
+  remoteAddress: string | null;
+  /** The AUTH_TLS probe's reply, copied (the library reads it from a reused buffer). */
+  probeReply: RpcReply | null;
+}
+
+export interface TracedTlsOptions {
+  host: string;
+  port: number;
+  program: number;
+  version: number;
+  tls: RpcTlsClientOptions;
+  connectTimeout?: number;
+  timeout?: number;
+}
+
+/**
+ * An RpcClient whose connection upgrade is the library's own rpcTlsUpgrade, wrapped to time each step
+ * and to keep a copy of the probe's reply (the upgrade consumes it; the CLI wants to show it).
+ * Servername defaults to the host, as createTlsClient does.
+ */
+export function tracedTlsClient(options: TracedTlsOptions): { client: RpcClient; trace: Trace } {
+  const trace: Trace = { stage: 'connect', tcpMs: null, probeMs: null, handshakeMs: null, remoteAddress: null, probeReply: null };
+  const tls = { ...options.tls, servername: options.tls.servername ?? options.host };
+  const upgrade = rpcTlsUpgrade(tls, { program: options.program, version: options.version });
+  const start = performance.now();
+  const traced = async (connection: RpcConnection, socket: net.Socket): Promise<void> => {
+    trace.tcpMs = performance.now() - start;
+    trace.remoteAddress = socket.remoteAddress ?? null;
+    trace.stage = 'probe';
+    const probeStart = performance.now();
+    // Shadow callForReply on this one connection for the probe only: the upgrade's first call is it.
+    const original = connection.callForReply;
+    connection.callForReply = async (...args: Parameters<RpcConnection['callForReply']>) => {
+      const reply = await original.apply(connection, args);
+      trace.probeMs = performance.now() - probeStart;
+      trace.probeReply = { ...reply, verf: reply.verf && { flavor: reply.verf.flavor, body: Buffer.from(reply.verf.body) } };
+      trace.stage = 'handshake';
+      return reply;
+    };
+    try {
+      await upgrade(connection, socket);
+    } finally {
+      delete (connection as Partial<Pick<RpcConnection, 'callForReply'>>).callForReply;
+    }
+    trace.handshakeMs = performance.now() - probeStart - (trace.probeMs ?? 0);
+    trace.stage = 'rpc';
+  };
+  const client = new RpcClient({
+    host: options.host,
+    port: options.port,
+    connectTimeout: options.connectTimeout ?? 5000,
+    timeout: options.timeout ?? 10_000,
+    upgrade: traced,
+  });
+  return { client, trace };
+}
+
+/** The exit status for an error from a (traced) connect, by the step it failed in. */
+export function connectExit(error: unknown, stage: Stage): number {
+  const code = (error as { code?: string }).code ?? '';
+  if (code === 'ERR_RPC_CONNECT' || stage === 'connect') return Exit.UNREACHABLE;
+  if (code === 'ERR_RPC_TLS_NOT_OFFERED' || stage === 'probe') return Exit.NO_STARTTLS;
+  if (code.startsWith('ERR_TLS_') || stage === 'handshake') return Exit.TLS_FAILED;
+  return Exit.FAILURE;
+}
+
+export function tlsInfo(client: RpcClient): TlsInfo | null {
+  return client.connection ? tlsInfoOf(client.connection) : null;
+}
+
+export function printError(error: unknown): void {
+  process.stderr.write(`${formatError(error, style(process.stderr))}\n`);
+}
+
+/** Latency percentiles over a sorted copy (nearest-rank). */
+export function percentiles(samples: readonly number[]): { min: number; median: number; p99: number; max: number } {
+  if (samples.length === 0) return { min: 0, median: 0, p99: 0, max: 0 };
+  const sorted = Float64Array.from(samples).sort();
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] as number;
+  return { min: sorted[0] as number, median: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] as number };
+}

@@ -1,0 +1,199 @@
+/**
+ * `rpctls ping <host>[:<port>]`: NULL calls, plain or over RPC-with-TLS, with latency percentiles,
+ * calls/s and the offload state. Unlike probe, certificate verification is enforced (the handshake fails)
+ * unless --insecure.
+ */
+import { performance } from 'node:perf_hooks';
+
+import { RpcClient } from '../rpc/client.js';
+import { accessors, type FlagSpec, parseArgs, UsageError } from './args.js';
+import { connectExit, Exit, percentiles, printError, readPem, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
+import { errorJson, type ErrorJson, ms, offloadText, round3, style } from './render.js';
+import { formatHostPort, parseTarget } from './target.js';
+
+export const PING_USAGE = `usage: rpctls ping <host>[:<port>] [options]
+
+Makes NULL calls and reports latency (min/median/p99), calls/s and the TLS offload state.
+
+  --program <n>        program (default 100003)
+  --version <n>        version (default 4)
+  --tls                RPC-with-TLS: probe, TLS 1.3 handshake, then the calls inside TLS
+  --ca <file>          CA certificates (PEM) (with --tls)
+  --cert <file>        client certificate (PEM), for mutual TLS (with --tls)
+  --key <file>         its private key (PEM)
+  --servername <name>  name the server certificate must match (default: <host>)
+  --insecure           do not verify the server certificate (with --tls)
+  --count <n>          calls to make (default 100)
+  --inflight <n>       calls outstanding at once (default 1)
+  --timeout <ms>       per call and per connect step (default 5000)
+  --json               one JSON object
+
+The port defaults to 2049. Exit status: 0 every call succeeded; 1 some calls failed; 3 unreachable;
+4 no STARTTLS (--tls); 5 handshake or verification failed (--tls); 2 usage.
+`;
+
+const FLAGS: Record<string, FlagSpec> = {
+  program: { type: 'int', value: '<n>' },
+  version: { type: 'int', value: '<n>' },
+  tls: { type: 'boolean' },
+  ca: { type: 'string', value: '<file>' },
+  cert: { type: 'string', value: '<file>' },
+  key: { type: 'string', value: '<file>' },
+  servername: { type: 'string', value: '<name>' },
+  insecure: { type: 'boolean' },
+  count: { type: 'int', min: 1, max: 100_000_000, value: '<n>' },
+  inflight: { type: 'int', min: 1, max: 4096, value: '<n>' },
+  timeout: { type: 'int', min: 1, max: 600_000, value: '<ms>' },
+  json: { type: 'boolean' },
+};
+
+export interface PingResult {
+  target: { host: string; port: number };
+  program: number;
+  version: number;
+  tls: boolean;
+  calls: number;
+  errors: number;
+  callsPerSec: number;
+  latencyMs: { min: number; median: number; p99: number; max: number };
+  offload: { tx: boolean; rx: boolean; reason: string | null };
+  /** The first error (connect failure, or the first failed call). */
+  error: ErrorJson | null;
+  exitCode: number;
+}
+
+interface PingOptions {
+  host: string;
+  port: number;
+  program: number;
+  version: number;
+  tls: boolean;
+  ca: string | undefined;
+  cert: string | undefined;
+  key: string | undefined;
+  servername: string | undefined;
+  insecure: boolean;
+  count: number;
+  inflight: number;
+  timeout: number;
+  json: boolean;
+}
+
+export async function runPing(argv: readonly string[]): Promise<number> {
+  let o: PingOptions;
+  try {
+    const parsed = parseArgs('ping', argv, FLAGS, { max: 1 });
+    if (parsed.help) {
+      process.stdout.write(PING_USAGE);
+      return Exit.OK;
+    }
+    const a = accessors(parsed);
+    const target = parseTarget('ping', parsed.positionals[0], 2049);
+    const tls = a.bool('tls');
+    for (const f of ['ca', 'cert', 'key', 'servername', 'insecure']) {
+      if (!tls && parsed.flags[f] !== undefined) throw new UsageError(`rpctls ping: --${f} needs --tls`);
+    }
+    if ((a.str('cert') === undefined) !== (a.str('key') === undefined)) throw new UsageError('rpctls ping: --cert and --key go together');
+    o = {
+      ...target,
+      program: a.num('program', 100003),
+      version: a.num('version', 4),
+      tls,
+      ca: readPem('ping', 'ca', a.str('ca')),
+      cert: readPem('ping', 'cert', a.str('cert')),
+      key: readPem('ping', 'key', a.str('key')),
+      servername: a.str('servername'),
+      insecure: a.bool('insecure'),
+      count: a.num('count', 100),
+      inflight: a.num('inflight', 1),
+      timeout: a.num('timeout', 5000),
+      json: a.bool('json'),
+    };
+  } catch (error) {
+    return usageExit(error);
+  }
+  const result: PingResult = {
+    target: { host: o.host, port: o.port },
+    program: o.program,
+    version: o.version,
+    tls: o.tls,
+    calls: 0,
+    errors: 0,
+    callsPerSec: 0,
+    latencyMs: { min: 0, median: 0, p99: 0, max: 0 },
+    offload: { tx: false, rx: false, reason: o.tls ? 'no TLS session' : 'plain RPC (no --tls)' },
+    error: null,
+    exitCode: Exit.OK,
+  };
+  let client: RpcClient;
+  let trace: Trace | null = null;
+  if (o.tls) {
+    const tls: Parameters<typeof tracedTlsClient>[0]['tls'] = { probeTimeout: o.timeout, handshakeTimeout: o.timeout };
+    if (o.ca !== undefined) tls.ca = o.ca;
+    if (o.cert !== undefined) tls.cert = o.cert;
+    if (o.key !== undefined) tls.key = o.key;
+    if (o.servername !== undefined) tls.servername = o.servername;
+    if (o.insecure) tls.rejectUnauthorized = false;
+    const traced = tracedTlsClient({ host: o.host, port: o.port, program: o.program, version: o.version, tls, connectTimeout: o.timeout, timeout: o.timeout });
+    client = traced.client;
+    trace = traced.trace;
+  } else {
+    client = new RpcClient({ host: o.host, port: o.port, connectTimeout: o.timeout, timeout: o.timeout });
+  }
+  try {
+    await client.connect();
+  } catch (error) {
+    result.error = errorJson(error);
+    // Plain RPC has no probe or handshake: anything failing in connect() is the TCP connect.
+    result.exitCode = connectExit(error, trace?.stage ?? 'connect');
+    client.destroy();
+    return report(result, o);
+  }
+  const info = tlsInfo(client);
+  if (info) result.offload = { ...info.offload };
+
+  const samples: number[] = [];
+  let started = 0;
+  const begin = performance.now();
+  const worker = async (): Promise<void> => {
+    while (started < o.count) {
+      started++;
+      const t = performance.now();
+      try {
+        await client.call(o.program, o.version, 0);
+        samples.push(performance.now() - t);
+      } catch (error) {
+        result.errors++;
+        result.error ??= errorJson(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.inflight, o.count) }, worker));
+  const elapsed = (performance.now() - begin) / 1000;
+  await client.close().catch(() => client.destroy());
+  result.calls = samples.length + result.errors;
+  result.callsPerSec = Math.round(samples.length / elapsed);
+  const p = percentiles(samples);
+  result.latencyMs = { min: round3(p.min), median: round3(p.median), p99: round3(p.p99), max: round3(p.max) };
+  if (result.errors > 0) result.exitCode = Exit.FAILURE;
+  return report(result, o);
+}
+
+function report(r: PingResult, o: { host: string; port: number; json: boolean }): number {
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    return r.exitCode;
+  }
+  const s = style(process.stdout);
+  if (r.calls > 0) {
+    const ok = r.calls - r.errors;
+    process.stdout.write(
+      `${s.bold(`rpctls ping ${formatHostPort(o.host, o.port)}`)}  program ${r.program} version ${r.version}  ${r.tls ? 'RPC-with-TLS' : 'plain'}\n` +
+        `  calls      ${ok} ok, ${r.errors ? s.bad(`${r.errors} failed`) : '0 failed'}  (${r.callsPerSec} calls/s)\n` +
+        `  latency    min ${ms(r.latencyMs.min)}  median ${ms(r.latencyMs.median)}  p99 ${ms(r.latencyMs.p99)}  max ${ms(r.latencyMs.max)}\n` +
+        `  offload    ${r.tls ? offloadText(r.offload) : 'n/a (plain RPC)'}\n`,
+    );
+  }
+  if (r.error) printError(Object.assign(new Error(r.error.message), r.error));
+  return r.exitCode;
+}
