@@ -9,6 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
+import { offersStartTls } from '../tls/rpc-tls.js';
 import { accessors, type FlagSpec, parseArgs, UsageError } from './args.js';
 import { connectExit, Exit, printError, readPem, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
 import { errorJson, type ErrorJson, ms, offloadText, round3, style, summarizeReply } from './render.js';
@@ -166,7 +167,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     result.tcp = { connected: t.tcpMs !== null, ms: t.tcpMs === null ? null : round3(t.tcpMs) };
     result.probeReply = t.probeReply && summarizeReply(t.probeReply);
     result.probeMs = t.probeMs === null ? null : round3(t.probeMs);
-    result.starttls = t.stage === 'handshake' || t.stage === 'rpc';
+    result.starttls = t.probeReply !== null && offersStartTls(t.probeReply);
   };
   try {
     await client.connect();
