@@ -1,0 +1,434 @@
+// The interop scenarios, run inside the UML guest by guest/init.sh on the rootfs's Debian nodejs:
+//   node scenarios.mjs <name>
+// Each prints one JSON row per line on stdout ({ id, scenario, ok, cipher, offload, detail }) and exits
+// 0 only when all its rows are ok. Peers: the kernel's nfsd on nfs.test:2049 (tlshd as its TLS server),
+// rpc.mountd and rpcbind, and the kernel NFS client (mount.nfs, tlshd as its TLS client).
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+import { MountClient_v3 } from '../../dist/generated/mount.js';
+import { RpcClient, RpcbindClient, authSys, createTlsClient, createTlsServer } from '../../dist/index.js';
+import { NFS_PROGRAM, compound4, lookup3, ops, read3 } from './nfs.mjs';
+
+const env = process.env;
+const PKI = env.INTEROP_PKI ?? '/interop-run/pki';
+const NAME = env.INTEROP_NAME ?? 'nfs.test';
+const NFS_PORT = 2049;
+const EXPORT_ROOT = '/srv/nfs';
+const HELLO = { tls: `hello from ${EXPORT_ROOT}/tls\n`, plain: `hello from ${EXPORT_ROOT}/plain\n` };
+const BIG_SHA256 = env.INTEROP_BIG_SHA256 ?? '';
+const REPO = new URL('../../', import.meta.url).pathname;
+const ca = readFileSync(`${PKI}/ca.pem`);
+const auth = authSys({ uid: 0, gid: 0, machinename: 'rpctls-interop' });
+
+// ---- output --------------------------------------------------------------------------------------
+
+let failures = 0;
+function row(id, scenario, ok, detail, extra = {}) {
+  if (!ok) failures++;
+  process.stdout.write(`${JSON.stringify({ run: process.argv[2], id, scenario, ok: Boolean(ok), cipher: extra.cipher ?? '-', offload: extra.offload ?? '-', detail })}\n`);
+}
+function describeError(error) {
+  return error ? `${error.code ?? error.name}: ${error.message}` : String(error);
+}
+function offloadOf(security) {
+  const o = security?.offload;
+  if (!o) return '-';
+  if (o.tx && o.rx) return 'kernel tx+rx';
+  return `userspace (${o.reason ?? 'no reason'})`;
+}
+function sessionOk(security) {
+  return security?.version === 'TLSv1.3' && security.offload?.tx === true && security.offload?.rx === true;
+}
+const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+// ---- kernel-side evidence: /proc/net/tls_stat and ss -tni ----------------------------------------
+
+function tlsStat() {
+  const out = {};
+  for (const line of readFileSync('/proc/net/tls_stat', 'utf8').split('\n')) {
+    const m = /^(\w+)\s+(\d+)/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+/** ss's entries (-tnpi), each { head, info }, for sockets of this process to or from `port`. */
+function ssEntries(port) {
+  const text = execFileSync('ss', ['-tnpi', 'state', 'established'], { encoding: 'utf8' });
+  const entries = [];
+  for (const line of text.split('\n').slice(1)) {
+    if (line === '') continue;
+    if (/^\s/.test(line) && entries.length > 0) entries[entries.length - 1].info += line;
+    else entries.push({ head: line, info: '' });
+  }
+  return entries.filter((e) => e.head.includes(`pid=${process.pid},`) && e.head.includes(`:${port} `));
+}
+function ulpOf(entry) {
+  return /tcp-ulp-tls(?: [\w-]+: [\w.-]+)*/.exec(entry.info)?.[0] ?? null;
+}
+
+// ---- clients -------------------------------------------------------------------------------------
+
+function tlsClient(version, port = NFS_PORT) {
+  return createTlsClient({
+    host: NAME,
+    port,
+    timeout: 20_000,
+    auth,
+    probe: { program: NFS_PROGRAM, version },
+    tls: { ca, servername: NAME },
+  });
+}
+function plainClient(port = NFS_PORT) {
+  return new RpcClient({ host: '127.0.0.1', port, timeout: 20_000, auth });
+}
+
+/** A COMPOUND that may meet the grace period nfsd starts in; retried for up to 20 s. */
+async function compoundAfterGrace(client, operations) {
+  for (let i = 0; ; i++) {
+    try {
+      return await compound4(client, operations);
+    } catch (error) {
+      if (error.code !== 'ERR_NFS4ERR_GRACE' || i >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
+function sha256(buffers) {
+  const h = createHash('sha256');
+  for (const b of buffers) h.update(b);
+  return h.digest('hex');
+}
+
+const CHUNK = 256 * 1024;
+const BIG_SIZE = 1024 * 1024;
+
+// ---- scenario a (and d): our client -> kernel nfsd over TLS ---------------------------------------
+
+async function nullCall(version) {
+  const before = tlsStat();
+  const client = tlsClient(version);
+  const t0 = process.hrtime.bigint();
+  try {
+    await client.connect();
+    const handshakeMs = ms(t0);
+    const security = client.connection.security;
+    const t1 = process.hrtime.bigint();
+    const reply = await client.call(NFS_PROGRAM, version, 0);
+    const nullMs = ms(t1);
+    const ok = sessionOk(security) && reply.length === 0;
+    row(`a-null-v${version}`, `client -> nfsd: probe, STARTTLS, TLS 1.3, NFSv${version} NULL inside TLS`, ok,
+      `STARTTLS+handshake ${handshakeMs.toFixed(1)} ms, NULL ${nullMs.toFixed(1)} ms, ${security.version}, alpn ${security.alpn ?? 'none'}, auth ${security.authMode}`,
+      { cipher: security.cipher, offload: offloadOf(security) });
+    if (version !== 4) return;
+    // d: the kernel's own view of our socket while the session is open.
+    const during = tlsStat();
+    const entries = ssEntries(NFS_PORT);
+    const ulp = entries.length === 1 ? ulpOf(entries[0]) : null;
+    row('d-ss', 'ss -tnpi: our socket (pid of this node) has tcp-ulp-tls', ulp !== null && /txconf: sw/.test(ulp) && /rxconf: sw/.test(ulp),
+      ulp ?? `no tcp-ulp-tls on our socket (${entries.length} sockets: ${entries.map((e) => e.head.trim()).join(' | ')})`,
+      { cipher: /cipher: (\S+)/.exec(ulp ?? '')?.[1] ?? '-', offload: ulp ? `kernel ${/txconf: (\w+)/.exec(ulp)?.[1]}/${/rxconf: (\w+)/.exec(ulp)?.[1]}` : '-' });
+    const keys = ['TlsCurrTxSw', 'TlsCurrRxSw', 'TlsTxSw', 'TlsRxSw'];
+    const delta = Object.fromEntries(keys.map((k) => [k, during[k] - before[k]]));
+    // Our socket and nfsd's end of the same connection: two software-kernel sessions each way.
+    const statOk = delta.TlsCurrTxSw >= 2 && delta.TlsCurrRxSw >= 2 && during.TlsDecryptError === 0;
+    row('d-tls_stat', '/proc/net/tls_stat counts the session (ours + nfsd\'s socket)', statOk,
+      `${keys.map((k) => `${k} ${before[k]}->${during[k]}`).join(', ')}, TlsDecryptError ${during.TlsDecryptError}`,
+      { cipher: security.cipher, offload: 'kernel (sw)' });
+  } catch (error) {
+    row(`a-null-v${version}`, `client -> nfsd: probe, STARTTLS, TLS 1.3, NFSv${version} NULL inside TLS`, false, describeError(error));
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+async function read4() {
+  const id = 'a-read-v4';
+  const scenario = 'client -> nfsd: NFSv4.0 COMPOUND PUTROOTFH/LOOKUP/READ over TLS';
+  const client = tlsClient(4);
+  try {
+    const t0 = process.hrtime.bigint();
+    const res = await compoundAfterGrace(client, [ops.putrootfh(), ops.lookup('tls'), ops.lookup('hello.txt'), ops.read(0, 4096)]);
+    const hello = res[3];
+    const [, , , , getfh] = await compound4(client, [ops.putrootfh(), ops.lookup('tls'), ops.lookup('big.bin'), ops.getfh(), ops.getfh()]);
+    // Four READs of 256 KiB in flight at once on the one TLS connection.
+    const reads = await Promise.all(
+      Array.from({ length: BIG_SIZE / CHUNK }, (_, i) => compound4(client, [ops.putfh(getfh.fh), ops.read(i * CHUNK, CHUNK)])),
+    );
+    const digest = sha256(reads.map((r) => r[1].data));
+    const security = client.connection.security;
+    const helloOk = hello.data.toString() === HELLO.tls && hello.eof;
+    const bigOk = digest === BIG_SHA256 && reads[reads.length - 1][1].eof;
+    row(id, scenario, sessionOk(security) && helloOk && bigOk,
+      `hello.txt ${JSON.stringify(hello.data.toString())}${helloOk ? '' : ' (WRONG)'}; big.bin 1 MiB in 4 pipelined READs sha256 ${digest.slice(0, 16)} ${bigOk ? 'matches' : `!= ${BIG_SHA256.slice(0, 16)}`}; ${ms(t0).toFixed(0)} ms`,
+      { cipher: security.cipher, offload: offloadOf(security) });
+  } catch (error) {
+    row(id, scenario, false, describeError(error));
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+/** MOUNT (plaintext, as the kernel client does too: rpc.mountd has no TLS) of an export's root. */
+async function mount3(path) {
+  const rpcb = RpcbindClient.create({ host: '127.0.0.1' });
+  const port = await rpcb.getPort(100005, 3).finally(() => rpcb.close().catch(() => undefined));
+  const client = new RpcClient({ host: '127.0.0.1', port, timeout: 20_000, auth });
+  try {
+    const res = await new MountClient_v3(client).MOUNTPROC3_MNT(path);
+    if (res.fhs_status !== 0) {
+      const error = new Error(`MOUNT ${path} failed: mountstat3 ${res.fhs_status}`);
+      error.code = 'ERR_MNT3_STATUS';
+      error.status = res.fhs_status;
+      throw error;
+    }
+    return { fh: Buffer.from(res.mountinfo.fhandle), port };
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+async function read3Scenario() {
+  const id = 'a-read-v3';
+  const scenario = 'client -> nfsd: MOUNT, then NFSv3 LOOKUP/READ over TLS';
+  const client = tlsClient(3);
+  try {
+    const t0 = process.hrtime.bigint();
+    const { fh: root, port } = await mount3(`${EXPORT_ROOT}/tls`);
+    const hello = await lookup3(client, root, 'hello.txt');
+    const data = await read3(client, hello.fh, 0, 4096);
+    const big = await lookup3(client, root, 'big.bin');
+    const reads = await Promise.all(Array.from({ length: BIG_SIZE / CHUNK }, (_, i) => read3(client, big.fh, i * CHUNK, CHUNK)));
+    const digest = sha256(reads.map((r) => r.data));
+    const security = client.connection.security;
+    const helloOk = data.data.toString() === HELLO.tls;
+    const bigOk = digest === BIG_SHA256 && Number(big.attributes?.size) === BIG_SIZE;
+    row(id, scenario, sessionOk(security) && helloOk && bigOk,
+      `MNT via mountd :${port} (plaintext); hello.txt ${JSON.stringify(data.data.toString())}${helloOk ? '' : ' (WRONG)'}; big.bin 4 pipelined READs sha256 ${digest.slice(0, 16)} ${bigOk ? 'matches' : `!= ${BIG_SHA256.slice(0, 16)}`}; ${ms(t0).toFixed(0)} ms`,
+      { cipher: security.cipher, offload: offloadOf(security) });
+  } catch (error) {
+    row(id, scenario, false, describeError(error));
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+// ---- scenario b: refusals ------------------------------------------------------------------------
+
+async function plain4() {
+  const id = 'b-plain-v4';
+  const scenario = 'plaintext NFSv4 client -> tls-only export: refused by nfsd';
+  const client = plainClient();
+  try {
+    let refusal;
+    try {
+      await compoundAfterGrace(client, [ops.putrootfh(), ops.lookup('tls'), ops.lookup('hello.txt'), ops.read(0, 4096)]);
+    } catch (error) {
+      refusal = error;
+    }
+    // Control: the same COMPOUND on the xprtsec=none export succeeds on the same connection.
+    const control = await compoundAfterGrace(client, [ops.putrootfh(), ops.lookup('plain'), ops.lookup('hello.txt'), ops.read(0, 4096)]);
+    const controlOk = control[3].data.toString() === HELLO.plain;
+    row(id, scenario, refusal?.code === 'ERR_NFS4ERR_WRONGSEC' && controlOk,
+      `tls export: ${refusal ? `${refusal.code} at ${refusal.operation}` : 'NOT REFUSED'}; control (xprtsec=none export): ${controlOk ? 'READ ok' : 'WRONG DATA'}`,
+      { cipher: 'none', offload: 'none' });
+  } catch (error) {
+    row(id, scenario, false, describeError(error));
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+async function plain3() {
+  const id = 'b-plain-v3';
+  const scenario = 'plaintext NFSv3 client -> tls-only export: refused by nfsd';
+  const client = plainClient();
+  try {
+    let refusal;
+    try {
+      const { fh } = await mount3(`${EXPORT_ROOT}/tls`);
+      await lookup3(client, fh, 'hello.txt');
+    } catch (error) {
+      refusal = error;
+    }
+    const { fh } = await mount3(`${EXPORT_ROOT}/plain`);
+    const hello = await lookup3(client, fh, 'hello.txt');
+    const controlOk = (await read3(client, hello.fh, 0, 4096)).data.toString() === HELLO.plain;
+    const refused = refusal?.code === 'ERR_NFS3ERR_ACCES' || refusal?.code === 'ERR_NFS3ERR_PERM' || refusal?.code === 'ERR_MNT3_STATUS';
+    row(id, scenario, refused && controlOk,
+      `tls export: ${refusal ? `${refusal.code}${refusal.operation ? ` at ${refusal.operation}` : ''}` : 'NOT REFUSED'}; control (xprtsec=none export): ${controlOk ? 'READ ok' : 'WRONG DATA'}`,
+      { cipher: 'none', offload: 'none' });
+  } catch (error) {
+    row(id, scenario, false, describeError(error));
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+// ---- the CLI: rpctls probe -----------------------------------------------------------------------
+
+function cli(args, timeoutMs = 30_000) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [`${REPO}bin/rpctls.js`, ...args], { timeout: timeoutMs, encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+    });
+  });
+}
+function parseJson(text) {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+async function cliProbeTls() {
+  const id = 'a-cli-probe';
+  const scenario = `rpctls probe ${NAME}:${NFS_PORT} --program 100003 --version 4 (kernel nfsd)`;
+  const r = await cli(['probe', `${NAME}:${NFS_PORT}`, '--program', '100003', '--version', '4', '--ca', `${PKI}/ca.pem`, '--servername', NAME, '--json']);
+  const j = parseJson(r.stdout);
+  const ok = r.code === 0 && j?.starttls === true && j?.tls?.version === 'TLSv1.3' && j?.offload?.tx === true && j?.offload?.rx === true;
+  row(id, scenario, ok,
+    j ? `exit ${r.code}, starttls ${j.starttls}, ${j.tls?.version}, alpn ${j.tls?.alpn ?? 'none'}, auth ${j.tls?.authMode}, NULL ${j.nullRttMs} ms${j.error ? `, error ${JSON.stringify(j.error)}` : ''}`
+      : `exit ${r.code}, no JSON: ${(r.stdout + r.stderr).trim().slice(0, 300)}`,
+    { cipher: j?.tls?.cipher ?? '-', offload: j?.offload ? (j.offload.tx && j.offload.rx ? 'kernel tx+rx' : `userspace (${j.offload.reason})`) : '-' });
+}
+
+async function cliProbePlain() {
+  const id = 'b-cli-probe';
+  const scenario = 'rpctls probe 127.0.0.1:111 --program 100000 --version 4 (rpcbind: no TLS)';
+  const r = await cli(['probe', '127.0.0.1:111', '--program', '100000', '--version', '4', '--json']);
+  const j = parseJson(r.stdout);
+  const human = await cli(['probe', '127.0.0.1:111', '--program', '100000', '--version', '4']);
+  const says = /starttls|tls/i.test(human.stdout + human.stderr);
+  const ok = r.code !== 0 && j?.starttls === false && human.code === r.code && says;
+  row(id, scenario, ok,
+    `exit ${r.code} (text mode exit ${human.code}), starttls ${j?.starttls}; says: ${JSON.stringify((human.stdout + human.stderr).trim().split('\n')[0]?.slice(0, 160) ?? '')}`,
+    { cipher: 'none', offload: 'none' });
+}
+
+// ---- scenario c: the kernel NFS client -> our servers --------------------------------------------
+
+/** mount -t nfs -o vers=4.2,xprtsec=tls,port=N NAME:/ MNT; resolves { code, output, ms }; unmounts if it mounted. */
+function kernelMount(port, dir) {
+  return new Promise((resolve) => {
+    execFileSync('mkdir', ['-p', dir]);
+    const t0 = process.hrtime.bigint();
+    execFile('timeout', ['60', 'mount', '-t', 'nfs', '-o', `vers=4.2,xprtsec=tls,port=${port},retry=0,soft,timeo=100,retrans=1`, `${NAME}:/`, dir],
+      { encoding: 'utf8' }, (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+        if (code === 0) execFile('umount', ['-f', dir], () => undefined);
+        resolve({ code, output: `${stdout}${stderr}`.trim(), ms: ms(t0) });
+      });
+  });
+}
+
+/** A COMPOUND4res with a status and no results: how this stub declines every COMPOUND. */
+function compoundStatus(args, status) {
+  const tagLength = args.readUInt32BE(0);
+  const tag = args.subarray(4, 4 + tagLength + ((4 - (tagLength % 4)) % 4));
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(status);
+  const tail = Buffer.alloc(4);
+  return [head, args.subarray(0, 4), tag, tail];
+}
+
+async function kernelClientToLibraryServer() {
+  const id = 'c-kclient-lib';
+  const scenario = 'kernel NFS client (mount xprtsec=tls) -> createTlsServer (library)';
+  const calls = [];
+  const sessions = [];
+  const server = createTlsServer({
+    tls: { cert: readFileSync(`${PKI}/server.pem`), key: readFileSync(`${PKI}/server.key`) },
+    interceptCall(call, connection) {
+      calls.push({ program: call.program, version: call.version, procedure: call.procedure, cred: call.cred.flavor, inTls: connection.security !== null });
+      return false;
+    },
+  });
+  server.addProgram({
+    program: NFS_PROGRAM,
+    version: 4,
+    // COMPOUND: NFS4ERR_MINOR_VERS_MISMATCH, so the kernel gives up right after EXCHANGE_ID.
+    procedures: { 1: (args) => compoundStatus(args, 10021) },
+  });
+  server.on('secureConnection', (connection, info) => sessions.push(info));
+  const tlsErrors = [];
+  server.on('tlsClientError', (error) => tlsErrors.push(describeError(error)));
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  const mount = await kernelMount(port, '/mnt/c-lib');
+  await server.close();
+  const probe = calls.find((c) => c.procedure === 0 && c.cred === 7 && !c.inTls);
+  const nullInTls = calls.find((c) => c.procedure === 0 && c.cred !== 7 && c.inTls);
+  const compound = calls.find((c) => c.procedure === 1 && c.inTls);
+  const session = sessions[0];
+  const ok = probe && session && sessionOk(session) && nullInTls && compound;
+  row(id, scenario, ok,
+    `received: ${calls.map((c) => `${c.procedure === 0 ? 'NULL' : `proc ${c.procedure}`}/v${c.version}/${c.cred === 7 ? 'AUTH_TLS' : `flavor ${c.cred}`}${c.inTls ? ' in TLS' : ' plain'}`).join(', ') || 'nothing'}` +
+      `; ${session ? `${session.version} alpn ${session.alpn ?? 'none'} auth ${session.authMode}` : `no TLS session${tlsErrors.length ? ` (${tlsErrors.join('; ')})` : ''}`}` +
+      `; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}`,
+    { cipher: session?.cipher, offload: offloadOf(session) });
+}
+
+async function kernelClientToCliServe() {
+  const id = 'c-kclient-cli';
+  const scenario = 'kernel NFS client (mount xprtsec=tls) -> rpctls serve --tls --program 100003:4';
+  const child = spawn(process.execPath, [`${REPO}bin/rpctls.js`, 'serve', '--host', '127.0.0.1', '--port', '20049', '--tls',
+    '--cert', `${PKI}/server.pem`, '--key', `${PKI}/server.key`, '--program', '100003:4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines = [];
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += d; });
+  const rl = createInterface({ input: child.stdout });
+  const listening = new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000);
+    rl.on('line', (line) => {
+      lines.push(line);
+      if (/listening/i.test(line)) { clearTimeout(timer); resolve(true); }
+    });
+    child.on('exit', () => { clearTimeout(timer); resolve(false); });
+  });
+  try {
+    if (!(await listening)) {
+      row(id, scenario, false, `serve did not print "listening" (exit ${child.exitCode}): ${(lines.join(' ') + stderr).trim().slice(0, 300)}`);
+      return;
+    }
+    const before = tlsStat();
+    const mount = await kernelMount(20049, '/mnt/c-cli');
+    const after = tlsStat();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const logs = lines.filter((l) => !/listening/i.test(l));
+    // One log line per connection: the TLS one must show the probe, TLS 1.3 and kernel offload.
+    const tlsLine = logs.find((l) => /1\.3/.test(l) && /probe|starttls/i.test(l));
+    const kernel = tlsLine && /kernel|tx[=: ]*(true|yes|on|kernel)/i.test(tlsLine) && !/userspace/i.test(tlsLine);
+    const ok = Boolean(tlsLine && kernel) && after.TlsTxSw - before.TlsTxSw >= 2;
+    row(id, scenario, ok,
+      `serve logged: ${JSON.stringify(logs.join(' | ').slice(0, 400))}; tls_stat TlsTxSw +${after.TlsTxSw - before.TlsTxSw}; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}`,
+      { cipher: /TLS_[A-Z0-9_]+/.exec(tlsLine ?? '')?.[0] ?? '-', offload: kernel ? 'kernel (serve log)' : '-' });
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+const SCENARIOS = {
+  'null-v4': () => nullCall(4),
+  'null-v3': () => nullCall(3),
+  'read-v4': read4,
+  'read-v3': read3Scenario,
+  'cli-probe-tls': cliProbeTls,
+  'plain-v4': plain4,
+  'plain-v3': plain3,
+  'cli-probe-plain': cliProbePlain,
+  'kclient-lib': kernelClientToLibraryServer,
+  'kclient-cli': kernelClientToCliServe,
+};
+
+const name = process.argv[2];
+if (!SCENARIOS[name]) {
+  process.stderr.write(`usage: node scenarios.mjs <${Object.keys(SCENARIOS).join('|')}>\n`);
+  process.exit(64);
+}
+await SCENARIOS[name]();
+process.exit(failures === 0 ? 0 : 1);

@@ -1,0 +1,95 @@
+/*
+ * LD_PRELOAD shim for trixie's linux.uml (6.12) on hosts whose XSAVE area is larger than UML's
+ * compile-time FP_SIZE (832 bytes: x87/SSE + AVX), i.e. every AVX-512 or AMX host. UML saves and
+ * restores a guest thread's FPU state with PTRACE_GETREGSET/SETREGSET(NT_X86_XSTATE) using that fixed
+ * size; the host kernel accepts a short GETREGSET but fails a short SETREGSET with EFAULT, so the
+ * guest's init dies at once ("userspace - ptrace set fp regs failed, errno = 14"; fixed upstream by
+ * "um: switch to regset API and depend on XSTATE", not in 6.12).
+ *
+ * The shim keeps, per UML FP buffer (one per guest thread), a shadow of the host's full XSAVE image:
+ * a short GETREGSET reads the full image into the shadow and hands UML its first bytes; a short
+ * SETREGSET lays UML's bytes over the shadow and sets the full image. So AVX-512 and later state is
+ * kept per guest thread too, and UML's own view is unchanged.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define REQ_GETREGSET 0x4204
+#define REQ_SETREGSET 0x4205
+#define NOTE_X86_XSTATE 0x202
+#define MAX_XSTATE (64 * 1024)
+#define SLOTS 16384
+
+typedef long (*ptrace_fn)(int, pid_t, void *, void *);
+static ptrace_fn real_ptrace;
+static size_t full_size; /* the host's NT_X86_XSTATE regset size, learnt on first use */
+static struct { void *key; unsigned char *state; } slots[SLOTS];
+static unsigned char scratch[MAX_XSTATE] __attribute__((aligned(64)));
+
+static unsigned char *shadow(void *key, int *fresh) {
+  *fresh = 0;
+  size_t i = ((uintptr_t)key >> 4) % SLOTS;
+  for (size_t n = 0; n < SLOTS; n++, i = (i + 1) % SLOTS) {
+    if (slots[i].key == key) return slots[i].state;
+    if (slots[i].key == NULL) {
+      unsigned char *state = aligned_alloc(64, (full_size + 63) & ~(size_t)63);
+      if (state == NULL) return NULL;
+      slots[i].key = key;
+      slots[i].state = state;
+      *fresh = 1;
+      return state;
+    }
+  }
+  return NULL; /* table full: callers fall back to the scratch buffer */
+}
+
+static int learn_size(pid_t pid, void *addr) {
+  if (full_size != 0) return 0;
+  struct iovec probe = {scratch, sizeof(scratch)};
+  if (real_ptrace(REQ_GETREGSET, pid, addr, &probe) != 0) return -1;
+  full_size = probe.iov_len;
+  return 0;
+}
+
+long ptrace(int request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  pid_t pid = va_arg(ap, pid_t);
+  void *addr = va_arg(ap, void *);
+  void *data = va_arg(ap, void *);
+  va_end(ap);
+  if (real_ptrace == NULL) real_ptrace = (ptrace_fn)dlsym(RTLD_NEXT, "ptrace");
+
+  if ((request == REQ_GETREGSET || request == REQ_SETREGSET) && (uintptr_t)addr == NOTE_X86_XSTATE && data != NULL) {
+    struct iovec *iov = data;
+    if (learn_size(pid, addr) == 0 && iov->iov_len < full_size) {
+      int fresh = 0;
+      unsigned char *state = shadow(iov->iov_base, &fresh);
+      if (state == NULL) state = scratch, fresh = 1;
+      struct iovec full = {state, full_size};
+      if (request == REQ_GETREGSET) {
+        long r = real_ptrace(REQ_GETREGSET, pid, addr, &full);
+        if (r != 0) return r;
+        size_t n = iov->iov_len < full.iov_len ? iov->iov_len : full.iov_len;
+        memcpy(iov->iov_base, state, n);
+        iov->iov_len = n;
+        return 0;
+      }
+      if (fresh) { /* no image of this thread yet: start from its current extended state */
+        long r = real_ptrace(REQ_GETREGSET, pid, addr, &full);
+        if (r != 0) return r;
+      }
+      memcpy(state, iov->iov_base, iov->iov_len);
+      full.iov_len = full_size;
+      return real_ptrace(REQ_SETREGSET, pid, addr, &full);
+    }
+  }
+  return real_ptrace(request, pid, addr, data);
+}
