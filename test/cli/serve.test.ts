@@ -1,0 +1,135 @@
+// `rpctls serve`: the listening line, the test program's procedures, the per-connection log lines the
+// interop harness asserts on, --require-tls, --register (with rpcinfo), and a clean stop on signals.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { AUTH_TLS } from '../../src/rpc/auth.js';
+import { RpcClient } from '../../src/rpc/client.js';
+import { procedure } from '../../src/rpc/program.js';
+import { RpcbindClient } from '../../src/rpc/rpcbind.js';
+import * as xdr from '../../src/xdr/codec.js';
+import { createTlsClient } from '../../src/tls/rpc-tls.js';
+import { SOURCE_MAX } from '../../src/cli/common.js';
+import { ensureRpcbind } from '../helpers/rpcbind.js';
+import { expectKtls, json, pkiFiles, rpctls, serve } from './helpers.js';
+
+const P = 0x20000001;
+const ECHO = procedure(P, 1, 1, xdr.opaque(), xdr.opaque());
+const SINK = procedure(P, 1, 2, xdr.opaque(), xdr.uint);
+const SOURCE = procedure(P, 1, 3, xdr.uint, xdr.opaque());
+
+test('plain serve: listening line first, ECHO/SINK/SOURCE, probe refused and logged, SIGTERM stops it with 0', async (t) => {
+  const s = await serve([]);
+  t.regex(s.lines[0] as string, /^listening 127\.0\.0\.1:\d+$/);
+  t.true(s.port > 0);
+  const client = new RpcClient({ host: '127.0.0.1', port: s.port, timeout: 5000 });
+  t.deepEqual(await client.request(ECHO, Buffer.from('abc')), Buffer.from('abc'));
+  t.is(await client.request(SINK, Buffer.alloc(70_000)), 70_000);
+  t.is((await client.request(SOURCE, 5)).length, 5);
+  t.is((await client.request(SOURCE, SOURCE_MAX + 12345)).length, SOURCE_MAX, 'SOURCE is capped');
+  await client.close();
+  await s.waitFor(/^conn 1 127\.0\.0\.1:\d+ closed probe=none tls=none calls=4$/);
+
+  const prober = new RpcClient({ host: '127.0.0.1', port: s.port, timeout: 5000 });
+  const reply = await (await prober.connect()).callForReply(100003, 4, 0, undefined, { auth: AUTH_TLS });
+  t.is(reply.authStat, 2, 'AUTH_REJECTEDCRED: no TLS here');
+  await prober.close();
+  t.regex(await s.waitFor(/^conn 2 .* probe /), /probe program=100003 version=4 procedure=0 answer=AUTH_REJECTEDCRED$/);
+  const ping = await rpctls(['ping', `127.0.0.1:${s.port}`, '--tls', '--program', String(P), '--version', '1', '--insecure', '--count', '1']);
+  t.is(ping.code, 4, 'no STARTTLS from a plain serve');
+
+  t.is(await s.stop('SIGTERM'), 0);
+  t.true(s.lines.includes('stopping signal=SIGTERM'));
+  t.is(s.lines.at(-1), 'stopped');
+});
+
+test('TLS serve with --program 100003:4: probe, tls and call lines; --write-ca lets probe verify; SIGINT', async (t) => {
+  const f = pkiFiles();
+  const caFile = join(f.dir, 'written-ca.pem');
+  const s = await serve(['--tls', '--program', '100003:4', '--write-ca', caFile]);
+  t.regex(await s.waitFor(/^serving /), /programs=536870913:1,100003:4 tls=on cert=self-signed/);
+  t.regex(readFileSync(caFile, 'utf8'), /BEGIN CERTIFICATE/);
+
+  const r = await rpctls(['probe', `127.0.0.1:${s.port}`, '--ca', caFile, '--json']);
+  t.is(r.code, 0, r.stderr);
+  t.true(json(r).certificate.verified);
+  t.regex(await s.waitFor(/ probe program=100003/), /^conn 1 127\.0\.0\.1:\d+ probe program=100003 version=4 procedure=0 answer=STARTTLS$/);
+  const tlsLine = await s.waitFor(/^conn 1 .* tls /);
+  t.regex(tlsLine, /tls version=TLSv1\.3 cipher=TLS_\w+ alpn=sunrpc authMode=tls offload\.tx=(true|false) offload\.rx=(true|false) offload\.reason=/);
+  t.true(tlsLine.includes(`offload.tx=${expectKtls}`));
+  t.regex(await s.waitFor(/^conn 1 .* call /), /call program=100003 version=4 procedure=0 tls=yes$/);
+  t.regex(await s.waitFor(/^conn 1 .* closed /), /closed probe=STARTTLS tls=TLSv1\.3 authMode=tls offload\.tx=\w+ offload\.rx=\w+ offload\.reason=.* calls=1$/);
+
+  // Calls to the test program are not logged without --verbose; a failed handshake is.
+  const wrongCa = await rpctls(['ping', `127.0.0.1:${s.port}`, '--tls', '--program', String(P), '--version', '1', '--count', '1']);
+  t.is(wrongCa.code, 5);
+  t.regex(await s.waitFor(/^conn 2 .* (tls-failed|closed)/), /conn 2 /);
+  await s.waitFor(/^conn 2 .* closed .*tls=(failed|none)/);
+
+  t.is(await s.stop('SIGINT'), 0);
+  t.true(s.lines.includes('stopping signal=SIGINT'));
+  t.false(s.lines.some((l) => / call program=536870913 /.test(l)), 'test-program calls are quiet by default');
+});
+
+test('--cert/--key/--ca with --require-tls and --verbose: mtls, TOOWEAK for plaintext, every call logged', async (t) => {
+  const f = pkiFiles();
+  const s = await serve(['--tls', '--cert', f.cert, '--key', f.key, '--ca', f.ca, '--require-tls', '--verbose']);
+  const plain = new RpcClient({ host: '127.0.0.1', port: s.port, timeout: 5000 });
+  const denied = await t.throwsAsync(plain.request(ECHO, Buffer.from('x')));
+  t.is((denied as { code?: string }).code, 'ERR_RPC_AUTH_TOOWEAK');
+  await plain.close();
+  t.regex(await s.waitFor(/ call .*answer=/), /call program=536870913 version=1 procedure=1 tls=no answer=AUTH_TOOWEAK$/);
+
+  const client = createTlsClient({
+    host: '127.0.0.1', port: s.port, probe: { program: P, version: 1 },
+    tls: { ca: f.pki.ca.cert, cert: f.pki.client.cert, key: f.pki.client.key, servername: 'localhost' },
+  });
+  t.deepEqual(await client.request(ECHO, Buffer.from('inside')), Buffer.from('inside'));
+  await client.close();
+  t.regex(await s.waitFor(/^conn 2 .* tls /), /authMode=mtls peer="CN=rpctls client"/);
+  t.regex(await s.waitFor(/^conn 2 .* call /), /call program=536870913 version=1 procedure=1 tls=yes$/);
+  t.is(await s.stop(), 0);
+});
+
+test('--register: rpcbind lists the programs, rpcinfo shows starttls yes; unregistered on stop', async (t) => {
+  await ensureRpcbind();
+  const prog = 0x20000000 + 0x7000 + (process.pid % 0x1000);
+  const s = await serve(['--tls', '--register', '--program', `${prog}:3`]);
+  t.regex(await s.waitFor(/^serving /), / registered/);
+  const info = await rpctls(['rpcinfo', '127.0.0.1', '--json']);
+  t.is(info.code, 0, info.stderr);
+  const rows = json<{ program: number; version: number; port: number; starttls: boolean | null }[]>(info);
+  t.like(rows.find((r) => r.program === prog && r.version === 3), { port: s.port, starttls: true });
+  const human = await rpctls(['rpcinfo']);
+  t.regex(human.stdout, new RegExp(`${prog}\\s+3 tcp\\s+${s.port}  yes`));
+  t.is(await s.stop(), 0);
+  const rpcb = RpcbindClient.create({});
+  t.is(await rpcb.getPort(prog, 3), 0, 'unregistered');
+  await rpcb.close();
+});
+
+test('usage errors exit 2; a port in use exits 1', async (t) => {
+  const cases: [string[], RegExp][] = [
+    [['serve', '--cert', 'x'], /--cert needs --tls/],
+    [['serve', '--tls', '--cert', 'x'], /--cert and --key go together/],
+    [['serve', '--program', '100003'], /--program must be <prog>:<vers>/],
+    [['serve', '--program', '0x20000001:1'], /given twice \(or is the test program\)/],
+    [['serve', '--port', '70000'], /--port must be an integer from 0 to 65535; got "70000"/],
+    [['serve', '--host', 'not an ip'], /--host must be an IP address/],
+    [['serve', 'extra'], /unexpected argument "extra"/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await rpctls(args);
+    t.is(r.code, 2, args.join(' '));
+    t.regex(r.stderr, re, args.join(' '));
+  }
+  const s = await serve([]);
+  const busy = await rpctls(['serve', '--host', '127.0.0.1', '--port', String(s.port)]);
+  t.is(busy.code, 1);
+  t.regex(busy.stderr, /EADDRINUSE/);
+  await s.stop();
+  const help = await rpctls(['serve', '--help']);
+  t.is(help.code, 0);
+  t.regex(help.stdout, /SOURCE=3 uint n -> opaque<min\(n, 1048576\)>/);
+});
