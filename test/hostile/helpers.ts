@@ -206,3 +206,38 @@ export function connectionOf(server: RpcServer, not: RpcConnection | null | unde
 }
 
 export const codeOf = (e: unknown): string | undefined => (e as { code?: string } | undefined)?.code;
+
+/** A TCP relay in front of `port`; `reset()` sends RST to both ends of every relayed connection. */
+export async function relay(port: number): Promise<{ port: number; reset(): void; close(): void; pairs: number }> {
+  const pairs: [net.Socket, net.Socket][] = [];
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect({ host: '127.0.0.1', port });
+    inbound.on('error', () => undefined);
+    outbound.on('error', () => undefined);
+    inbound.pipe(outbound);
+    outbound.pipe(inbound);
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+    pairs.push([inbound, outbound]);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get pairs() {
+      return pairs.length;
+    },
+    reset() {
+      for (const [a, b] of pairs) {
+        if (!a.destroyed) a.resetAndDestroy();
+        if (!b.destroyed) b.resetAndDestroy();
+      }
+    },
+    close() {
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
+      server.close();
+    },
+  };
+}
