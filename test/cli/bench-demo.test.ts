@@ -89,3 +89,9 @@ test('colours on a TTY, none with NO_COLOR', async (t) => {
   t.regex(plain, /demo done/);
   t.false(plain.includes('\x1b[1m'));
 });
+
+test('bench shows a progress line on a terminal only', async (t) => {
+  const out = await onTty(['bench', '--mode', 'plain', '--duration', '0.7', '--size', '1024'], { ...process.env, TERM: 'xterm' });
+  t.regex(out, /\r\x1b\[K  plain \d+\.\ds\/0\.7s  \d+ calls/);
+  t.regex(out, /^plain\s+\d+/m);
+});

@@ -118,6 +118,9 @@ test('usage errors exit 2; a port in use exits 1', async (t) => {
     [['serve', '--port', '70000'], /--port must be an integer from 0 to 65535; got "70000"/],
     [['serve', '--host', 'not an ip'], /--host must be an IP address/],
     [['serve', 'extra'], /unexpected argument "extra"/],
+    [['serve', '--self-signed'], /--self-signed needs --tls/],
+    [['serve', '--tls', '--self-signed', '--cert', 'c', '--key', 'k'], /--self-signed and --cert exclude each other/],
+    [['serve', '--tls', '--write-ca', 'x', '--cert', 'c', '--key', 'k'], /--write-ca writes the --self-signed CA; it does not go with --cert/],
   ];
   for (const [args, re] of cases) {
     const r = await rpctls(args);
