@@ -13,6 +13,10 @@ if [ -f "$rootfs$guest_dir/rpctls_native.node" ]; then
   echo "$guest_dir/rpctls_native.node"
   exit 0
 fi
+mkdir -p "$rootfs/opt/rpctls-addon"
+exec 9>"$rootfs/opt/rpctls-addon/.lock"
+flock -w 600 9
+if [ -f "$rootfs$guest_dir/rpctls_native.node" ]; then echo "$guest_dir/rpctls_native.node"; exit 0; fi
 build="$rootfs/opt/rpctls-addon/build"
 rm -rf "$build" && mkdir -p "$build/node_modules"
 cp -a "$repo/native/binding.gyp" "$repo/native/src" "$build/"
@@ -31,7 +35,7 @@ fi
 in_root node -e 'const a = require(process.argv[1]); console.error(`interop: addon for node ${process.version}, OpenSSL ${a.opensslVersion} (headers ${a.opensslHeaderVersion})`)' \
   /opt/rpctls-addon/build/build/Release/rpctls_native.node >&2
 for old in "$rootfs/opt/rpctls-addon/"*; do
-  case "${old##*/}" in build | build.log) ;; *) rm -rf "$old" ;; esac
+  case "${old##*/}" in build | build.log | .lock) ;; *) rm -rf "$old" ;; esac
 done
 mkdir -p "$rootfs$guest_dir"
 cp "$build/build/Release/rpctls_native.node" "$rootfs$guest_dir/"

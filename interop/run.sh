@@ -3,7 +3,7 @@
 # client), inside trixie's user-mode-linux 6.12 kernel booted in a cached Debian trixie rootfs; our
 # programs run there on the rootfs's Debian nodejs. Prints a table (scenario, result, cipher, offload)
 # and "interop totals: N passed, N failed"; exits non-zero on any failure. Needs root (debootstrap,
-# chroot, mount namespaces). See interop/README.md.
+# chroot, mount namespaces). README.md, "Interop with the Linux kernel", says what each row proves.
 # Env: RPCTLS_INTEROP_CACHE (default /var/cache/rpctls-interop), RPCTLS_INTEROP_TIMEOUT (guest, s; 600),
 #      RPCTLS_INTEROP_SCENARIOS (comma list, default all), RPCTLS_INTEROP_MEM (guest RAM, default 1G).
 set -euo pipefail
@@ -50,6 +50,7 @@ ms_addon=$(elapsed "$t")
 shim_hash=$(sha256sum interop/uml-xstate.c | cut -c1-12)
 shim=/opt/rpctls-interop/uml-xstate-$shim_hash.so
 if [ ! -f "$rootfs$shim" ]; then
+  exec 8>"$cache/.shim-lock" && flock -w 300 8
   mkdir -p "$rootfs/opt/rpctls-interop"
   cp interop/uml-xstate.c "$rootfs/opt/rpctls-interop/uml-xstate.c"
   timeout 120 chroot "$rootfs" env -i PATH=/usr/bin:/bin gcc -O2 -Wall -Wextra -shared -fPIC \

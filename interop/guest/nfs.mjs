@@ -28,7 +28,7 @@ function decodeFattr3(r) {
   const type = r.uint();
   r.fixedOpaque(16); // mode nlink uid gid
   const size = r.uhyper();
-  r.fixedOpaque(60); // used rdev fsid fileid atime mtime ctime
+  r.fixedOpaque(56); // used rdev fsid fileid atime mtime ctime
   return { type, size };
 }
 function postOpAttr(r) {
@@ -97,9 +97,21 @@ function encodeOp(w, o) {
  */
 export async function compound4(client, operations, options) {
   const w = new XdrWriter();
-  w.string('rpctls-interop').uint(0).uint(operations.length);
+  // A tag of a multiple of 4 bytes: nfsd 6.12 echoes the tag without zeroing its XDR padding (a 14-byte
+  // tag came back followed by 2 stray bytes), which a strict XDR reader rightly rejects.
+  w.string('rpctls interop 4').uint(0).uint(operations.length);
   for (const o of operations) encodeOp(w, o);
-  const r = new XdrReader(await client.call(NFS_PROGRAM, 4, 1, w.finish(), options));
+  const reply = await client.call(NFS_PROGRAM, 4, 1, w.finish(), options);
+  try {
+    return decodeCompound(reply);
+  } catch (error) {
+    if (!(error instanceof NfsError)) error.message += ` (COMPOUND reply, ${reply.length} bytes: ${reply.subarray(0, 48).toString('hex')})`;
+    throw error;
+  }
+}
+
+function decodeCompound(reply) {
+  const r = new XdrReader(reply);
   const status = r.uint();
   r.opaque(); // tag
   const count = r.uint();
@@ -117,4 +129,31 @@ export async function compound4(client, operations, options) {
   if (status !== 0) throw new NfsError(4, status, 'COMPOUND');
   r.assertEnd();
   return results;
+}
+
+/**
+ * Reads `size` bytes with `read(offset, count) -> { data }`: all chunks in flight at once on the one
+ * connection, then any short reply (the server's maximum READ size may be smaller) completed in turn.
+ */
+export async function readAll(read, size, chunk) {
+  const ranges = [];
+  for (let offset = 0; offset < size; offset += chunk) ranges.push([offset, Math.min(chunk, size - offset)]);
+  const first = await Promise.all(ranges.map(([offset, count]) => read(offset, count)));
+  const pieces = [];
+  let calls = ranges.length;
+  let largest = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    const [offset, want] = ranges[i];
+    let reply = first[i];
+    let have = 0;
+    for (;;) {
+      pieces.push(reply.data);
+      have += reply.data.length;
+      largest = Math.max(largest, reply.data.length);
+      if (have >= want || reply.data.length === 0) break;
+      reply = await read(offset + have, want - have);
+      calls++;
+    }
+  }
+  return { data: Buffer.concat(pieces), calls, largest };
 }

@@ -9,8 +9,8 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 import { MountClient_v3 } from '../../dist/generated/mount.js';
-import { RpcClient, RpcbindClient, authSys, createTlsClient, createTlsServer } from '../../dist/index.js';
-import { NFS_PROGRAM, compound4, lookup3, ops, read3 } from './nfs.mjs';
+import { RpcClient, RpcServer, RpcbindClient, authSys, createTlsClient, rpcTlsInterceptor } from '../../dist/index.js';
+import { NFS_PROGRAM, compound4, lookup3, ops, read3, readAll } from './nfs.mjs';
 
 const env = process.env;
 const PKI = env.INTEROP_PKI ?? '/interop-run/pki';
@@ -42,6 +42,7 @@ function offloadOf(security) {
 function sessionOk(security) {
   return security?.version === 'TLSv1.3' && security.offload?.tx === true && security.offload?.rx === true;
 }
+const FLAVORS = { 0: 'AUTH_NONE', 1: 'AUTH_SYS', 7: 'AUTH_TLS' };
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 // ---- kernel-side evidence: /proc/net/tls_stat and ss -tni ----------------------------------------
@@ -155,16 +156,14 @@ async function read4() {
     const res = await compoundAfterGrace(client, [ops.putrootfh(), ops.lookup('tls'), ops.lookup('hello.txt'), ops.read(0, 4096)]);
     const hello = res[3];
     const [, , , , getfh] = await compound4(client, [ops.putrootfh(), ops.lookup('tls'), ops.lookup('big.bin'), ops.getfh(), ops.getfh()]);
-    // Four READs of 256 KiB in flight at once on the one TLS connection.
-    const reads = await Promise.all(
-      Array.from({ length: BIG_SIZE / CHUNK }, (_, i) => compound4(client, [ops.putfh(getfh.fh), ops.read(i * CHUNK, CHUNK)])),
-    );
-    const digest = sha256(reads.map((r) => r[1].data));
+    // READs of 256 KiB, all in flight at once on the one TLS connection.
+    const big = await readAll(async (offset, count) => (await compound4(client, [ops.putfh(getfh.fh), ops.read(offset, count)]))[1], BIG_SIZE, CHUNK);
+    const digest = sha256([big.data]);
     const security = client.connection.security;
     const helloOk = hello.data.toString() === HELLO.tls && hello.eof;
-    const bigOk = digest === BIG_SHA256 && reads[reads.length - 1][1].eof;
+    const bigOk = digest === BIG_SHA256 && big.data.length === BIG_SIZE;
     row(id, scenario, sessionOk(security) && helloOk && bigOk,
-      `hello.txt ${JSON.stringify(hello.data.toString())}${helloOk ? '' : ' (WRONG)'}; big.bin 1 MiB in 4 pipelined READs sha256 ${digest.slice(0, 16)} ${bigOk ? 'matches' : `!= ${BIG_SHA256.slice(0, 16)}`}; ${ms(t0).toFixed(0)} ms`,
+      `hello.txt ${JSON.stringify(hello.data.toString())}${helloOk ? '' : ' (WRONG)'}; big.bin 1 MiB in ${big.calls} READs (4 pipelined, largest reply ${big.largest / 1024} KiB) sha256 ${digest.slice(0, 16)} ${bigOk ? 'matches' : `!= ${BIG_SHA256.slice(0, 16)}`}; ${ms(t0).toFixed(0)} ms`,
       { cipher: security.cipher, offload: offloadOf(security) });
   } catch (error) {
     row(id, scenario, false, describeError(error));
@@ -202,13 +201,13 @@ async function read3Scenario() {
     const hello = await lookup3(client, root, 'hello.txt');
     const data = await read3(client, hello.fh, 0, 4096);
     const big = await lookup3(client, root, 'big.bin');
-    const reads = await Promise.all(Array.from({ length: BIG_SIZE / CHUNK }, (_, i) => read3(client, big.fh, i * CHUNK, CHUNK)));
-    const digest = sha256(reads.map((r) => r.data));
+    const bigRead = await readAll((offset, count) => read3(client, big.fh, offset, count), BIG_SIZE, CHUNK);
+    const digest = sha256([bigRead.data]);
     const security = client.connection.security;
     const helloOk = data.data.toString() === HELLO.tls;
     const bigOk = digest === BIG_SHA256 && Number(big.attributes?.size) === BIG_SIZE;
     row(id, scenario, sessionOk(security) && helloOk && bigOk,
-      `MNT via mountd :${port} (plaintext); hello.txt ${JSON.stringify(data.data.toString())}${helloOk ? '' : ' (WRONG)'}; big.bin 4 pipelined READs sha256 ${digest.slice(0, 16)} ${bigOk ? 'matches' : `!= ${BIG_SHA256.slice(0, 16)}`}; ${ms(t0).toFixed(0)} ms`,
+      `MNT via mountd :${port} (plaintext); hello.txt ${JSON.stringify(data.data.toString())}${helloOk ? '' : ' (WRONG)'}; big.bin 1 MiB in ${bigRead.calls} READs (4 pipelined, largest reply ${bigRead.largest / 1024} KiB) sha256 ${digest.slice(0, 16)} ${bigOk ? 'matches' : `!= ${BIG_SHA256.slice(0, 16)}`}; ${ms(t0).toFixed(0)} ms`,
       { cipher: security.cipher, offload: offloadOf(security) });
   } catch (error) {
     row(id, scenario, false, describeError(error));
@@ -304,10 +303,12 @@ async function cliProbePlain() {
   const r = await cli(['probe', '127.0.0.1:111', '--program', '100000', '--version', '4', '--json']);
   const j = parseJson(r.stdout);
   const human = await cli(['probe', '127.0.0.1:111', '--program', '100000', '--version', '4']);
-  const says = /starttls|tls/i.test(human.stdout + human.stderr);
-  const ok = r.code !== 0 && j?.starttls === false && human.code === r.code && says;
+  const text = human.stdout + human.stderr;
+  const probeLine = text.split('\n').find((l) => /AUTH_TLS probe/.test(l))?.trim().replace(/\s+/g, ' ');
+  // Exit 4 is probe's "no STARTTLS" (3 unreachable, 5 handshake/verification).
+  const ok = r.code === 4 && j?.starttls === false && human.code === 4 && /no STARTTLS/.test(text);
   row(id, scenario, ok,
-    `exit ${r.code} (text mode exit ${human.code}), starttls ${j?.starttls}; says: ${JSON.stringify((human.stdout + human.stderr).trim().split('\n')[0]?.slice(0, 160) ?? '')}`,
+    `exit ${r.code} (text mode exit ${human.code}), json starttls ${j?.starttls}, error ${j?.error?.code ?? JSON.stringify(j?.error)}; says: ${JSON.stringify(probeLine ?? text.trim().slice(0, 160))}`,
     { cipher: 'none', offload: 'none' });
 }
 
@@ -339,14 +340,15 @@ function compoundStatus(args, status) {
 
 async function kernelClientToLibraryServer() {
   const id = 'c-kclient-lib';
-  const scenario = 'kernel NFS client (mount xprtsec=tls) -> createTlsServer (library)';
+  const scenario = 'kernel NFS client (mount xprtsec=tls) -> library server (rpcTlsInterceptor)';
   const calls = [];
   const sessions = [];
-  const server = createTlsServer({
-    tls: { cert: readFileSync(`${PKI}/server.pem`), key: readFileSync(`${PKI}/server.key`) },
+  // createTlsServer's parts, with every call seen before the TLS interceptor answers it (probe included).
+  const tlsIntercept = rpcTlsInterceptor({ cert: readFileSync(`${PKI}/server.pem`), key: readFileSync(`${PKI}/server.key`) });
+  const server = new RpcServer({
     interceptCall(call, connection) {
       calls.push({ program: call.program, version: call.version, procedure: call.procedure, cred: call.cred.flavor, inTls: connection.security !== null });
-      return false;
+      return tlsIntercept(call, connection);
     },
   });
   server.addProgram({
@@ -355,9 +357,11 @@ async function kernelClientToLibraryServer() {
     // COMPOUND: NFS4ERR_MINOR_VERS_MISMATCH, so the kernel gives up right after EXCHANGE_ID.
     procedures: { 1: (args) => compoundStatus(args, 10021) },
   });
-  server.on('secureConnection', (connection, info) => sessions.push(info));
   const tlsErrors = [];
-  server.on('tlsClientError', (error) => tlsErrors.push(describeError(error)));
+  server.on('connection', (connection) => {
+    connection.on('secure', (info) => sessions.push(info));
+    connection.on('tlsError', (error) => tlsErrors.push(describeError(error)));
+  });
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   const mount = await kernelMount(port, '/mnt/c-lib');
   await server.close();
@@ -367,8 +371,8 @@ async function kernelClientToLibraryServer() {
   const session = sessions[0];
   const ok = probe && session && sessionOk(session) && nullInTls && compound;
   row(id, scenario, ok,
-    `received: ${calls.map((c) => `${c.procedure === 0 ? 'NULL' : `proc ${c.procedure}`}/v${c.version}/${c.cred === 7 ? 'AUTH_TLS' : `flavor ${c.cred}`}${c.inTls ? ' in TLS' : ' plain'}`).join(', ') || 'nothing'}` +
-      `; ${session ? `${session.version} alpn ${session.alpn ?? 'none'} auth ${session.authMode}` : `no TLS session${tlsErrors.length ? ` (${tlsErrors.join('; ')})` : ''}`}` +
+    `received: ${calls.map((c) => `${c.procedure === 0 ? 'NULL' : `proc ${c.procedure}`}/v${c.version}/${FLAVORS[c.cred] ?? `flavor ${c.cred}`}${c.inTls ? ' in TLS' : ' plain'}`).join(', ') || 'nothing'}` +
+      ` (COMPOUND answered NFS4ERR_MINOR_VERS_MISMATCH); ${session ? `${session.version} alpn ${session.alpn ?? 'none'} auth ${session.authMode}` : `no TLS session${tlsErrors.length ? ` (${tlsErrors.join('; ')})` : ''}`}` +
       `; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}`,
     { cipher: session?.cipher, offload: offloadOf(session) });
 }
@@ -399,14 +403,19 @@ async function kernelClientToCliServe() {
     const mount = await kernelMount(20049, '/mnt/c-cli');
     const after = tlsStat();
     await new Promise((resolve) => setTimeout(resolve, 500));
-    const logs = lines.filter((l) => !/listening/i.test(l));
-    // One log line per connection: the TLS one must show the probe, TLS 1.3 and kernel offload.
-    const tlsLine = logs.find((l) => /1\.3/.test(l) && /probe|starttls/i.test(l));
-    const kernel = tlsLine && /kernel|tx[=: ]*(true|yes|on|kernel)/i.test(tlsLine) && !/userspace/i.test(tlsLine);
-    const ok = Boolean(tlsLine && kernel) && after.TlsTxSw - before.TlsTxSw >= 2;
+    const logs = lines.filter((l) => /^conn /.test(l));
+    // serve logs each connection's events: the probe it answered, the TLS outcome, each call.
+    const probeLine = logs.find((l) => /probe .*program=100003 version=4 .*answer=STARTTLS/.test(l));
+    const tlsLine = logs.find((l) => / tls version=TLSv1\.3 /.test(l));
+    const kernel = Boolean(tlsLine && /offload\.tx=true/.test(tlsLine) && /offload\.rx=true/.test(tlsLine));
+    const nullLine = logs.find((l) => /call program=100003 version=4 procedure=0 .*tls=yes/.test(l));
+    const later = logs.filter((l) => /call program=100003 version=4 procedure=[1-9]/.test(l)).map((l) => /procedure=\d+.*$/.exec(l)[0]);
+    const ok = Boolean(probeLine && tlsLine && kernel && nullLine) && after.TlsTxSw - before.TlsTxSw >= 2;
     row(id, scenario, ok,
-      `serve logged: ${JSON.stringify(logs.join(' | ').slice(0, 400))}; tls_stat TlsTxSw +${after.TlsTxSw - before.TlsTxSw}; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}`,
-      { cipher: /TLS_[A-Z0-9_]+/.exec(tlsLine ?? '')?.[0] ?? '-', offload: kernel ? 'kernel (serve log)' : '-' });
+      `probe answered STARTTLS: ${probeLine ? 'yes' : 'NO'}; TLS: ${tlsLine ? /version=\S+ cipher=\S+ alpn=\S+ authMode=\S+/.exec(tlsLine)?.[0] : 'NONE'}; ` +
+        `NULL inside TLS: ${nullLine ? 'received and answered' : 'NOT SEEN'}; then: ${later.join(', ') || 'nothing'}; ` +
+        `tls_stat TlsTxSw +${after.TlsTxSw - before.TlsTxSw}; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}`,
+      { cipher: /cipher=(\S+)/.exec(tlsLine ?? '')?.[1] ?? '-', offload: tlsLine ? (kernel ? 'kernel tx+rx' : 'userspace') : '-' });
   } finally {
     child.kill('SIGTERM');
   }
