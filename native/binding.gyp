@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cc",
         "src/ktls.cc",
+        "src/netlink.cc",
         "src/tls_context.cc",
         "src/tls_socket.cc"
       ],
@@ -15,7 +16,7 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": [],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["src/ktls.cc"] }]
+        ["OS!='linux'", { "sources!": ["src/ktls.cc", "src/netlink.cc"] }]
       ]
     }
   ]

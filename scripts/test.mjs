@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
-const KERNEL_SUITES = ['test/native/', 'test/tls/'].filter((dir) => existsSync(dir));
+const KERNEL_SUITES = ['test/native/', 'test/tls/', 'test/agent/'].filter((dir) => existsSync(dir));
 
 function run(label, command, args, env = {}) {
   return new Promise((resolve) => {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ktls.h"
+#include "netlink.h"
 #include "tls_socket.h"
 
 namespace rpctls {
@@ -54,6 +55,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     throw error;
   }
   exports.Set("TlsSocket", TlsSocket::Init(env));
+  exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
+  exports.Set("peerAddress", Napi::Function::New(env, PeerAddress, "peerAddress"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("kernelTlsAvailable", Napi::Function::New(env, KernelTlsAvailable, "kernelTlsAvailable"));
   exports.Set("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION)));

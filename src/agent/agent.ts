@@ -1,0 +1,366 @@
+// The handshake agent (the tlshd role): the kernel's own TCP sockets (the NFS client and server, NVMe
+// over TCP) ask userspace, over the `handshake` netlink family, to run a TLS handshake and install
+// kernel TLS on them. For each request: ACCEPT gives an fd for the socket; the native engine of
+// src/tls runs the handshake on it on the event loop, installs TLS_TX and TLS_RX (kernel TLS is
+// required: there is no userspace fallback for a socket the kernel owns), DONE reports the outcome,
+// and the fd is closed; the kernel keeps the socket. These sockets never pass through the RPC layer.
+import { EventEmitter } from 'node:events';
+import { appendFileSync, closeSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+
+import { tlsErrorFromNative } from '../tls/errors.js';
+import { NativeEvent, loadNative, type NativeErrorInfo, type NativeSocketOptions, type NativeTlsInfo, type NativeTlsSocket } from '../tls/native.js';
+import type { AgentConfig } from './config.js';
+import { type HandshakeRequest, HandshakeNetlink } from './handshake-netlink.js';
+import type { NetlinkError } from './netlink.js';
+
+/** DONE status values (positive errno), as tlshd uses them. */
+export const DoneStatus = { OK: 0, EIO: 5, EACCES: 13, EINVAL: 22, EOPNOTSUPP: 95, ETIMEDOUT: 110 } as const;
+
+/**
+ * remote-auth value for a verified client certificate. tlshd puts the certificate into a kernel
+ * keyring and reports its serial; consumers (nfsd) only check that an identity is present to treat
+ * the session as mutually authenticated. This agent does not use keyrings and reports this
+ * placeholder instead. (0 would mean TLS_NO_PEERID.)
+ */
+export const PEER_ID_PLACEHOLDER = 0xffffffff;
+
+export interface LogEntry {
+  level: 'debug' | 'info' | 'warn' | 'error';
+  msg: string;
+  [field: string]: unknown;
+}
+
+export interface HandshakeOutcome {
+  role: 'client' | 'server';
+  peer: string | null;
+  peername: string | null;
+  status: number;
+  statusName: string;
+  cipher: string | null;
+  authMode: 'tls' | 'mtls' | null;
+  error: { code: string; message: string } | null;
+  durationMs: number;
+}
+
+export interface AgentOptions {
+  config: AgentConfig;
+  /** Serve one handshake, then close (the CLI's --once). */
+  once?: boolean;
+  /** Default: JSON lines on stderr. */
+  log?: (entry: LogEntry) => void;
+  /** Handshakes in progress at most; more requests wait in the kernel's queue (default 128). */
+  maxConcurrent?: number;
+  /**
+   * Where requests come from: the kernel's netlink family (default). Tests pass a stand-in that hands
+   * out sockets of their own, to run the agent where the kernel has no net/handshake.
+   */
+  transport?: (onReady: () => void, onError: (error: Error) => void) => Promise<HandshakeTransport>;
+}
+
+/** The kernel side of the exchange, as the agent uses it (HandshakeNetlink implements it). */
+export interface HandshakeTransport {
+  accept(): Promise<HandshakeRequest | null>;
+  done(sockfd: number, status: number, remoteAuth?: readonly number[]): Promise<void>;
+  close(): void;
+}
+
+const STATUS_NAMES: Readonly<Record<number, string>> = { 0: 'OK', 5: 'EIO', 13: 'EACCES', 22: 'EINVAL', 95: 'EOPNOTSUPP', 110: 'ETIMEDOUT' };
+
+function defaultLog(entry: LogEntry): void {
+  process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+}
+
+/** The DONE status for a failed handshake, as tlshd maps them. */
+function statusFor(error: { code: string; errnoName?: unknown }): number {
+  switch (error.code) {
+    case 'ERR_TLS_HANDSHAKE_TIMEOUT':
+      return DoneStatus.ETIMEDOUT;
+    case 'ERR_TLS_SYSCALL':
+      // The peer went away mid-handshake: ETIMEDOUT asks the kernel to retry (tlshd does the same).
+      return ['ECONNRESET', 'EPIPE', 'ENOTCONN'].includes(String(error.errnoName)) ? DoneStatus.ETIMEDOUT : DoneStatus.EACCES;
+    case 'ERR_TLS_KTLS':
+      return DoneStatus.EIO;
+    default:
+      return DoneStatus.EACCES;
+  }
+}
+
+export class HandshakeAgent extends EventEmitter {
+  #config: AgentConfig;
+  readonly #log: (entry: LogEntry) => void;
+  readonly #once: boolean;
+  readonly #maxConcurrent: number;
+  #netlink: HandshakeTransport | null = null;
+  readonly #openTransport: NonNullable<AgentOptions['transport']>;
+  readonly #inFlight = new Set<Promise<void>>();
+  #draining = false;
+  #drainAgain = false;
+  #closing = false;
+  #served = 0;
+  #onceResult: Promise<HandshakeOutcome> | null = null;
+  #resolveOnce: ((outcome: HandshakeOutcome) => void) | null = null;
+
+  private constructor(options: AgentOptions) {
+    super();
+    this.#config = options.config;
+    this.#log = options.log ?? defaultLog;
+    this.#once = options.once === true;
+    this.#maxConcurrent = options.maxConcurrent ?? 128;
+    this.#openTransport = options.transport ?? ((onReady, onError) => HandshakeNetlink.open(onReady, onError));
+    if (this.#once) this.#onceResult = new Promise((resolve) => (this.#resolveOnce = resolve));
+  }
+
+  /** Joins the kernel's `tlshd` group and serves requests until close(). */
+  static async start(options: AgentOptions): Promise<HandshakeAgent> {
+    const agent = new HandshakeAgent(options);
+    loadNative(); // fail here, not at the first request, when the addon is missing
+    agent.#logConfig();
+    agent.#netlink = await agent.#openTransport(
+      () => agent.#drain(),
+      (error) => {
+        agent.#log({ level: 'warn', msg: 'netlink error; asking for pending requests', error: error.message });
+        agent.#drain();
+      },
+    );
+    agent.#log({ level: 'info', msg: 'agent ready', handlerClass: 'tlshd', config: options.config.source });
+    // Requests queued before we joined got their READY notification already: ask now.
+    agent.#drain();
+    return agent;
+  }
+
+  /** Only in --once mode: the outcome of the one handshake served. */
+  get onceResult(): Promise<HandshakeOutcome> | null {
+    return this.#onceResult;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** New handshakes use `config`; those in progress finish with the one they started with. */
+  reload(config: AgentConfig): void {
+    this.#config = config;
+    this.#logConfig();
+    this.#log({ level: 'info', msg: 'configuration reloaded', config: config.source });
+  }
+
+  /** Stops asking for work and waits for the handshakes in progress (each bounded by its timeout). */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#netlink?.close();
+    this.#netlink = null;
+    await Promise.allSettled([...this.#inFlight]);
+    this.#log({ level: 'info', msg: 'agent stopped', served: this.#served });
+  }
+
+  #logConfig(): void {
+    const c = this.#config;
+    for (const item of c.ignored) this.#log({ level: 'debug', msg: 'configuration item not used by rpctls agent', item });
+    this.#log({
+      level: 'debug',
+      msg: 'configuration',
+      client: c.client.files,
+      server: c.server.files,
+      keylog: c.keylogFile ?? null,
+      handshakeTimeoutMs: c.handshakeTimeoutMs,
+    });
+  }
+
+  #emitLog(entry: LogEntry): void {
+    if (entry.level === 'debug' && this.#config.logLevel < 1) return;
+    this.#log(entry);
+  }
+
+  /** ACCEPTs until the kernel has nothing queued (or the concurrency cap is reached). */
+  #drain(): void {
+    if (this.#closing || !this.#netlink) return;
+    if (this.#draining) {
+      this.#drainAgain = true;
+      return;
+    }
+    this.#draining = true;
+    void (async () => {
+      try {
+        do {
+          this.#drainAgain = false;
+          while (!this.#closing && this.#netlink && this.#inFlight.size < this.#maxConcurrent) {
+            if (this.#once && this.#served + this.#inFlight.size >= 1) return;
+            let request: HandshakeRequest | null;
+            try {
+              request = await this.#netlink.accept();
+            } catch (error) {
+              this.#emitLog({ level: 'error', msg: 'ACCEPT failed', error: (error as Error).message, errno: (error as NetlinkError).errnoName });
+              return;
+            }
+            if (!request) break;
+            const job = this.#serve(request).finally(() => {
+              this.#inFlight.delete(job);
+              this.#drain(); // a slot is free: there may be queued requests
+            });
+            this.#inFlight.add(job);
+          }
+        } while (this.#drainAgain && !this.#closing);
+      } finally {
+        this.#draining = false;
+      }
+    })();
+  }
+
+  async #serve(request: HandshakeRequest): Promise<void> {
+    const started = performance.now();
+    const addon = loadNative() as ReturnType<typeof loadNative> & {
+      peerAddress(fd: number): { address: string; port: number; family: string } | null;
+    };
+    const peerAddress = addon.peerAddress(request.sockfd);
+    const peer = peerAddress ? (peerAddress.family === 'IPv6' ? `[${peerAddress.address}]:${peerAddress.port}` : `${peerAddress.address}:${peerAddress.port}`) : null;
+    const config = this.#config;
+    const base = { role: request.role, peer, peername: request.peername ?? null, authMode: request.authMode, timeoutMs: request.timeoutMs ?? null };
+    this.#emitLog({ level: 'debug', msg: 'handshake request', ...base, sockfd: request.sockfd, certificates: request.certificates.length, peerIdentities: request.peerIdentities.length });
+
+    let status: number;
+    let info: NativeTlsInfo | null = null;
+    let failure: { code: string; message: string } | null = null;
+    const refuse = (code: string, message: string, why: number): void => {
+      failure = { code, message };
+      status = why;
+    };
+    const side = request.role === 'client' ? config.client : config.server;
+    if (request.authMode === 'psk') {
+      refuse('ERR_AGENT_UNSUPPORTED', 'PSK handshakes are not supported by rpctls agent', DoneStatus.EOPNOTSUPP);
+    } else if (typeof request.authMode === 'number') {
+      refuse('ERR_AGENT_UNSUPPORTED', `unknown auth-mode ${request.authMode}`, DoneStatus.EINVAL);
+    } else if (request.role === 'server' && side.cert === undefined) {
+      refuse('ERR_AGENT_CONFIG', `no [authenticate.server] x509.certificate in ${config.source}`, DoneStatus.EACCES);
+    } else {
+      if (request.certificates.length > 0) {
+        this.#emitLog({ level: 'debug', msg: 'kernel keyring certificates are not used; using the configuration file', ...base });
+      }
+      const servername = request.role === 'client' ? (request.peername ?? peerAddress?.address) : undefined;
+      const options: NativeSocketOptions = {
+        role: request.role,
+        rejectUnauthorized: true,
+        // RFC 9289: a server requests client certificates; a verified one makes the session mutual.
+        requestCert: request.role === 'server' && side.ca !== undefined,
+        requireClientCert: false,
+        // ALPN is the consumer's business (tlshd sends none; NVMe/TCP is not "sunrpc").
+        alpn: 'off',
+        kernelTls: 'require',
+        handshakeTimeoutMs: request.timeoutMs ?? config.handshakeTimeoutMs,
+        keylog: config.keylogFile !== undefined || Boolean(process.env.SSLKEYLOGFILE),
+      };
+      if (side.ca !== undefined) options.ca = side.ca;
+      if (side.cert !== undefined) options.cert = side.cert;
+      if (side.key !== undefined) options.key = side.key;
+      if (servername) options.servername = servername;
+      try {
+        // The engine gets a duplicate (it closes it when done); DONE needs the kernel's fd still open.
+        info = await this.#handshake(addon.dup(request.sockfd), options, config.keylogFile ?? process.env.SSLKEYLOGFILE);
+        status = DoneStatus.OK;
+      } catch (error) {
+        const e = error as Error & { code: string; errnoName?: unknown };
+        failure = { code: e.code ?? 'ERR_AGENT', message: e.message };
+        status = statusFor(e);
+      }
+    }
+    status ??= DoneStatus.EACCES;
+
+    const verifiedClient = request.role === 'server' && info !== null && info.peerVerified && info.peerCertificate !== null;
+    try {
+      await this.#netlink?.done(request.sockfd, status, verifiedClient ? [PEER_ID_PLACEHOLDER] : []);
+    } catch (error) {
+      // The kernel gave up on the request meanwhile (its own timeout): nothing else to do.
+      this.#emitLog({ level: 'warn', msg: 'DONE not taken by the kernel', ...base, error: (error as Error).message });
+    }
+    // Only our fd goes: the kernel keeps the socket (and closes it itself after a failure).
+    try {
+      closeSync(request.sockfd);
+    } catch {
+      // not ours any more
+    }
+    this.#served++;
+    const outcome: HandshakeOutcome = {
+      role: request.role,
+      peer,
+      peername: request.peername ?? null,
+      status,
+      statusName: STATUS_NAMES[status] ?? String(status),
+      cipher: info?.cipher ?? null,
+      authMode: info === null ? null : request.role === 'server' ? (verifiedClient ? 'mtls' : 'tls') : info.authMode,
+      error: failure,
+      durationMs: Math.round((performance.now() - started) * 10) / 10,
+    };
+    const subject = info?.peerCertificate ? new X509Certificate(info.peerCertificate).subject.replace(/\n/g, ', ') : null;
+    this.#log({
+      level: status === DoneStatus.OK ? 'info' : 'warn',
+      msg: status === DoneStatus.OK ? 'handshake done' : 'handshake failed',
+      ...base,
+      status: outcome.statusName,
+      cipher: outcome.cipher,
+      tlsAuthMode: outcome.authMode,
+      peerCertificate: subject,
+      offload: info?.offload ?? null,
+      error: failure,
+      ms: outcome.durationMs,
+    });
+    this.emit('handshake', outcome);
+    if (this.#once) {
+      this.#resolveOnce?.(outcome);
+      this.#resolveOnce = null;
+    }
+  }
+
+  /** One handshake on a kernel socket's fd; resolves when kernel TLS is installed both ways. */
+  #handshake(fd: number, options: NativeSocketOptions, keylogFile: string | undefined): Promise<NativeTlsInfo> {
+    const addon = loadNative();
+    return new Promise<NativeTlsInfo>((resolve, reject) => {
+      let socket: NativeTlsSocket | null = null;
+      const finish = (error: Error | null, info?: NativeTlsInfo): void => {
+        // No close_notify, no shutdown: the socket is the kernel's; only our fd goes.
+        socket?.close();
+        socket = null;
+        if (error) reject(error);
+        else resolve(info!);
+      };
+      const onEvent = (type: number, arg: unknown): void => {
+        if (socket === null) return;
+        switch (type) {
+          case NativeEvent.secure: {
+            const info = arg as NativeTlsInfo;
+            if (!info.offload.tx || !info.offload.rx) {
+              finish(Object.assign(new Error(`kernel TLS not installed: ${info.offload.reason ?? 'unknown reason'}`), { code: 'ERR_TLS_KTLS' }));
+            } else {
+              finish(null, info);
+            }
+            break;
+          }
+          case NativeEvent.error:
+            finish(tlsErrorFromNative(arg as NativeErrorInfo));
+            break;
+          case NativeEvent.keylog:
+            if (keylogFile) {
+              try {
+                appendFileSync(keylogFile, `${String(arg)}\n`, { mode: 0o600 });
+              } catch (error) {
+                this.#emitLog({ level: 'warn', msg: 'cannot write the key log', file: keylogFile, error: (error as Error).message });
+              }
+            }
+            break;
+        }
+      };
+      try {
+        socket = new addon.TlsSocket(fd, options, onEvent);
+      } catch (error) {
+        try {
+          closeSync(fd);
+        } catch {
+          // nothing to close
+        }
+        reject(error);
+        return;
+      }
+      socket.start();
+    });
+  }
+}
