@@ -71,6 +71,15 @@ function ulpOf(entry) {
   return /tcp-ulp-tls(?: [\w-]+: [\w.-]+)*/.exec(entry.info)?.[0] ?? null;
 }
 
+/** Handshakes tlshd completed as the kernel client's TLS agent (it names the server it verified). */
+function tlshdClientHandshakes() {
+  try {
+    return readFileSync('/run/interop/tlshd.log', 'utf8').split('\n').filter((l) => l.includes(`Handshake with ${NAME} (`) && l.includes('was successful')).length;
+  } catch {
+    return 0;
+  }
+}
+
 // ---- clients -------------------------------------------------------------------------------------
 
 function tlsClient(version, port = NFS_PORT) {
@@ -358,21 +367,32 @@ async function kernelClientToLibraryServer() {
     procedures: { 1: (args) => compoundStatus(args, 10021) },
   });
   const tlsErrors = [];
+  let serverUlp = null;
+  let port = 0;
   server.on('connection', (connection) => {
-    connection.on('secure', (info) => sessions.push(info));
+    connection.on('secure', (info) => {
+      sessions.push(info);
+      // d, server side: the kernel's view of our accepted socket while the session is up.
+      const entries = ssEntries(port);
+      serverUlp = entries.length > 0 ? ulpOf(entries[0]) : null;
+    });
     connection.on('tlsError', (error) => tlsErrors.push(describeError(error)));
   });
-  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  ({ port } = await server.listen({ host: '127.0.0.1', port: 0 }));
+  const agentBefore = tlshdClientHandshakes();
   const mount = await kernelMount(port, '/mnt/c-lib');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const agent = tlshdClientHandshakes() - agentBefore;
   await server.close();
   const probe = calls.find((c) => c.procedure === 0 && c.cred === 7 && !c.inTls);
   const nullInTls = calls.find((c) => c.procedure === 0 && c.cred !== 7 && c.inTls);
   const compound = calls.find((c) => c.procedure === 1 && c.inTls);
   const session = sessions[0];
-  const ok = probe && session && sessionOk(session) && nullInTls && compound;
+  const ok = probe && session && sessionOk(session) && nullInTls && compound && agent >= 1 && serverUlp !== null;
   row(id, scenario, ok,
     `received: ${calls.map((c) => `${c.procedure === 0 ? 'NULL' : `proc ${c.procedure}`}/v${c.version}/${FLAVORS[c.cred] ?? `flavor ${c.cred}`}${c.inTls ? ' in TLS' : ' plain'}`).join(', ') || 'nothing'}` +
       ` (COMPOUND answered NFS4ERR_MINOR_VERS_MISMATCH); ${session ? `${session.version} alpn ${session.alpn ?? 'none'} auth ${session.authMode}` : `no TLS session${tlsErrors.length ? ` (${tlsErrors.join('; ')})` : ''}`}` +
+      `; tlshd (client side) handshakes ok: ${agent}; ss on our socket: ${serverUlp ?? 'NO tcp-ulp-tls'}` +
       `; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}`,
     { cipher: session?.cipher, offload: offloadOf(session) });
 }
@@ -400,8 +420,10 @@ async function kernelClientToCliServe() {
       return;
     }
     const before = tlsStat();
+    const agentBefore = tlshdClientHandshakes();
     const mount = await kernelMount(20049, '/mnt/c-cli');
     const after = tlsStat();
+    const agent = tlshdClientHandshakes() - agentBefore;
     await new Promise((resolve) => setTimeout(resolve, 500));
     const logs = lines.filter((l) => /^conn /.test(l));
     // serve logs each connection's events: the probe it answered, the TLS outcome, each call.
@@ -410,11 +432,11 @@ async function kernelClientToCliServe() {
     const kernel = Boolean(tlsLine && /offload\.tx=true/.test(tlsLine) && /offload\.rx=true/.test(tlsLine));
     const nullLine = logs.find((l) => /call program=100003 version=4 procedure=0 .*tls=yes/.test(l));
     const later = logs.filter((l) => /call program=100003 version=4 procedure=[1-9]/.test(l)).map((l) => /procedure=\d+.*$/.exec(l)[0]);
-    const ok = Boolean(probeLine && tlsLine && kernel && nullLine) && after.TlsTxSw - before.TlsTxSw >= 2;
+    const ok = Boolean(probeLine && tlsLine && kernel && nullLine) && after.TlsTxSw - before.TlsTxSw >= 2 && agent >= 1;
     row(id, scenario, ok,
       `probe answered STARTTLS: ${probeLine ? 'yes' : 'NO'}; TLS: ${tlsLine ? /version=\S+ cipher=\S+ alpn=\S+ authMode=\S+/.exec(tlsLine)?.[0] : 'NONE'}; ` +
         `NULL inside TLS: ${nullLine ? 'received and answered' : 'NOT SEEN'}; then: ${later.join(', ') || 'nothing'}; ` +
-        `tls_stat TlsTxSw +${after.TlsTxSw - before.TlsTxSw}; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}`,
+        `tls_stat TlsTxSw +${after.TlsTxSw - before.TlsTxSw}; tlshd (client side) handshakes ok: ${agent}; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}`,
       { cipher: /cipher=(\S+)/.exec(tlsLine ?? '')?.[1] ?? '-', offload: tlsLine ? (kernel ? 'kernel tx+rx' : 'userspace') : '-' });
   } finally {
     child.kill('SIGTERM');
