@@ -157,8 +157,9 @@ export class HandshakeAgent extends EventEmitter {
 
   #logConfig(): void {
     const c = this.#config;
-    for (const item of c.ignored) this.#log({ level: 'debug', msg: 'configuration item not used by rpctls agent', item });
-    this.#log({
+    for (const item of c.ignored) this.#emitLog({ level: 'debug', msg: 'configuration item not used by rpctls agent', item });
+    for (const warning of c.warnings) this.#emitLog({ level: 'warn', msg: warning, config: c.source });
+    this.#emitLog({
       level: 'debug',
       msg: 'configuration',
       client: c.client.files,

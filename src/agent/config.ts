@@ -31,8 +31,10 @@ export interface AgentConfig {
   logLevel: number;
   keylogFile: string | undefined;
   handshakeTimeoutMs: number;
-  /** Keys and sections this agent does not use (tlshd has more); logged once at load. */
+  /** Keys and sections this agent does not use (tlshd has more); logged at debug level. */
   ignored: string[];
+  /** Gaps that make some requests fail, logged as warnings at load. */
+  warnings: string[];
   source: string;
 }
 
@@ -126,7 +128,9 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
   }
   const client = side(groups.get('authenticate.client'), 'authenticate.client', file, ignored);
   const server = side(groups.get('authenticate.server'), 'authenticate.server', file, ignored);
-  if (server.cert === undefined) ignored.push('(no [authenticate.server] certificate: ServerHello requests will be refused)');
+  const warnings: string[] = [];
+  if (server.cert === undefined) warnings.push('no [authenticate.server] x509.certificate: ServerHello requests (the kernel NFS server) will be refused');
+  if (client.ca === undefined) warnings.push('no [authenticate.client] x509.truststore: server certificates are checked against the OpenSSL default store');
   const debug = groups.get('debug');
   for (const key of debug?.keys() ?? []) if (!['loglevel', 'keylog', 'tls', 'nl'].includes(key)) ignored.push(`[debug] ${key}`);
   const rpctls = groups.get('rpctls');
@@ -139,6 +143,7 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
     keylogFile: keylog ? keylog : undefined,
     handshakeTimeoutMs: integer(rpctls?.get('handshake_timeout_ms'), 'handshake_timeout_ms', file, 100, 600_000, 10_000),
     ignored,
+    warnings,
     source: file,
   };
 }

@@ -3,6 +3,7 @@
  * command in this folder); this file only routes.
  */
 import { runGen } from '../gen/cli.js';
+import { runAgent } from './agent.js';
 import { runBench } from './bench.js';
 import { runDemo } from './demo.js';
 import { runPing } from './ping.js';
@@ -21,6 +22,7 @@ commands:
   bench                      plain vs RPC-with-TLS on loopback: calls/s, MB/s, CPU s/GB, offload
   rpcinfo [host]             programs registered with rpcbind on host (default 127.0.0.1),
                              and whether each answers the RPC-with-TLS (AUTH_TLS) probe
+  agent --config <file>      the kernel's TLS handshake agent (tlshd's role) for NFS with xprtsec=tls
   gen <file.x> -o <out.ts>   compile an XDR/RPC language file into TypeScript
 
 rpctls <command> --help shows a command's flags and exit statuses.
@@ -34,6 +36,7 @@ const COMMANDS: Record<string, (argv: readonly string[]) => number | Promise<num
   serve: runServe,
   bench: runBench,
   demo: runDemo,
+  agent: runAgent,
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
