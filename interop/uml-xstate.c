@@ -1,6 +1,7 @@
 /*
  * LD_PRELOAD shim for trixie's linux.uml (6.12) on hosts whose XSAVE area is larger than UML's
- * compile-time FP_SIZE (832 bytes: x87/SSE + AVX), i.e. every AVX-512 or AMX host. UML saves and
+ * compile-time FP buffer (it prints both sizes once to the console log): AMX hosts (UML 2696 bytes,
+ * host 11008 bytes on the development machine). UML saves and
  * restores a guest thread's FPU state with PTRACE_GETREGSET/SETREGSET(NT_X86_XSTATE) using that fixed
  * size; the host kernel accepts a short GETREGSET but fails a short SETREGSET with EFAULT, so the
  * guest's init dies at once ("userspace - ptrace set fp regs failed, errno = 14"; fixed upstream by
@@ -20,6 +21,8 @@
 #include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #define REQ_GETREGSET 0x4204
 #define REQ_SETREGSET 0x4205
@@ -50,11 +53,15 @@ static unsigned char *shadow(void *key, int *fresh) {
   return NULL; /* table full: callers fall back to the scratch buffer */
 }
 
-static int learn_size(pid_t pid, void *addr) {
+static int learn_size(pid_t pid, void *addr, size_t uml_size) {
   if (full_size != 0) return 0;
   struct iovec probe = {scratch, sizeof(scratch)};
   if (real_ptrace(REQ_GETREGSET, pid, addr, &probe) != 0) return -1;
   full_size = probe.iov_len;
+  char line[128];
+  int n = snprintf(line, sizeof(line), "uml-xstate: UML's XSAVE buffer %zu bytes, host regset %zu bytes%s\n", uml_size,
+                   full_size, uml_size < full_size ? ": shadowing" : ": passing through");
+  if (n > 0) (void)!write(2, line, (size_t)n);
   return 0;
 }
 
@@ -69,7 +76,7 @@ long ptrace(int request, ...) {
 
   if ((request == REQ_GETREGSET || request == REQ_SETREGSET) && (uintptr_t)addr == NOTE_X86_XSTATE && data != NULL) {
     struct iovec *iov = data;
-    if (learn_size(pid, addr) == 0 && iov->iov_len < full_size) {
+    if (learn_size(pid, addr, iov->iov_len) == 0 && iov->iov_len < full_size) {
       int fresh = 0;
       unsigned char *state = shadow(iov->iov_base, &fresh);
       if (state == NULL) state = scratch, fresh = 1;
