@@ -4,13 +4,13 @@
  * host 11008 bytes on the development machine). UML saves and
  * restores a guest thread's FPU state with PTRACE_GETREGSET/SETREGSET(NT_X86_XSTATE) using that fixed
  * size; the host kernel accepts a short GETREGSET but fails a short SETREGSET with EFAULT, so the
- * guest's init dies at once ("userspace - ptrace set fp regs failed, errno = 14"; fixed upstream by
- * "um: switch to regset API and depend on XSTATE", not in 6.12).
+ * guest's init dies at once ("userspace - ptrace set fp regs failed, errno = 14"). Later upstream
+ * UML kernels learn the host's size at run time; trixie's 6.12 does not.
  *
  * The shim keeps, per UML FP buffer (one per guest thread), a shadow of the host's full XSAVE image:
  * a short GETREGSET reads the full image into the shadow and hands UML its first bytes; a short
- * SETREGSET lays UML's bytes over the shadow and sets the full image. So AVX-512 and later state is
- * kept per guest thread too, and UML's own view is unchanged.
+ * SETREGSET lays UML's bytes over the shadow and sets the full image. So the state beyond UML's buffer
+ * (AMX) is kept per guest thread too, and UML's own view is unchanged.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
