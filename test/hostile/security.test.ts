@@ -1,0 +1,74 @@
+// Security defaults (S1-S4), each asserted on the wire or at the API: TLS 1.3 only (see also H45/H46),
+// certificate verification on unless disabled, key log only when asked, requireTls never runs a plaintext
+// non-NULL call.
+import test from 'ava';
+
+import { makeCerts } from '../native/helpers.js';
+import { startTlsServer, tlsClient } from '../tls/helpers.js';
+import { HostileProc, PROG, Proc, VERS, arena, authSysBody, callBody, callRecord, codeOf, raw, u32, xopaque } from './helpers.js';
+
+test.serial('S1 certificate verification is on by default: a server cert from an unknown CA fails ERR_TLS_CERT_VERIFY; only rejectUnauthorized:false connects, and says so', async (t) => {
+  const c = makeCerts();
+  const { server, port } = await startTlsServer({ cert: c.otherCert, key: c.otherKey });
+  const strict = tlsClient(port); // no rejectUnauthorized given
+  t.is(codeOf(await t.throwsAsync(strict.connect())), 'ERR_TLS_CERT_VERIFY');
+  strict.destroy();
+  const lax = tlsClient(port, { rejectUnauthorized: false });
+  const connection = await lax.connect();
+  t.false((connection.security as { peerVerified: boolean }).peerVerified);
+  lax.destroy();
+  await server.close();
+});
+
+test.serial('S2 the negotiated protocol is TLS 1.3 (both ends), with one of the three kernel-capable suites', async (t) => {
+  const a = await arena({ tls: {} });
+  const connection = await a.bystander.connect();
+  const info = connection.security as { version: string; cipher: string };
+  t.is(info.version, 'TLSv1.3');
+  t.regex(info.cipher, /^TLS_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256)$/);
+  await a.close();
+});
+
+test.serial('S3 key log only when asked: no keylog option and no SSLKEYLOGFILE -> no line; with the option -> the traffic secrets', async (t) => {
+  const saved = process.env.SSLKEYLOGFILE;
+  delete process.env.SSLKEYLOGFILE;
+  try {
+    const a = await arena({ tls: {} });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    const quiet = tlsClient(a.port);
+    await quiet.call(PROG, VERS, Proc.ECHO);
+    quiet.destroy();
+    const lines: string[] = [];
+    const asked = tlsClient(a.port, { keylog: (l) => lines.push(l) });
+    await asked.call(PROG, VERS, Proc.ECHO);
+    asked.destroy();
+    process.off('warning', onWarning);
+    t.true(lines.some((l) => l.startsWith('CLIENT_TRAFFIC_SECRET_0 ')));
+    t.deepEqual(warnings, []);
+    await a.close();
+  } finally {
+    if (saved !== undefined) process.env.SSLKEYLOGFILE = saved;
+  }
+});
+
+test.serial('S4 requireTls: no plaintext non-NULL call reaches a handler (AUTH_NONE, AUTH_SYS, fragmented, unknown program): AUTH_TOOWEAK each', async (t) => {
+  const a = await arena({ tls: { requireTls: true } });
+  const r = await raw(a.port);
+  const body = callBody({ xid: 4, procedure: HostileProc.THROWS });
+  r.write(
+    callRecord({ xid: 1, procedure: HostileProc.THROWS }),
+    callRecord({ xid: 2, procedure: HostileProc.THROWS, credFlavor: 1, credRaw: xopaque(authSysBody({ gids: [0] })) }),
+    callRecord({ xid: 3, program: 0x3fffffff, procedure: 1 }),
+    u32(10), body.subarray(0, 10), u32(0x80000000 | (body.length - 10)), body.subarray(10),
+    callRecord({ xid: 5, procedure: 0 }),
+  );
+  const messages = await r.waitMessages(5);
+  t.deepEqual(messages.slice(0, 4).map((m) => [m.xid, (m as { authStat?: number }).authStat]), [[1, 5], [2, 5], [3, 5], [4, 5]]);
+  t.like(messages[4], { xid: 5, replyStat: 0, acceptStat: 0 }, 'NULL stays open');
+  t.deepEqual(a.handlerErrors, [], 'the throwing handler never ran');
+  r.socket.destroy();
+  await a.bystanderServed(); // the same server over TLS
+  await a.close();
+});
