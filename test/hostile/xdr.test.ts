@@ -21,7 +21,7 @@ const TYPED = {
     1: { args: xdr.array(xdr.uint, 100_000), result: xdr.uint, handler: (v: number[]) => seen(v.length) },
     2: { args: xdr.opaque(1024), result: xdr.uint, handler: (v: Buffer) => seen(v.length) },
     3: {
-      args: xdr.union(xdr.int, new Map([[0, xdr.voidCodec], [1, xdr.uint]]) as never),
+      args: xdr.union(xdr.int, new Map<number, xdr.Codec<unknown>>([[0, xdr.voidCodec as xdr.Codec<unknown>], [1, xdr.uint as xdr.Codec<unknown>]])),
       result: xdr.uint,
       handler: () => seen(0),
     },
