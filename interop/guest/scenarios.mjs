@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 
 import { MountClient_v3 } from '../../dist/generated/mount.js';
 import { RpcClient, RpcServer, RpcbindClient, authSys, createTlsClient, rpcTlsInterceptor } from '../../dist/index.js';
+import { AGENT_SCENARIOS, agentFailures } from './agent.mjs';
 import { NFS_PROGRAM, compound4, lookup3, ops, read3, readAll } from './nfs.mjs';
 
 const env = process.env;
@@ -454,6 +455,8 @@ const SCENARIOS = {
   'cli-probe-plain': cliProbePlain,
   'kclient-lib': kernelClientToLibraryServer,
   'kclient-cli': kernelClientToCliServe,
+  // After these, tlshd is stopped: rpctls agent does the kernel's handshakes.
+  ...AGENT_SCENARIOS,
 };
 
 const name = process.argv[2];
@@ -462,4 +465,4 @@ if (!SCENARIOS[name]) {
   process.exit(64);
 }
 await SCENARIOS[name]();
-process.exit(failures === 0 ? 0 : 1);
+process.exit(failures + agentFailures() === 0 ? 0 : 1);

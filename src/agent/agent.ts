@@ -252,8 +252,11 @@ export class HandshakeAgent extends EventEmitter {
         keylog: config.keylogFile !== undefined || Boolean(process.env.SSLKEYLOGFILE),
       };
       if (side.ca !== undefined) options.ca = side.ca;
-      if (side.cert !== undefined) options.cert = side.cert;
-      if (side.key !== undefined) options.key = side.key;
+      // An "unauth" ClientHello (xprtsec=tls) is anonymous: presenting the configured client
+      // certificate would make the session mutual, which a tls-only export refuses (as tlshd does).
+      const presentCert = request.role === 'server' || request.authMode === 'x509';
+      if (presentCert && side.cert !== undefined) options.cert = side.cert;
+      if (presentCert && side.key !== undefined) options.key = side.key;
       if (servername) options.servername = servername;
       try {
         // The engine gets a duplicate (it closes it when done); DONE needs the kernel's fd still open.

@@ -353,3 +353,31 @@ test('without net/handshake in the kernel, start() says so with a coded error', 
     t.regex((error as Error).message, /no generic netlink family "handshake"/);
   }
 });
+
+test('ClientHello: "unauth" requests stay anonymous, "x509" ones present the configured client certificate', async (t) => {
+  const kernel = new FakeKernel();
+  const { agent } = await startAgent(kernel);
+  const anon = await kernelSocket();
+  const x509 = await kernelSocket();
+  try {
+    // The TLS servers ask for client certificates (ca given), as nfsd's side does.
+    const anonServer = connectTlsStream(anon.peer, serverOptions({ kernelTls: 'off' }));
+    const x509Server = connectTlsStream(x509.peer, serverOptions({ kernelTls: 'off' }));
+    kernel.submit(request(anon.fd, 'client', { peername: 'localhost', authMode: 'unauth' }));
+    kernel.submit(request(x509.fd, 'client', { peername: 'localhost', authMode: 'x509' }));
+    await kernel.waitDone(2);
+    const [a, b] = await Promise.all([anonServer, x509Server]);
+    t.is(a.tlsInfo?.authMode, 'tls', 'anonymous: no client certificate (a tls-only export accepts it)');
+    t.is(a.tlsInfo?.peerCertificate, null);
+    t.is(b.tlsInfo?.authMode, 'mtls', 'x509: the client certificate from [authenticate.client]');
+    t.regex(b.tlsInfo?.peerX509?.subject ?? '', /rpctls client/);
+    a.destroy();
+    b.destroy();
+  } finally {
+    for (const s of [anon, x509]) {
+      s.kernelSide.destroy();
+      s.peer.destroy();
+    }
+    await agent.close();
+  }
+});

@@ -1,0 +1,237 @@
+// Issue [agent] scenarios: `rpctls agent` instead of tlshd, serving the handshakes of the kernel's own
+// NFS client (ClientHello) and nfsd (ServerHello) for mounts of the xprtsec=tls export. Run after the
+// tlshd scenarios: the first one stops tlshd for good. Rows as in scenarios.mjs.
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+const env = process.env;
+const PKI = env.INTEROP_PKI ?? '/interop-run/pki';
+const NAME = env.INTEROP_NAME ?? 'nfs.test';
+const REPO = new URL('../../', import.meta.url).pathname;
+const TLSHD_CONF = '/run/interop/tlshd.conf';
+const EXPORT_DIR = '/srv/nfs/tls';
+
+const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+
+function tlsStat() {
+  const out = {};
+  for (const line of readFileSync('/proc/net/tls_stat', 'utf8').split('\n')) {
+    const m = /^(\w+)\s+(\d+)/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
+
+function sha256File(path) {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+function run(command, args, timeoutMs = 60_000) {
+  return new Promise((resolve) => {
+    const t0 = process.hrtime.bigint();
+    execFile(command, args, { encoding: 'utf8', timeout: timeoutMs }, (error, stdout, stderr) => {
+      const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
+      resolve({ code, output: `${stdout}${stderr}`.trim(), ms: ms(t0) });
+    });
+  });
+}
+
+/** mount -t nfs -o vers=4.2,xprtsec=tls NAME:/tls DIR (nfsd on 2049; both handshakes go to the agent). */
+function mountTls(dir) {
+  execFileSync('mkdir', ['-p', dir]);
+  return run('timeout', ['60', 'mount', '-t', 'nfs', '-o', 'vers=4.2,xprtsec=tls,retry=0,soft,timeo=100,retrans=1', `${NAME}:/tls`, dir], 65_000);
+}
+
+function umount(dir) {
+  return run('umount', [dir], 30_000);
+}
+
+function stopTlshd() {
+  try {
+    execFileSync('pkill', ['-x', 'tlshd']);
+  } catch {
+    // not running
+  }
+  for (let i = 0; i < 50; i++) {
+    try {
+      execFileSync('pgrep', ['-x', 'tlshd']);
+    } catch {
+      return;
+    }
+    execFileSync('sleep', ['0.1']);
+  }
+}
+
+/** Starts `rpctls agent --config FILE`; resolves once it logged "agent ready". */
+async function startAgent(config) {
+  const child = spawn(process.execPath, [`${REPO}bin/rpctls.js`, 'agent', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const logs = [];
+  const rl = createInterface({ input: child.stderr });
+  const ready = new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000);
+    rl.on('line', (line) => {
+      let entry;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        entry = { msg: line };
+      }
+      logs.push(entry);
+      process.stderr.write(`agent: ${line}\n`); // into guest.log, for diagnosis
+      if (entry.msg === 'agent ready') {
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
+  });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
+  return { child, logs, ready: await ready, exited };
+}
+
+const handshakes = (logs, msg, role) => logs.filter((l) => l.msg === msg && (!role || l.role === role));
+const summary = (l) => `${l.role} ${l.peer ?? '?'} ${l.status}${l.cipher ? ` ${l.cipher}` : ''}${l.error ? ` (${l.error.code}: ${l.error.message})` : ''}`;
+
+let failures = 0;
+function row(id, scenario, ok, detail, extra = {}) {
+  if (!ok) failures++;
+  process.stdout.write(`${JSON.stringify({ run: process.argv[2], id, scenario, ok: Boolean(ok), cipher: extra.cipher ?? '-', offload: extra.offload ?? '-', detail })}\n`);
+}
+
+// ---- 3: no agent at all -----------------------------------------------------------------------------
+
+async function noAgent() {
+  const id = 'agent-none';
+  const scenario = 'no handshake agent (tlshd stopped): mount xprtsec=tls fails with the kernel\'s error';
+  stopTlshd();
+  const dmesgBefore = execFileSync('dmesg', { encoding: 'utf8' }).split('\n').length;
+  const mount = await mountTls('/mnt/agent-none');
+  if (mount.code === 0) await umount('/mnt/agent-none');
+  const kernel = execFileSync('dmesg', { encoding: 'utf8' }).split('\n').slice(dmesgBefore - 1).filter((l) => /nfs|rpc|tls|handshake/i.test(l)).slice(-3);
+  row(id, scenario, mount.code !== 0,
+    `mount exit ${mount.code} after ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}; kernel log: ${JSON.stringify(kernel.join(' | ') || 'nothing')}`,
+    { cipher: 'none', offload: 'none' });
+}
+
+// ---- 1: a TLS mount, both handshakes by rpctls agent, 8 MiB written and read back ------------------
+
+async function agentMount() {
+  const id = 'agent-mount';
+  const scenario = 'rpctls agent (tlshd.conf as is) serves the kernel NFS client and nfsd: mount, 8 MiB written and read back';
+  stopTlshd();
+  const agent = await startAgent(TLSHD_CONF);
+  if (!agent.ready) {
+    row(id, scenario, false, `agent did not start: ${JSON.stringify(agent.logs.slice(-3))}`);
+    return;
+  }
+  const dir = '/mnt/agent';
+  try {
+    const before = tlsStat();
+    const first = await mountTls(dir);
+    if (first.code !== 0) {
+      row(id, scenario, false, `mount exit ${first.code}: ${first.output}; agent: ${agent.logs.filter((l) => l.level !== 'debug').map((l) => l.msg + (l.role ? ` ${summary(l)}` : '')).join('; ')}`);
+      return;
+    }
+    const data = Buffer.alloc(8 << 20);
+    for (let i = 0; i < data.length; i += 65536) data.set(createHash('sha256').update(`${i}:${Math.random()}`).digest(), i);
+    const wrote = createHash('sha256').update(data).digest('hex');
+    writeFileSync('/tmp/agent.bin', data);
+    const copy = await run('dd', ['if=/tmp/agent.bin', `of=${dir}/agent.bin`, 'bs=1M', 'conv=fsync'], 60_000);
+    const inFlight = tlsStat();
+    await umount(dir);
+    // A second mount: a new connection, new handshakes, and a read that cannot come from the page cache.
+    const second = await mountTls(dir);
+    const readBack = second.code === 0 ? sha256File(`${dir}/agent.bin`) : 'not mounted';
+    const onServer = sha256File(`${EXPORT_DIR}/agent.bin`);
+    if (second.code === 0) await umount(dir);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const done = handshakes(agent.logs, 'handshake done');
+    const clients = done.filter((l) => l.role === 'client');
+    const servers = done.filter((l) => l.role === 'server');
+    const kernelBoth = done.every((l) => l.offload?.tx === true && l.offload?.rx === true);
+    const txSessions = inFlight.TlsTxSw - before.TlsTxSw;
+    const ok = copy.code === 0 && second.code === 0 && readBack === wrote && onServer === wrote &&
+      clients.length >= 2 && servers.length >= 2 && kernelBoth && txSessions >= 2 && (inFlight.TlsDecryptError ?? 0) === (before.TlsDecryptError ?? 0);
+    row(id, scenario, ok,
+      `mounts ${first.ms.toFixed(0)} / ${second.ms.toFixed(0)} ms; dd exit ${copy.code}; sha256 written ${wrote.slice(0, 12)}, read back ${readBack.slice(0, 12)}, on the export ${onServer.slice(0, 12)}; ` +
+        `agent handshakes: ${clients.length} client, ${servers.length} server (${done.map((l) => `${l.role} ${l.ms} ms`).join(', ')}); ` +
+        `tls_stat TlsTxSw +${txSessions}, TlsCurrTxSw ${inFlight.TlsCurrTxSw} during the first mount, TlsDecryptError ${inFlight.TlsDecryptError ?? 0}`,
+      { cipher: done[0]?.cipher ?? '-', offload: kernelBoth && done.length > 0 ? 'kernel tx+rx (both ends)' : 'NOT kernel' });
+  } finally {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+  }
+}
+
+// ---- 2a: an untrusted server certificate ----------------------------------------------------------------
+
+async function agentUntrusted() {
+  const id = 'agent-untrusted';
+  const scenario = 'rpctls agent with a client truststore that does not know the server CA: mount refused, agent logs why';
+  stopTlshd();
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', '/tmp/other-ca.key',
+    '-out', '/tmp/other-ca.pem', '-days', '1', '-subj', '/CN=some other CA'], { stdio: 'ignore' });
+  const conf = readFileSync(TLSHD_CONF, 'utf8').replace(/^(\[authenticate\.client\][^[]*?x509\.truststore\s*=\s*).*$/m, '$1/tmp/other-ca.pem');
+  writeFileSync('/tmp/agent-untrusted.conf', conf);
+  const agent = await startAgent('/tmp/agent-untrusted.conf');
+  try {
+    const mount = await mountTls('/mnt/agent-untrusted');
+    if (mount.code === 0) await umount('/mnt/agent-untrusted');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const failed = handshakes(agent.logs, 'handshake failed', 'client');
+    const why = failed.find((l) => l.error?.code === 'ERR_TLS_CERT_VERIFY');
+    row(id, scenario, agent.ready && mount.code !== 0 && why && why.status === 'EACCES',
+      `mount exit ${mount.code} after ${mount.ms.toFixed(0)} ms: ${JSON.stringify(mount.output.split('\n').pop())}; agent: ${failed.map(summary).join('; ') || 'no failure logged'}`,
+      { cipher: 'none', offload: 'none' });
+  } finally {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+  }
+}
+
+// ---- 2b: the agent killed mid-run; a restarted agent serves the next mount ---------------------------
+
+async function agentRestart() {
+  const id = 'agent-restart';
+  const scenario = 'rpctls agent killed during a mount: the kernel times the handshake out; a restarted agent serves the next mount';
+  stopTlshd();
+  const first = await startAgent(TLSHD_CONF);
+  // Frozen, the agent still holds the netlink group, so the kernel queues the request for it; then it dies.
+  first.child.kill('SIGSTOP');
+  const pending = mountTls('/mnt/agent-restart');
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  first.child.kill('SIGKILL');
+  await first.exited;
+  const failedMount = await pending;
+  if (failedMount.code === 0) await umount('/mnt/agent-restart');
+  const second = await startAgent(TLSHD_CONF);
+  try {
+    const mount = await mountTls('/mnt/agent-restart');
+    const hello = mount.code === 0 ? readFileSync('/mnt/agent-restart/hello.txt', 'utf8') : '';
+    if (mount.code === 0) await umount('/mnt/agent-restart');
+    const done = handshakes(second.logs, 'handshake done');
+    row(id, scenario, first.ready && failedMount.code !== 0 && mount.code === 0 && hello === `hello from ${EXPORT_DIR}\n` && done.length >= 2,
+      `with the agent killed: mount exit ${failedMount.code} after ${failedMount.ms.toFixed(0)} ms (${JSON.stringify(failedMount.output.split('\n').pop())}); ` +
+        `restarted agent: mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms${mount.code ? ` (${JSON.stringify(mount.output.split('\n').pop())})` : ''}, hello.txt ${hello ? 'read' : 'NOT read'}, handshakes ${done.map(summary).join('; ')}`,
+      { cipher: done[0]?.cipher ?? '-', offload: done.length > 0 && done.every((l) => l.offload?.tx && l.offload?.rx) ? 'kernel tx+rx (both ends)' : '-' });
+  } finally {
+    second.child.kill('SIGTERM');
+    await second.exited;
+  }
+}
+
+export const AGENT_SCENARIOS = {
+  'agent-none': noAgent,
+  'agent-mount': agentMount,
+  'agent-untrusted': agentUntrusted,
+  'agent-restart': agentRestart,
+};
+
+export function agentFailures() {
+  return failures;
+}
