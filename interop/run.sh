@@ -46,15 +46,15 @@ t=$(now)
 addon=$(interop/build-addon.sh "$rootfs")
 ms_addon=$(elapsed "$t")
 
-# The ptrace shim linux.uml needs on AVX-512/AMX hosts (see uml-xstate.c), built with the rootfs's gcc.
-shim_hash=$(sha256sum interop/uml-xstate.c | cut -c1-12)
+# The ptrace shim linux.uml needs on AVX-512/AMX hosts (see test/uml/xstate-shim.c), built with the rootfs's gcc.
+shim_hash=$(sha256sum test/uml/xstate-shim.c | cut -c1-12)
 shim=/opt/rpctls-interop/uml-xstate-$shim_hash.so
 if [ ! -f "$rootfs$shim" ]; then
   exec 8>"$cache/.shim-lock" && flock -w 300 8
   mkdir -p "$rootfs/opt/rpctls-interop"
-  cp interop/uml-xstate.c "$rootfs/opt/rpctls-interop/uml-xstate.c"
+  cp test/uml/xstate-shim.c "$rootfs/opt/rpctls-interop/xstate-shim.c"
   timeout 120 chroot "$rootfs" env -i PATH=/usr/bin:/bin gcc -O2 -Wall -Wextra -shared -fPIC \
-    -o "$shim.tmp" /opt/rpctls-interop/uml-xstate.c -ldl >&2
+    -o "$shim.tmp" /opt/rpctls-interop/xstate-shim.c -ldl >&2
   mv "$rootfs$shim.tmp" "$rootfs$shim"
 fi
 
