@@ -11,7 +11,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 cache=${RPCTLS_INTEROP_CACHE:-/var/cache/rpctls-interop}
 name=nfs.test
-scenarios=${RPCTLS_INTEROP_SCENARIOS:-null-v4,null-v3,read-v4,read-v3,cli-probe-tls,plain-v4,plain-v3,cli-probe-plain,kclient-lib,kclient-cli,agent-none,agent-mount,agent-untrusted,agent-restart}
+scenarios=${RPCTLS_INTEROP_SCENARIOS:-null-v4,null-v3,read-v4,read-v3,cli-probe-tls,plain-v4,plain-v3,cli-probe-plain,kclient-lib,kclient-cli,agent-none,agent-mount,agent-untrusted,agent-restart,agent-mtls}
 now() { date +%s%N; }
 elapsed() { echo $(( ($(now) - $1) / 1000000 )); }
 totals() { echo "interop totals: $1 passed, $2 failed"; }

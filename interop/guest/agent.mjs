@@ -38,10 +38,10 @@ function run(command, args, timeoutMs = 60_000) {
   });
 }
 
-/** mount -t nfs -o vers=4.2,xprtsec=tls NAME:/tls DIR (nfsd on 2049; both handshakes go to the agent). */
-function mountTls(dir) {
+/** mount -t nfs -o vers=4.2,xprtsec=MODE NAME:/EXPORT DIR (nfsd on 2049; both handshakes go to the agent). */
+function mountTls(dir, xprtsec = 'tls', exportPath = '/tls') {
   execFileSync('mkdir', ['-p', dir]);
-  return run('timeout', ['60', 'mount', '-t', 'nfs', '-o', 'vers=4.2,xprtsec=tls,retry=0,soft,timeo=100,retrans=1', `${NAME}:/tls`, dir], 65_000);
+  return run('timeout', ['60', 'mount', '-t', 'nfs', '-o', `vers=4.2,xprtsec=${xprtsec},retry=0,soft,timeo=100,retrans=1`, `${NAME}:${exportPath}`, dir], 65_000);
 }
 
 function umount(dir) {
@@ -225,7 +225,38 @@ async function agentRestart() {
   }
 }
 
+// ---- 4: mutual TLS, without kernel keyrings ----------------------------------------------------------
+
+async function agentMtls() {
+  const id = 'agent-mtls';
+  const scenario = 'rpctls agent: mount xprtsec=mtls of an mtls-only export (client certificate verified by the agent for nfsd)';
+  stopTlshd();
+  const agent = await startAgent(TLSHD_CONF);
+  try {
+    const mtls = await mountTls('/mnt/agent-mtls', 'mtls', '/mtls');
+    const hello = mtls.code === 0 ? readFileSync('/mnt/agent-mtls/hello.txt', 'utf8') : '';
+    if (mtls.code === 0) await umount('/mnt/agent-mtls');
+    const done = handshakes(agent.logs, 'handshake done');
+    const server = done.find((l) => l.role === 'server');
+    const client = done.find((l) => l.role === 'client');
+    // Control: an anonymous (xprtsec=tls) session must not get into the mtls-only export.
+    const anonymous = await mountTls('/mnt/agent-mtls-anon', 'tls', '/mtls');
+    if (anonymous.code === 0) await umount('/mnt/agent-mtls-anon');
+    const ok = agent.ready && mtls.code === 0 && hello === 'hello from /srv/nfs/mtls\n' && client?.authMode === 'x509' &&
+      server?.tlsAuthMode === 'mtls' && /client\.nfs\.test/.test(server?.peerCertificate ?? '') && anonymous.code !== 0;
+    row(id, scenario, ok,
+      `mtls mount exit ${mtls.code}${mtls.code ? ` (${JSON.stringify(mtls.output.split('\n').pop())})` : ''}, hello.txt ${hello ? 'read' : 'NOT read'}; ` +
+        `client request auth-mode ${client?.authMode ?? '?'}; server side ${server?.tlsAuthMode ?? '?'} with ${server?.peerCertificate ?? 'no certificate'}; ` +
+        `control, xprtsec=tls into the mtls export: exit ${anonymous.code} (${JSON.stringify(anonymous.output.split('\n').pop())})`,
+      { cipher: server?.cipher ?? '-', offload: done.length > 0 && done.every((l) => l.offload?.tx && l.offload?.rx) ? 'kernel tx+rx (both ends)' : '-' });
+  } finally {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+  }
+}
+
 export const AGENT_SCENARIOS = {
+  'agent-mtls': agentMtls,
   'agent-none': noAgent,
   'agent-mount': agentMount,
   'agent-untrusted': agentUntrusted,

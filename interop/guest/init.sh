@@ -57,7 +57,7 @@ stamp "modules loaded"; cat /proc/net/tls_stat | tr -s ' \n' ' '; echo
 
 # Exports on tmpfs (nfsd cannot export hostfs): the v4 root, a TLS-only export and a plaintext one.
 mkdir -p /srv/nfs && mount -t tmpfs -o size=64m nfsroot /srv/nfs
-for e in tls plain; do
+for e in tls plain mtls; do
   mkdir -p /srv/nfs/$e && mount -t tmpfs -o size=16m nfs$e /srv/nfs/$e
   printf 'hello from /srv/nfs/%s\n' $e > /srv/nfs/$e/hello.txt
 done
@@ -65,9 +65,10 @@ head -c 1048576 /dev/urandom > /srv/nfs/tls/big.bin
 export INTEROP_BIG_SHA256=$(sha256sum /srv/nfs/tls/big.bin | cut -d' ' -f1)
 opts=no_subtree_check,insecure,no_root_squash,sec=sys
 cat > /run/interop/exports <<EOT
-/srv/nfs        127.0.0.1(ro,fsid=0,$opts,xprtsec=none:tls)
+/srv/nfs        127.0.0.1(ro,fsid=0,$opts,xprtsec=none:tls:mtls)
 /srv/nfs/tls    127.0.0.1(rw,fsid=1,$opts,xprtsec=tls)
 /srv/nfs/plain  127.0.0.1(rw,fsid=2,$opts,xprtsec=none)
+/srv/nfs/mtls   127.0.0.1(rw,fsid=3,$opts,xprtsec=mtls)
 EOT
 mount --bind /run/interop/exports /etc/exports
 mkdir -p /var/lib/nfs/rpc_pipefs /var/lib/nfs/nfsdcld /var/lib/nfs/v4recovery /var/lib/nfs/sm /var/lib/nfs/sm.bak
