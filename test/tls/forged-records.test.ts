@@ -98,14 +98,14 @@ test.serial('a KeyUpdate from the server mid-stream: ERR_TLS_KEY_UPDATE under ke
     s.relay.inject('toClient', ContentType.handshake, ForgeRelay.keyUpdate(false));
     if (expectKtls) {
       // Kernels before 6.14 cannot take new keys: the connection must fail, coded, not hang.
-      const error = await t.throwsAsync(pending);
+      const error = (await t.throwsAsync(pending)) as (Error & { code?: string }) | undefined;
       t.is(error?.code, 'ERR_RPC_CONNECTION_CLOSED');
       t.is(tlsCause(error)?.code, 'ERR_TLS_KEY_UPDATE');
     } else {
       // OpenSSL takes the peer's next key. The real server never updated, so its held reply (old key)
       // now fails authentication at the client: a coded fatal error, and the call fails.
       s.relay.release('toClient');
-      const error = await t.throwsAsync(pending);
+      const error = (await t.throwsAsync(pending)) as (Error & { code?: string }) | undefined;
       t.is(error?.code, 'ERR_RPC_CONNECTION_CLOSED');
       t.regex(tlsCause(error)?.code ?? '', /^ERR_TLS_/);
       t.log(`userspace after a KeyUpdate and an old-key record: ${tlsCause(error)?.code}: ${tlsCause(error)?.message}`);
@@ -123,7 +123,7 @@ test.serial('a record that fails authentication mid-stream: coded fatal error on
     const pending = s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('pending'));
     await s.relay.whenApplicationRecords('toServer', 2);
     s.relay.inject('toClient', ContentType.applicationData, Buffer.from('tampered'), { corruptTag: true });
-    const error = await t.throwsAsync(pending);
+    const error = (await t.throwsAsync(pending)) as (Error & { code?: string }) | undefined;
     t.is(error?.code, 'ERR_RPC_CONNECTION_CLOSED');
     const cause = tlsCause(error);
     if (expectKtls) {
