@@ -102,3 +102,28 @@ test('over TCP: a peer that cuts the stream mid-record gives the server a trunca
   t.is((err as { code?: string }).code, 'ERR_RPC_TRUNCATED_RECORD');
   await server.close();
 });
+
+test('pause() inside a chunk keeps the unparsed rest (a view), nothing dropped; pushing it again resumes', (t) => {
+  const framed = (body: string): Buffer => {
+    const b = Buffer.alloc(4 + body.length);
+    b.writeUInt32BE((0x80000000 | body.length) >>> 0, 0);
+    b.write(body, 4, 'latin1');
+    return b;
+  };
+  const chunk = Buffer.concat(['one', 'two', 'three'].map(framed));
+  const seen: string[] = [];
+  const decoder: RecordDecoder = new RecordDecoder((record) => {
+    seen.push(record.toString('latin1'));
+    if (seen.length === 1) decoder.pause();
+  });
+  decoder.push(chunk);
+  t.deepEqual(seen, ['one']);
+  t.is(decoder.heldBytes, chunk.length - 7);
+  t.false(decoder.idle, 'held bytes make it unsafe to swap the stream');
+  decoder.unpause();
+  const held = decoder.takeHeld();
+  t.is(held?.buffer, chunk.buffer, 'a view of the chunk, not a copy');
+  decoder.push(held!);
+  t.deepEqual(seen, ['one', 'two', 'three']);
+  t.true(decoder.idle);
+});

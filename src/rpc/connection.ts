@@ -714,14 +714,30 @@ export class RpcConnection extends EventEmitter {
   private pauseReading(): void {
     if (this.readPaused) return;
     this.readPaused = true;
+    // Also stop inside the chunk being parsed: calls after the cap wait there, not in handlers.
+    this.decoder.pause();
     this.stream?.pause();
   }
 
   private resumeReading(): void {
     if (!this.readPaused) return;
     this.readPaused = false;
+    this.decoder.unpause();
+    // Held bytes go first (nextTick runs before the stream's own resume), outside any handler's stack.
+    if (this.decoder.heldBytes > 0 && !this.feedScheduled) {
+      this.feedScheduled = true;
+      process.nextTick(this.feedHeld);
+    }
     this.stream?.resume();
   }
+
+  private feedScheduled = false;
+  private readonly feedHeld = (): void => {
+    this.feedScheduled = false;
+    if (this.readPaused || this.closedError) return;
+    const held = this.decoder.takeHeld();
+    if (held !== null) this.receive(held);
+  };
 
   // ---- closing -------------------------------------------------------------------------------
 

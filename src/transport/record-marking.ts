@@ -44,6 +44,9 @@ export class RecordDecoder {
   private halted = false;
   /** Bytes of the chunk being pushed that were left unread because `halt()` was called. */
   leftover = 0;
+  private paused = false;
+  /** The unparsed rest of a chunk, kept by `pause()` (a view: at most one chunk, never copied). */
+  private held: Buffer | null = null;
 
   constructor(onRecord: (record: Buffer) => void, options?: RecordDecoderOptions) {
     this.onRecord = onRecord;
@@ -53,7 +56,12 @@ export class RecordDecoder {
 
   /** True when no partial record is buffered (a safe point to swap the byte stream underneath). */
   get idle(): boolean {
-    return this.fragmentLeft === -1 && this.headerFill === 0 && this.fragments === 0;
+    return this.fragmentLeft === -1 && this.headerFill === 0 && this.fragments === 0 && this.held === null;
+  }
+
+  /** Bytes kept unparsed by `pause()`. */
+  get heldBytes(): number {
+    return this.held?.length ?? 0;
   }
 
   /** Bytes of the current partial record received so far. */
@@ -63,11 +71,20 @@ export class RecordDecoder {
 
   /** Feeds bytes; throws RecordTooLargeError/TooManyFragmentsError (the stream must then be closed). */
   push(chunk: Buffer): void {
+    if (this.held !== null) {
+      // Bytes kept by pause() come first (rare: a stream that delivers more while paused).
+      chunk = Buffer.concat([this.held, chunk]);
+      this.held = null;
+    }
     let at = 0;
     const end = chunk.length;
     while (at < end) {
       if (this.halted) {
         this.leftover += end - at;
+        return;
+      }
+      if (this.paused) {
+        this.held = chunk.subarray(at);
         return;
       }
       if (this.fragmentLeft === -1) {
@@ -110,6 +127,26 @@ export class RecordDecoder {
    */
   halt(): void {
     this.halted = true;
+  }
+
+  /**
+   * Stops delivering records after the one being delivered (called from `onRecord`, e.g. when the
+   * receiver hit its in-flight cap): the rest of the chunk is kept, not parsed, until `unpause()` and
+   * `takeHeld()`. Unlike `halt()`, nothing is dropped. Pause the stream too, or chunks pile up here.
+   */
+  pause(): void {
+    this.paused = true;
+  }
+
+  unpause(): void {
+    this.paused = false;
+  }
+
+  /** The bytes kept by `pause()`, to push again (asynchronously: never from inside `onRecord`). */
+  takeHeld(): Buffer | null {
+    const held = this.held;
+    this.held = null;
+    return held;
   }
 
   /** Undoes `halt()` for the next stream (after an upgrade). */

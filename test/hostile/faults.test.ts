@@ -49,10 +49,31 @@ test('H52 maxIncomingCalls never-resolving calls on one connection: it stops rea
   const r = await raw(a.port);
   for (let i = 0; i < 8; i++) r.write(callRecord({ xid: i, procedure: HostileProc.NEVER }));
   await until(() => [...a.server.connections].some((c) => c.incomingCalls === 8));
-  // (Records already in the chunk being parsed are still dispatched; reading stops after that chunk.)
   r.write(callRecord({ xid: 99, procedure: Proc.ECHO, args: Buffer.from('late') }));
   await new Promise((resolve) => setTimeout(resolve, 100));
   t.is(r.messages().length, 0, 'the 9th call is not read while 8 are in the handler');
+  await a.bystanderServed();
+  r.socket.destroy();
+  await a.close();
+});
+
+test('H52b maxIncomingCalls holds inside one chunk: 20 calls in one write run at most 4 at a time, all answered in order', async (t) => {
+  const a = await arena({ server: { maxIncomingCalls: 4 } });
+  const r = await raw(a.port);
+  const calls = Array.from({ length: 20 }, (_, i) => callRecord({ xid: 1000 + i, procedure: HostileProc.SLOW_ECHO, args: Buffer.from(`call ${i}`) }));
+  let most = 0;
+  const sampler = setInterval(() => {
+    for (const c of a.server.connections) most = Math.max(most, c.incomingCalls);
+  }, 2);
+  r.write(Buffer.concat(calls)); // one chunk: the cap must hold before the rest is even parsed
+  try {
+    const replies = await r.waitMessages(20, 10_000);
+    t.deepEqual(replies.map((m) => m.xid), calls.map((_, i) => 1000 + i), 'every call answered, none lost or reordered');
+    t.true(most <= 4, `at most ${most} calls in handlers at once`);
+    t.true(most >= 1);
+  } finally {
+    clearInterval(sampler);
+  }
   await a.bystanderServed();
   r.socket.destroy();
   await a.close();
