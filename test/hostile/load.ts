@@ -45,7 +45,8 @@ export interface LoadResult {
   callsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
-  server: { first: Sample; peak: Sample; warm: Sample; end: Sample; idle: Sample; samples: Sample[] };
+  /** idleAfterMs: from the clients' close until the server held no connection (15 s at most). */
+  server: { first: Sample; peak: Sample; warm: Sample; end: Sample; idle: Sample; idleAfterMs: number; samples: Sample[] };
   client: { fdsBefore: number; fdsAfter: number; resourcesBefore: number; resourcesAfter: number };
   reconnects: number;
   offload: boolean | null;
@@ -196,9 +197,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   for (const client of clients) unmatched += client.connection?.stats.unmatchedReplies ?? 0;
   const end = await server.sample();
   await Promise.all(clients.map((c) => c.close()));
-  // Let the server see the closes, collect garbage, then sample its idle state.
-  await new Promise((r) => setTimeout(r, 1000));
-  const idle = await server.sample('gc');
+  // Let the server see the closes (it may still be working off the last calls), then sample it idle.
+  const closedAt = performance.now();
+  let idle = await server.sample();
+  while (idle.connections > 0 && performance.now() - closedAt < 15_000) {
+    await new Promise((r) => setTimeout(r, 250));
+    idle = await server.sample();
+  }
+  const idleAfterMs = Math.round(performance.now() - closedAt);
+  idle = await server.sample('gc');
   server.child.kill();
   await new Promise((r) => setTimeout(r, 200));
   const fdsAfter = fdCount();
@@ -217,7 +224,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     callsPerSecond: Math.round(ok / elapsed),
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
-    server: { first: server.first, peak, warm: warm ?? end, end, idle, samples },
+    server: { first: server.first, peak, warm: warm ?? end, end, idle, idleAfterMs, samples },
     client: { fdsBefore, fdsAfter, resourcesBefore, resourcesAfter },
     reconnects,
     offload,
@@ -230,7 +237,7 @@ export function describe(r: LoadResult): string {
     `calls ${r.calls}: ok ${r.ok} (after a restart ${r.okAfterRestart}), wrong ${r.wrong}, unmatched ${r.unmatched}, failed ${JSON.stringify(r.failed)} (uncoded ${r.uncoded})`,
     `throughput ${r.callsPerSecond} calls/s, latency p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`,
     `server RSS start ${mb(r.server.first.rss)}, at 25% ${mb(r.server.warm.rss)}, peak ${mb(r.server.peak.rss)}, end ${mb(r.server.end.rss)}, idle after close ${mb(r.server.idle.rss)}`,
-    `server fds start ${r.server.first.fds}, under load ${r.server.end.fds}, idle after close ${r.server.idle.fds} (connections ${r.server.idle.connections})`,
+    `server fds start ${r.server.first.fds}, under load ${r.server.end.fds}, idle after close ${r.server.idle.fds} (connections ${r.server.idle.connections}, ${r.server.idleAfterMs} ms after the clients closed)`,
     `client fds ${r.client.fdsBefore} -> ${r.client.fdsAfter}, active resources ${r.client.resourcesBefore} -> ${r.client.resourcesAfter}, reconnects ${r.reconnects}, offload ${r.offload}`,
   ].join('\n');
 }
