@@ -21,6 +21,7 @@ import {
   RpcAcceptedError,
   RpcAuthError,
   RpcError,
+  RecordTimeoutError,
   RpcMismatchError,
   RpcTimeoutError,
   SystemErrError,
@@ -74,6 +75,17 @@ export interface ConnectionOptions {
   maxQueuedCalls?: number;
   /** Incoming calls handled at once; past this the connection stops reading (default 128). */
   maxIncomingCalls?: number;
+  /**
+   * Milliseconds a peer may take to finish a record it started (0: no limit, the default for a bare
+   * connection; RpcServer uses 30000). Time while this end is not reading does not count. Past it the
+   * connection is destroyed with ERR_RPC_RECORD_TIMEOUT: a slowloris sender cannot hold it.
+   */
+  recordTimeout?: number;
+  /**
+   * Milliseconds without a byte received and with no call in flight either way after which the
+   * connection is closed gracefully (0: never, the default).
+   */
+  idleTimeout?: number;
   /** Default per-call timeout in ms (default 30000; 0 disables). */
   timeout?: number;
   /** Credential for outgoing calls (default AUTH_NONE). */
@@ -180,6 +192,15 @@ export class RpcConnection extends EventEmitter {
   private readonly maxPendingCalls: number;
   private readonly maxQueuedCalls: number;
   private readonly maxIncomingCalls: number;
+  private readonly recordTimeout: number;
+  private readonly idleTimeout: number;
+  /** One timer each, created on first use and refreshed: no timer per chunk. */
+  private recordTimer: NodeJS.Timeout | null = null;
+  private recordTimerArmed = false;
+  /** Records completed since the record timer was last (re)started. */
+  private recordsSinceArmed = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lastActivity = 0;
   private readonly defaultTimeout: number;
   private readonly defaultAuth: OpaqueAuth;
   private readonly authenticate: AuthenticateHook | undefined;
@@ -221,6 +242,8 @@ export class RpcConnection extends EventEmitter {
     this.maxPendingCalls = validateInteger(options.maxPendingCalls ?? 1024, 'maxPendingCalls', 1, 0x7fffffff);
     this.maxQueuedCalls = validateInteger(options.maxQueuedCalls ?? 16384, 'maxQueuedCalls', 0, 0x7fffffff);
     this.maxIncomingCalls = validateInteger(options.maxIncomingCalls ?? 128, 'maxIncomingCalls', 1, 0x7fffffff);
+    this.recordTimeout = validateInteger(options.recordTimeout ?? 0, 'recordTimeout', 0, 0x7fffffff);
+    this.idleTimeout = validateInteger(options.idleTimeout ?? 0, 'idleTimeout', 0, 0x7fffffff);
     this.defaultTimeout = validateInteger(options.timeout ?? DEFAULT_TIMEOUT, 'timeout', 0, 0x7fffffff);
     this.defaultAuth = options.auth === undefined ? AUTH_NONE : validateOpaqueAuth(options.auth, 'auth');
     if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
@@ -279,6 +302,7 @@ export class RpcConnection extends EventEmitter {
     stream.on('close', this.onStreamClose);
     stream.on('drain', this.onDrain);
     if (this.readPaused) stream.pause();
+    if (this.idleTimeout > 0) this.touch(); // a peer that never sends a byte is idle too
     this.flushQueue();
   }
 
@@ -516,6 +540,8 @@ export class RpcConnection extends EventEmitter {
       this.destroy(error as Error);
       return;
     }
+    if (this.idleTimeout > 0) this.touch();
+    if (this.recordTimeout > 0) this.watchRecord();
     if (this.decoder.leftover > 0 && this.stream === null) {
       // Bytes arrived together with the record that handed the stream over (e.g. after an AUTH_TLS
       // probe): RFC 9289 forbids them, and they belong to no layer that could read them.
@@ -525,6 +551,7 @@ export class RpcConnection extends EventEmitter {
   }
 
   private receiveRecord(record: Buffer): void {
+    this.recordsSinceArmed++;
     let message;
     try {
       message = decodeMessage(record);
@@ -711,12 +738,62 @@ export class RpcConnection extends EventEmitter {
     this.write(frameRecord(w.finish(), slot, this.maxFragmentSize));
   }
 
+  // ---- read deadlines ----------------------------------------------------------------------------
+
+  /**
+   * Times the record under way while we are reading: started when one begins, restarted when a record
+   * completed since (a busy stream often ends its chunks mid-record), stopped otherwise.
+   */
+  private watchRecord(): void {
+    const wanted = this.decoder.inRecord && !this.readPaused && this.closedError === null;
+    if (!wanted) {
+      if (this.recordTimerArmed && this.recordTimer) clearTimeout(this.recordTimer);
+      this.recordTimerArmed = false;
+      return;
+    }
+    if (this.recordTimerArmed && this.recordsSinceArmed === 0) return;
+    this.recordsSinceArmed = 0;
+    if (this.recordTimerArmed && this.recordTimer) {
+      this.recordTimer.refresh(); // still running: restart it without a new timer
+    } else {
+      this.recordTimer = setTimeout(this.onRecordTimeout, this.recordTimeout);
+      this.recordTimer.unref();
+    }
+    this.recordTimerArmed = true;
+  }
+
+  private readonly onRecordTimeout = (): void => {
+    this.recordTimerArmed = false;
+    if (this.decoder.inRecord && !this.readPaused) this.destroy(new RecordTimeoutError(this.decoder.buffered, this.recordTimeout));
+  };
+
+  private touch(): void {
+    this.lastActivity = performance.now();
+    if (this.idleTimer === null) {
+      this.idleTimer = setInterval(this.checkIdle, Math.max(10, Math.ceil(this.idleTimeout / 4)));
+      this.idleTimer.unref();
+    }
+  }
+
+  private readonly checkIdle = (): void => {
+    if (this.closedError || this.closing) return;
+    if (this.incoming > 0 || this.pending.size > 0 || this.decoder.inRecord) {
+      this.lastActivity = performance.now();
+      return;
+    }
+    if (performance.now() - this.lastActivity >= this.idleTimeout) {
+      this.emit('idle');
+      void this.close();
+    }
+  };
+
   private pauseReading(): void {
     if (this.readPaused) return;
     this.readPaused = true;
     // Also stop inside the chunk being parsed: calls after the cap wait there, not in handlers.
     this.decoder.pause();
     this.stream?.pause();
+    if (this.recordTimeout > 0) this.watchRecord();
   }
 
   private resumeReading(): void {
@@ -729,6 +806,7 @@ export class RpcConnection extends EventEmitter {
       process.nextTick(this.feedHeld);
     }
     this.stream?.resume();
+    if (this.recordTimeout > 0) this.watchRecord();
   }
 
   private feedScheduled = false;
@@ -776,6 +854,8 @@ export class RpcConnection extends EventEmitter {
   destroy(error?: Error): void {
     if (this.closedError) return;
     this.closedError = error ?? new ConnectionClosedError('the connection closed');
+    if (this.recordTimer) clearTimeout(this.recordTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
     const stream = this.stream;
     this.stream = null;
     if (stream) {

@@ -235,6 +235,17 @@ export class TruncatedRecordError extends RpcError {
   }
 }
 
+/** A peer started a record and did not finish it within `recordTimeout` (a slowloris sender). */
+export class RecordTimeoutError extends RpcError {
+  readonly received: number;
+  readonly timeoutMs: number;
+  constructor(received: number, timeoutMs: number) {
+    super('ERR_RPC_RECORD_TIMEOUT', `a record was not completed within ${timeoutMs} ms (${received} bytes received)`);
+    this.received = received;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
 /** A record is not a valid RPC message (too short, unknown msg_type, undecodable header). */
 export class MalformedMessageError extends RpcError {
   constructor(message: string, cause?: unknown) {

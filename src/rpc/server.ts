@@ -5,6 +5,9 @@ import { type ConnectionOptions, RpcConnection } from './connection.js';
 import { type ProgramDefinition, ProgramRegistry } from './program.js';
 import { registerWithRpcbind } from './rpcbind.js';
 
+/** Time a client may take to finish a record it started: 30 s is 35 KiB/s for a 1 MiB NFS WRITE. */
+export const DEFAULT_RECORD_TIMEOUT_MS = 30_000;
+
 export interface ServerOptions extends Omit<ConnectionOptions, 'programs' | 'auth'> {
   /** Connections accepted at once; more are closed on arrival (default 4096). */
   maxConnections?: number;
@@ -110,7 +113,8 @@ export class RpcServer extends EventEmitter {
 
   private connectionOptions(): ConnectionOptions {
     const { maxConnections: _m, closeTimeout: _c, ...rest } = this.options;
-    return { ...rest, programs: this.programs };
+    // A server does not let a peer hold a connection by dribbling a record (slowloris).
+    return { recordTimeout: DEFAULT_RECORD_TIMEOUT_MS, ...rest, programs: this.programs };
   }
 
   private accept(socket: net.Socket): void {

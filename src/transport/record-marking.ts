@@ -59,6 +59,11 @@ export class RecordDecoder {
     return this.fragmentLeft === -1 && this.headerFill === 0 && this.fragments === 0 && this.held === null;
   }
 
+  /** True while a record has begun but not completed (bytes held by `pause()` do not count). */
+  get inRecord(): boolean {
+    return this.fragmentLeft !== -1 || this.headerFill !== 0 || this.fragments !== 0;
+  }
+
   /** Bytes kept unparsed by `pause()`. */
   get heldBytes(): number {
     return this.held?.length ?? 0;

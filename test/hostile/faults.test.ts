@@ -136,10 +136,12 @@ test('H55 TLS peer that never reads its replies: the server stops reading that p
   await a.close();
 });
 
-test('H56 slowloris (one byte every 20 ms): the connection is held with bounded memory; past maxConnections new ones are refused, existing ones served', async (t) => {
-  const a = await arena({ server: { maxConnections: 4 } });
+test('H56 slowloris (one byte every 20 ms): closed at recordTimeout with ERR_RPC_RECORD_TIMEOUT; past maxConnections new ones are refused; others served', async (t) => {
+  const a = await arena({ server: { maxConnections: 4, recordTimeout: 600 } });
   const refused: unknown[] = [];
+  const errors: Error[] = [];
   a.server.on('connectionRefused', (address) => refused.push(address));
+  a.server.on('connectionError', (error: Error) => errors.push(error));
   const body = callBody({ xid: 5, args: Buffer.alloc(64) });
   const wire = Buffer.concat([u32(0x80000000 | body.length), body]);
   const slow = await Promise.all([raw(a.port), raw(a.port), raw(a.port)]);
@@ -148,15 +150,43 @@ test('H56 slowloris (one byte every 20 ms): the connection is held with bounded 
     if (sent < wire.length - 1) sent++; // never the last byte: the record stays incomplete
     for (const s of slow) if (!s.isClosed()) s.socket.write(wire.subarray(sent - 1, sent));
   }, 20);
-  await until(() => a.server.connections.size === 4);
-  const extra = await raw(a.port);
-  await extra.closed;
-  t.is(refused.length, 1, 'the 5th connection is refused on arrival');
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  t.true(slow.every((s) => !s.isClosed()), 'no read deadline: dribbling peers are held (see docs/hardening.md)');
-  await a.bystanderServed();
-  clearInterval(timer);
-  for (const s of slow) s.socket.destroy();
+  try {
+    await until(() => a.server.connections.size === 4);
+    const extra = await raw(a.port);
+    await extra.closed;
+    t.is(refused.length, 1, 'the 5th connection is refused on arrival');
+    await a.bystanderServed();
+    const started = Date.now();
+    await Promise.all(slow.map((s) => s.closed));
+    t.true(Date.now() - started < 2000, 'closed at the record deadline, not held');
+    t.is(errors.filter((e) => (e as { code?: string }).code === 'ERR_RPC_RECORD_TIMEOUT').length, 3);
+    t.regex(errors[0]?.message ?? '', /not completed within 600 ms/);
+    await a.bystanderServed();
+  } finally {
+    clearInterval(timer);
+    for (const s of slow) s.socket.destroy();
+    await a.close();
+  }
+});
+
+test('H56b a busy stream whose chunks end mid-record is not mistaken for slowloris; an idle connection closes at idleTimeout', async (t) => {
+  const a = await arena({ server: { recordTimeout: 300, idleTimeout: 400 } });
+  const busy = await raw(a.port);
+  const idle = await raw(a.port);
+  // Records of 1,000 bytes written in 700-byte pieces every 50 ms for 1.2 s: every chunk but a few ends
+  // inside a record, yet each record completes well within 300 ms.
+  const records = Array.from({ length: 30 }, (_, i) => callRecord({ xid: 500 + i, procedure: Proc.ECHO, args: Buffer.alloc(956, i) }));
+  const stream = Buffer.concat(records);
+  for (let at = 0; at < stream.length; at += 700) {
+    busy.write(stream.subarray(at, at + 700));
+    await new Promise((resolve) => setTimeout(resolve, 40));
+  }
+  const replies = await busy.waitMessages(30, 5000);
+  t.is(replies.length, 30);
+  t.false(busy.isClosed(), 'the busy connection is still open');
+  await idle.closed;
+  t.pass('the idle connection was closed by the server');
+  busy.socket.destroy();
   await a.close();
 });
 
