@@ -6,6 +6,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
+import { row, tlsStat } from './common.mjs';
+
 const env = process.env;
 const PKI = env.INTEROP_PKI ?? '/interop-run/pki';
 const NAME = env.INTEROP_NAME ?? 'nfs.test';
@@ -15,14 +17,6 @@ const EXPORT_DIR = '/srv/nfs/tls';
 
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
-function tlsStat() {
-  const out = {};
-  for (const line of readFileSync('/proc/net/tls_stat', 'utf8').split('\n')) {
-    const m = /^(\w+)\s+(\d+)/.exec(line);
-    if (m) out[m[1]] = Number(m[2]);
-  }
-  return out;
-}
 
 function sha256File(path) {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -97,11 +91,6 @@ async function startAgent(config) {
 const handshakes = (logs, msg, role) => logs.filter((l) => l.msg === msg && (!role || l.role === role));
 const summary = (l) => `${l.role} ${l.peer ?? '?'} ${l.status}${l.cipher ? ` ${l.cipher}` : ''}${l.error ? ` (${l.error.code}: ${l.error.message})` : ''}`;
 
-let failures = 0;
-function row(id, scenario, ok, detail, extra = {}) {
-  if (!ok) failures++;
-  process.stdout.write(`${JSON.stringify({ run: process.argv[2], id, scenario, ok: Boolean(ok), cipher: extra.cipher ?? '-', offload: extra.offload ?? '-', detail })}\n`);
-}
 
 // ---- 3: no agent at all -----------------------------------------------------------------------------
 
@@ -263,6 +252,3 @@ export const AGENT_SCENARIOS = {
   'agent-restart': agentRestart,
 };
 
-export function agentFailures() {
-  return failures;
-}

@@ -10,7 +10,8 @@ import { createInterface } from 'node:readline';
 
 import { MountClient_v3 } from '../../dist/generated/mount.js';
 import { RpcClient, RpcServer, RpcbindClient, authSys, createTlsClient, rpcTlsInterceptor } from '../../dist/index.js';
-import { AGENT_SCENARIOS, agentFailures } from './agent.mjs';
+import { AGENT_SCENARIOS } from './agent.mjs';
+import { failures, row, tlsStat } from './common.mjs';
 import { NFS_PROGRAM, compound4, lookup3, ops, read3, readAll } from './nfs.mjs';
 
 const env = process.env;
@@ -26,11 +27,6 @@ const auth = authSys({ uid: 0, gid: 0, machinename: 'rpctls-interop' });
 
 // ---- output --------------------------------------------------------------------------------------
 
-let failures = 0;
-function row(id, scenario, ok, detail, extra = {}) {
-  if (!ok) failures++;
-  process.stdout.write(`${JSON.stringify({ run: process.argv[2], id, scenario, ok: Boolean(ok), cipher: extra.cipher ?? '-', offload: extra.offload ?? '-', detail })}\n`);
-}
 function describeError(error) {
   return error ? `${error.code ?? error.name}: ${error.message}` : String(error);
 }
@@ -48,14 +44,6 @@ const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
 // ---- kernel-side evidence: /proc/net/tls_stat and ss -tni ----------------------------------------
 
-function tlsStat() {
-  const out = {};
-  for (const line of readFileSync('/proc/net/tls_stat', 'utf8').split('\n')) {
-    const m = /^(\w+)\s+(\d+)/.exec(line);
-    if (m) out[m[1]] = Number(m[2]);
-  }
-  return out;
-}
 
 /** ss's entries (-tnpi), each { head, info }, for sockets of this process to or from `port`. */
 function ssEntries(port) {
@@ -465,4 +453,4 @@ if (!SCENARIOS[name]) {
   process.exit(64);
 }
 await SCENARIOS[name]();
-process.exit(failures + agentFailures() === 0 ? 0 : 1);
+process.exit(failures() === 0 ? 0 : 1);

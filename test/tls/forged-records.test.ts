@@ -33,6 +33,18 @@ async function session(): Promise<Session> {
   };
 }
 
+/**
+ * One answered call, then calls whose replies the relay holds back: resolves once they reached the
+ * server, so what is injected toward the client comes while they are pending.
+ */
+async function callsWithHeldReplies(t: import('ava').ExecutionContext, s: Session, payloads: string[]): Promise<Promise<Buffer>[]> {
+  t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('before')), Buffer.from('before'));
+  s.relay.hold('toClient');
+  const pending = payloads.map((p) => s.client.call(PROG, VERS, Proc.ECHO, Buffer.from(p)));
+  await s.relay.whenApplicationRecords('toServer', 2); // 'before', then the others (they may share a record)
+  return pending;
+}
+
 /** The error a failed call carries about the TLS layer: itself, or its cause. */
 function tlsCause(error: unknown): (Error & { code?: string }) | undefined {
   const e = error as Error & { code?: string; cause?: Error & { code?: string } };
@@ -42,11 +54,8 @@ function tlsCause(error: unknown): (Error & { code?: string }) | undefined {
 test.serial('a fatal alert mid-stream fails every pending call with the alert, coded', async (t) => {
   const s = await session();
   try {
-    t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('before')), Buffer.from('before'));
-    // Replies to the next calls stay in the relay; the client gets an internal_error alert instead.
-    s.relay.hold('toClient');
-    const pending = [1, 2, 3].map((i) => s.client.call(PROG, VERS, Proc.ECHO, Buffer.from(`pending ${i}`)));
-    await s.relay.whenApplicationRecords('toServer', 2); // the three calls may share one record
+    // Replies to the pending calls stay in the relay; the client gets an internal_error alert instead.
+    const pending = await callsWithHeldReplies(t, s, ['pending 1', 'pending 2', 'pending 3']);
     s.relay.inject('toClient', ContentType.alert, ForgeRelay.alert(2, 80));
     const results = await Promise.allSettled(pending);
     for (const result of results) {
@@ -91,10 +100,7 @@ test.serial('NewSessionTickets between replies are discarded and counted; calls 
 test.serial('a KeyUpdate from the server mid-stream: ERR_TLS_KEY_UPDATE under kernel TLS, followed in userspace', async (t) => {
   const s = await session();
   try {
-    t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('before')), Buffer.from('before'));
-    s.relay.hold('toClient');
-    const pending = s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('pending'));
-    await s.relay.whenApplicationRecords('toServer', 2);
+    const [pending] = await callsWithHeldReplies(t, s, ['pending']);
     s.relay.inject('toClient', ContentType.handshake, ForgeRelay.keyUpdate(false));
     if (expectKtls) {
       // Kernels before 6.14 cannot take new keys: the connection must fail, coded, not hang.
@@ -118,10 +124,7 @@ test.serial('a KeyUpdate from the server mid-stream: ERR_TLS_KEY_UPDATE under ke
 test.serial('a record that fails authentication mid-stream: coded fatal error on the pending call', async (t) => {
   const s = await session();
   try {
-    t.deepEqual(await s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('before')), Buffer.from('before'));
-    s.relay.hold('toClient');
-    const pending = s.client.call(PROG, VERS, Proc.ECHO, Buffer.from('pending'));
-    await s.relay.whenApplicationRecords('toServer', 2);
+    const [pending] = await callsWithHeldReplies(t, s, ['pending']);
     s.relay.inject('toClient', ContentType.applicationData, Buffer.from('tampered'), { corruptTag: true });
     const error = (await t.throwsAsync(pending)) as (Error & { code?: string }) | undefined;
     t.is(error?.code, 'ERR_RPC_CONNECTION_CLOSED');

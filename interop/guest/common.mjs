@@ -1,0 +1,26 @@
+// What every guest scenario file shares: the result rows (one JSON line each on stdout) and the
+// kernel's TLS counters.
+import { readFileSync } from 'node:fs';
+
+let failed = 0;
+
+/** Prints one row: { run, id, scenario, ok, cipher, offload, detail }. */
+export function row(id, scenario, ok, detail, extra = {}) {
+  if (!ok) failed++;
+  process.stdout.write(`${JSON.stringify({ run: process.argv[2], id, scenario, ok: Boolean(ok), cipher: extra.cipher ?? '-', offload: extra.offload ?? '-', detail })}\n`);
+}
+
+/** Rows printed with ok false so far. */
+export function failures() {
+  return failed;
+}
+
+/** /proc/net/tls_stat as { TlsTxSw: n, ... }. */
+export function tlsStat() {
+  const out = {};
+  for (const line of readFileSync('/proc/net/tls_stat', 'utf8').split('\n')) {
+    const m = /^(\w+)\s+(\d+)/.exec(line);
+    if (m) out[m[1]] = Number(m[2]);
+  }
+  return out;
+}
