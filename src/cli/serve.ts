@@ -222,15 +222,16 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   try {
     const address = await server.listen({ host: o.host, port: o.port });
     if (o.register) await server.register();
+    if (o.writeCa !== undefined && caPem !== null) {
+      // Before any line is printed (a script may read the file on "listening"), written whole and
+      // renamed, so one waiting for the file never reads half of it.
+      writeFileSync(`${o.writeCa}.tmp`, caPem);
+      renameSync(`${o.writeCa}.tmp`, o.writeCa);
+    }
     log(`listening ${formatHostPort(address.address, address.port)}`);
     const programs = [`${TEST_PROGRAM}:${TEST_VERSION}`, ...o.programs.map((p) => `${p.program}:${p.version}`)];
     log(`serving programs=${programs.join(',')} tls=${o.tls ? 'on' : 'off'}${o.requireTls ? ' require-tls' : ''}${o.register ? ' registered' : ''}` +
       (o.tls ? ` cert=${caPem ? 'self-signed' : 'file'} client-certs=${tlsOptions?.ca !== undefined || o.requestCert ? 'requested' : 'no'}` : ''));
-    if (o.writeCa !== undefined && caPem !== null) {
-      // Written whole and renamed, so a script waiting for the file never reads half of it.
-      writeFileSync(`${o.writeCa}.tmp`, caPem);
-      renameSync(`${o.writeCa}.tmp`, o.writeCa);
-    }
   } catch (error) {
     printError(error);
     await server.close().catch(() => undefined);

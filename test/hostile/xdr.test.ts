@@ -1,6 +1,6 @@
 // Hostile catalogue, XDR lies in call arguments (H27-H35): typed procedures and a generated program
 // (MOUNT v3 from src/generated/mount.ts) must answer GARBAGE_ARGS, allocate nothing from a lying length,
-// keep the connection open, and never run the handler.
+// keep the connection open, and never run the handler. Serial: `handlerRuns` is shared by the tests.
 import test from 'ava';
 
 import { mountProgram_v3 } from '../../src/generated/mount.js';
@@ -68,33 +68,33 @@ async function garbage(t: import('ava').ExecutionContext, program: number, versi
   await a.close();
 }
 
-test('H27 array length 0x40000000 with 8 bytes behind it: GARBAGE_ARGS before allocating; connection open', (t) =>
+test.serial('H27 array length 0x40000000 with 8 bytes behind it: GARBAGE_ARGS before allocating; connection open', (t) =>
   garbage(t, XPROG, 1, 1, u32(0x40000000, 1)));
 
-test('H28 array length 100,001 over its declared max (100,000): GARBAGE_ARGS', (t) =>
+test.serial('H28 array length 100,001 over its declared max (100,000): GARBAGE_ARGS', (t) =>
   garbage(t, XPROG, 1, 1, u32(100_001)));
 
-test('H29 opaque length 1000 (<= max 1024) beyond the record (8 bytes follow): GARBAGE_ARGS', (t) =>
+test.serial('H29 opaque length 1000 (<= max 1024) beyond the record (8 bytes follow): GARBAGE_ARGS', (t) =>
   garbage(t, XPROG, 1, 2, u32(1000, 0, 0)));
 
-test('H30 opaque with non-zero padding bytes: GARBAGE_ARGS', (t) =>
+test.serial('H30 opaque with non-zero padding bytes: GARBAGE_ARGS', (t) =>
   garbage(t, XPROG, 1, 2, Buffer.concat([u32(1), Buffer.from([0x41, 0, 0, 1])])));
 
-test('H31 union discriminant 5 with arms only for 0 and 1: GARBAGE_ARGS', (t) =>
+test.serial('H31 union discriminant 5 with arms only for 0 and 1: GARBAGE_ARGS', (t) =>
   garbage(t, XPROG, 1, 3, u32(5)));
 
-test('H32 bool encoded as 2: GARBAGE_ARGS', (t) =>
+test.serial('H32 bool encoded as 2: GARBAGE_ARGS', (t) =>
   garbage(t, XPROG, 1, 4, u32(2)));
 
-test('H33 string<8> of 9 bytes, and an enum value not declared: GARBAGE_ARGS both', async (t) => {
+test.serial('H33 string<8> of 9 bytes, and an enum value not declared: GARBAGE_ARGS both', async (t) => {
   await garbage(t, XPROG, 1, 5, xopaque(Buffer.from('ninebytes')));
   await garbage(t, XPROG, 1, 6, u32(4));
 });
 
-test('H34 trailing bytes after complete arguments: GARBAGE_ARGS', (t) =>
+test.serial('H34 trailing bytes after complete arguments: GARBAGE_ARGS', (t) =>
   garbage(t, XPROG, 1, 7, u32(5, 6)));
 
-test('H35 generated MOUNT v3 MNT: dirpath over MNTPATHLEN (1025), and a dirpath length beyond the record: GARBAGE_ARGS, impl not called', async (t) => {
+test.serial('H35 generated MOUNT v3 MNT: dirpath over MNTPATHLEN (1025), and a dirpath length beyond the record: GARBAGE_ARGS, impl not called', async (t) => {
   await garbage(t, 100005, 3, 1, xopaque(Buffer.alloc(1025, 0x2f)));
   await garbage(t, 100005, 3, 1, u32(1024, 0x2f2f2f2f));
   t.deepEqual(mounted, []);
