@@ -8,16 +8,34 @@ import { existsSync } from 'node:fs';
 
 const KERNEL_SUITES = ['test/native/', 'test/tls/', 'test/agent/'].filter((dir) => existsSync(dir));
 
-function run(label, command, args, env = {}) {
+/**
+ * Runs one stage. A stage silent for `quietMs` (a hung test, or a worker kept alive by a handle a failed
+ * test left open) is killed with its whole process group and counts as failed, so CI never hangs.
+ */
+function run(label, command, args, env = {}, quietMs = 5 * 60_000) {
   return new Promise((resolve) => {
     process.stderr.write(`\n=== ${label}: ${command} ${args.join(' ')}\n`);
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env }, detached: true });
     let out = '';
+    let silent = false;
+    const watchdog = setTimeout(() => {
+      silent = true;
+      process.stderr.write(`\n=== ${label}: no output for ${quietMs / 1000} s; killing it (last line: ${JSON.stringify(out.trim().split('\n').pop() ?? '')})\n`);
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, quietMs);
     child.stdout.on('data', (chunk) => {
       out += chunk;
       process.stdout.write(chunk);
+      watchdog.refresh();
     });
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
+    child.on('close', (code) => {
+      clearTimeout(watchdog);
+      resolve({ code: silent ? 1 : code ?? 1, out });
+    });
   });
 }
 
@@ -43,7 +61,8 @@ if (process.env.RPCTLS_SKIP_KERNEL === '1') {
 } else if (existsSync('/proc/net/tls_stat')) {
   results.push(counts('kernel (host)', await run('kernel mode on this host', 'npx', ['ava', '--tap', '--concurrency=1', ...KERNEL_SUITES], { RPCTLS_EXPECT_KTLS: '1' })));
 } else {
-  results.push(counts('kernel (UML)', await run('kernel mode inside user-mode-linux', 'test/uml/run.sh', ['npx', 'ava', '--tap', '--concurrency=1', ...KERNEL_SUITES])));
+  // The guest's output comes back at its end; run.sh has its own timeout (UML_TIMEOUT, 900 s).
+  results.push(counts('kernel (UML)', await run('kernel mode inside user-mode-linux', 'test/uml/run.sh', ['npx', 'ava', '--tap', '--concurrency=1', ...KERNEL_SUITES], {}, 20 * 60_000)));
 }
 
 let passed = 0;

@@ -103,6 +103,13 @@ export interface ServeProcess {
 }
 
 /** Starts `rpctls serve --host 127.0.0.1 --port 0 ...args` and waits for its listening line. */
+const live = new Set<ChildProcess>();
+
+/** For `test.after.always` in files that use serve(): kills what failed tests left running. */
+export function killLeftoverServes(): void {
+  for (const child of live) child.kill('SIGKILL');
+}
+
 export async function serve(args: readonly string[]): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
@@ -120,6 +127,9 @@ export async function serve(args: readonly string[]): Promise<ServeProcess> {
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   process.once('exit', () => child.kill('SIGKILL'));
+  // A test that fails before stop() would leave this child, whose pipes keep the ava worker alive.
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const waitFor = (re: RegExp, ms = 10_000): Promise<string> => {
     const found = lines.find((l) => re.test(l));
     if (found) return Promise.resolve(found);

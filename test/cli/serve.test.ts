@@ -12,7 +12,9 @@ import * as xdr from '../../src/xdr/codec.js';
 import { createTlsClient } from '../../src/tls/rpc-tls.js';
 import { SOURCE_MAX } from '../../src/cli/common.js';
 import { ensureRpcbind } from '../helpers/rpcbind.js';
-import { expectKtls, json, pkiFiles, rpctls, serve } from './helpers.js';
+import { expectKtls, json, killLeftoverServes, pkiFiles, rpctls, serve } from './helpers.js';
+
+test.after.always(killLeftoverServes);
 
 const P = 0x20000001;
 const ECHO = procedure(P, 1, 1, xdr.opaque(), xdr.opaque());

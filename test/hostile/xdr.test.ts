@@ -49,23 +49,27 @@ async function garbage(t: import('ava').ExecutionContext, program: number, versi
   const a = await arena();
   a.server.addProgram(TYPED);
   a.server.addProgram(MOUNT);
-  const before = process.memoryUsage().arrayBuffers;
-  const runs = handlerRuns;
   const r = await raw(a.port);
-  r.write(callRecord({ xid: 0x7d, program, version, procedure, args }));
-  const [reply] = await r.waitMessages(1);
-  t.like(reply, { xid: 0x7d, replyStat: 0, acceptStat: 4 }, 'GARBAGE_ARGS');
-  t.is(handlerRuns, runs, 'the handler never ran');
-  t.true(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, 'nothing allocated from a claimed length');
-  // Same connection, good arguments: answered.
-  r.write(callRecord({ xid: 0x7e, program: XPROG, version: 1, procedure: 7, args: u32(5) }));
-  const messages = await r.waitMessages(2);
-  t.like(messages[1], { xid: 0x7e, acceptStat: 0 });
-  t.false(r.isClosed());
-  t.deepEqual(a.codes(), []);
-  r.socket.destroy();
-  await a.bystanderServed();
-  await a.close();
+  try {
+    const before = process.memoryUsage().arrayBuffers;
+    const runs = handlerRuns;
+    r.write(callRecord({ xid: 0x7d, program, version, procedure, args }));
+    const [reply] = await r.waitMessages(1);
+    t.like(reply, { xid: 0x7d, replyStat: 0, acceptStat: 4 }, 'GARBAGE_ARGS');
+    t.is(handlerRuns, runs, 'the handler never ran');
+    t.true(process.memoryUsage().arrayBuffers - before < 16 * 1024 * 1024, 'nothing allocated from a claimed length');
+    // Same connection, good arguments: answered.
+    r.write(callRecord({ xid: 0x7e, program: XPROG, version: 1, procedure: 7, args: u32(5) }));
+    const messages = await r.waitMessages(2);
+    t.like(messages[1], { xid: 0x7e, acceptStat: 0 });
+    t.false(r.isClosed());
+    t.deepEqual(a.codes(), []);
+    await a.bystanderServed();
+  } finally {
+    // A failed assertion must not leave servers behind: they would keep the ava worker alive.
+    r.socket.destroy();
+    await a.close();
+  }
 }
 
 test.serial('H27 array length 0x40000000 with 8 bytes behind it: GARBAGE_ARGS before allocating; connection open', (t) =>
