@@ -266,6 +266,13 @@ Napi::Value TlsSocket::Counters(const Napi::CallbackInfo& info) {
   out.Set("rxSeqAtHandoff", Napi::Number::New(env, static_cast<double>(rxSeqAtHandoff_)));
   out.Set("closeNotifyReceived", Napi::Boolean::New(env, closeNotifyReceived_));
   out.Set("closeNotifySent", Napi::Boolean::New(env, closeNotifySent_));
+  // For the security tests: our copies of the traffic secrets must be zeroed once the handshake is
+  // over (counted byte by byte, not trusted from len), and in kernel mode OpenSSL's session is freed.
+  size_t held = 0;
+  for (uint8_t b : clientSecret_.bytes) held += b != 0;
+  for (uint8_t b : serverSecret_.bytes) held += b != 0;
+  out.Set("secretBytesHeld", Napi::Number::New(env, static_cast<double>(held)));
+  out.Set("opensslSessionHeld", Napi::Boolean::New(env, ssl_ != nullptr));
   return out;
 }
 

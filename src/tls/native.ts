@@ -41,6 +41,10 @@ export interface NativeCounters {
   rxSeqAtHandoff: number;
   closeNotifyReceived: boolean;
   closeNotifySent: boolean;
+  /** Non-zero bytes left in the addon's copies of the traffic secrets (0 once the handshake is over). */
+  secretBytesHeld: number;
+  /** Whether OpenSSL's session object still exists (only in userspace mode, which needs it). */
+  opensslSessionHeld: boolean;
 }
 
 export interface NativeSocketOptions {

@@ -3,7 +3,9 @@
 // non-NULL call.
 import test from 'ava';
 
-import { makeCerts } from '../native/helpers.js';
+import type { RpcConnection } from '../../src/rpc/connection.js';
+import type { TlsStream } from '../../src/tls/tls-stream.js';
+import { expectKtls, makeCerts } from '../native/helpers.js';
 import { startTlsServer, tlsClient } from '../tls/helpers.js';
 import { HostileProc, PROG, Proc, VERS, arena, authSysBody, callBody, callRecord, codeOf, raw, u32, xopaque } from './helpers.js';
 
@@ -71,4 +73,26 @@ test.serial('S4 requireTls: no plaintext non-NULL call reaches a handler (AUTH_N
   r.socket.destroy();
   await a.bystanderServed(); // the same server over TLS
   await a.close();
+});
+
+test.serial('S5 key material wiped: after the handshake the addon holds no byte of the traffic secrets; in kernel mode OpenSSL\'s session is freed too', async (t) => {
+  const { server, port } = await startTlsServer();
+  const serverStreams: TlsStream[] = [];
+  server.on('secureConnection', (connection: RpcConnection) => serverStreams.push(connection.transport as TlsStream));
+  const client = tlsClient(port);
+  try {
+    t.deepEqual(await client.call(PROG, VERS, Proc.ECHO, Buffer.from('wipe')), Buffer.from('wipe'));
+    const clientStream = client.connection!.transport as TlsStream;
+    for (const [side, stream] of [['client', clientStream], ['server', serverStreams[0]!]] as const) {
+      const c = stream.counters;
+      t.is(c.secretBytesHeld, 0, `${side}: the captured CLIENT/SERVER_TRAFFIC_SECRET_0 copies are zeroed`);
+      const kernel = stream.tlsInfo!.offload.tx && stream.tlsInfo!.offload.rx;
+      t.is(kernel, expectKtls);
+      // Userspace mode needs OpenSSL's keys for every record; kernel mode must not keep them.
+      t.is(c.opensslSessionHeld, !kernel, `${side}: OpenSSL session ${kernel ? 'freed (kernel has the keys)' : 'kept (userspace records)'}`);
+    }
+  } finally {
+    await client.close();
+    await server.close();
+  }
 });
