@@ -102,28 +102,24 @@ export interface TracedTlsOptions {
  */
 export function tracedTlsClient(options: TracedTlsOptions): { client: RpcClient; trace: Trace } {
   const trace: Trace = { stage: 'connect', tcpMs: null, probeMs: null, handshakeMs: null, remoteAddress: null, probeReply: null };
-  const tls = { ...options.tls, servername: options.tls.servername ?? options.host };
+  let probeStart = 0;
+  const tls = {
+    ...options.tls,
+    servername: options.tls.servername ?? options.host,
+    onProbeReply: (reply: RpcReply) => {
+      trace.probeMs = performance.now() - probeStart;
+      trace.probeReply = { ...reply, verf: reply.verf && { flavor: reply.verf.flavor, body: Buffer.from(reply.verf.body) } };
+      trace.stage = 'handshake';
+    },
+  };
   const upgrade = rpcTlsUpgrade(tls, { program: options.program, version: options.version });
   const start = performance.now();
   const traced = async (connection: RpcConnection, socket: net.Socket): Promise<void> => {
     trace.tcpMs = performance.now() - start;
     trace.remoteAddress = socket.remoteAddress ?? null;
     trace.stage = 'probe';
-    const probeStart = performance.now();
-    // Shadow callForReply on this one connection for the probe only: the upgrade's first call is it.
-    const original = connection.callForReply;
-    connection.callForReply = async (...args: Parameters<RpcConnection['callForReply']>) => {
-      const reply = await original.apply(connection, args);
-      trace.probeMs = performance.now() - probeStart;
-      trace.probeReply = { ...reply, verf: reply.verf && { flavor: reply.verf.flavor, body: Buffer.from(reply.verf.body) } };
-      trace.stage = 'handshake';
-      return reply;
-    };
-    try {
-      await upgrade(connection, socket);
-    } finally {
-      delete (connection as Partial<Pick<RpcConnection, 'callForReply'>>).callForReply;
-    }
+    probeStart = performance.now();
+    await upgrade(connection, socket);
     trace.handshakeMs = performance.now() - probeStart - (trace.probeMs ?? 0);
     trace.stage = 'rpc';
   };

@@ -137,6 +137,11 @@ export interface RpcTlsClientOptions extends CommonTlsOptions {
   rejectUnauthorized?: boolean;
   /** Milliseconds to wait for the probe's reply (default 10000). */
   probeTimeout?: number;
+  /**
+   * Sees the probe's reply on each connection, whatever it says, before it is judged (for diagnostics
+   * such as `rpctls probe`). Its verifier body is a view into the received record: copy what you keep.
+   */
+  onProbeReply?: (reply: RpcReply) => void;
 }
 
 /** Which program/version the probe's NULL call goes to: the one the client will use (RFC 9289 4.1). */
@@ -165,6 +170,7 @@ export function rpcTlsUpgrade(
       auth: AUTH_TLS,
       timeout: probeTimeout,
     });
+    tlsOptions.onProbeReply?.(reply);
     if (!offersStartTls(reply)) throw new StartTlsRefusedError(reply);
     const detached = connection.detachStream();
     if (detached !== socket) {
