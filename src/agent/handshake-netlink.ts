@@ -1,5 +1,7 @@
 // The kernel's `handshake` generic netlink family (net/handshake, Linux >= 6.4; the tlshd role):
 // constants, and the ACCEPT / DONE exchange. See shared/reference/rpc-with-tls.md, last section.
+import { closeSync } from 'node:fs';
+
 import { type Attr, type GenlMessage, GenlSocket, NetlinkError } from './netlink.js';
 
 export const HANDSHAKE_FAMILY = 'handshake';
@@ -108,7 +110,22 @@ export class HandshakeNetlink {
       throw error;
     }
     const reply = replies.find((m) => m.cmd === HandshakeCmd.ACCEPT) ?? replies[0];
-    return reply ? parseAccept(reply) : null;
+    if (!reply) return null;
+    try {
+      return parseAccept(reply);
+    } catch (error) {
+      // The kernel already installed the fd in this process: answer the request and let the fd go.
+      const sockfd = reply.attrs.u32(AcceptAttr.SOCKFD);
+      if (sockfd !== undefined) {
+        await this.done(sockfd, 22 /* EINVAL */).catch(() => undefined);
+        try {
+          closeSync(sockfd);
+        } catch {
+          // already gone
+        }
+      }
+      throw error;
+    }
   }
 
   /** Reports the outcome; `status` 0 or a positive errno. `remoteAuth`: peer identity key serials. */
