@@ -61,6 +61,27 @@ test('a call whose reply never comes fails at its deadline with ERR_RPC_TIMEOUT;
   server.close();
 });
 
+test('deadlines: default-timeout calls expire in order from one shared timer, own timeouts apart, answered calls untouched', async (t) => {
+  const { server, port } = await startServer([ECHO_PROGRAM]);
+  const client = new RpcClient({ port, timeout: 300 });
+  await client.call(PROG, 1, 1);
+  const t0 = Date.now();
+  const at = (p: Promise<unknown>): Promise<number> => p.then(() => -1, () => Date.now() - t0);
+  const first = at(client.call(PROG, 1, 3)); // default 300 ms, never answered
+  const own = at(client.call(PROG, 1, 3, undefined, { timeout: 100 })); // its own timer
+  t.deepEqual(await client.call(PROG, 1, 1, hex('00000001')), hex('00000001'), 'an answered call leaves the list');
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const later = at(client.call(PROG, 1, 3)); // made at ~150 ms: expires at ~450 ms, after the first
+  const [a, b, c] = await Promise.all([first, own, later]);
+  // Lower bounds are exact; upper bounds leave room for a loaded machine; the order must hold.
+  t.true(b >= 95 && b < a, `own timeout 100 ms: failed at ${b} ms, before the first (${a} ms)`);
+  t.true(a >= 295 && a < 1000, `default 300 ms: failed at ${a} ms`);
+  t.true(c >= 440 && c > a && c < 1500, `made at 150 ms with 300 ms: failed at ${c} ms`);
+  t.deepEqual(await client.call(PROG, 1, 1, hex('00000002')), hex('00000002'), 'the connection goes on');
+  await client.close().catch(() => undefined);
+  server.close();
+});
+
 test('killing the server fails every pending call within 100 ms', async (t) => {
   const { server, port } = await startServer([ECHO_PROGRAM]);
   const client = new RpcClient({ port, timeout: 60_000 });

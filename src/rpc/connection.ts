@@ -127,7 +127,12 @@ const DEFAULT_TIMEOUT = 30_000;
 /** An outgoing call from the moment it is made until it settles. */
 class PendingCall {
   xid = 0;
+  /** Own timer, only for a timeout other than the connection's default (see CallDeadlines). */
   timer: NodeJS.Timeout | null = null;
+  /** performance.now() when a default-timeout call expires; 0 when not in the deadline list. */
+  deadline = 0;
+  prevDeadline: PendingCall | null = null;
+  nextDeadline: PendingCall | null = null;
   record: Buffer[] | null = null;
   settled = false;
   /** Resolve with the whole reply, whatever its status (the STARTTLS probe needs the verifier). */
@@ -152,6 +157,65 @@ class PendingCall {
 function onCallTimeout(call: PendingCall, timeout: number): void {
   call.timer = null;
   call.connection.failCall(call, new RpcTimeoutError(timeout));
+}
+
+/**
+ * Deadlines of the calls that use the connection's default timeout, without a timer per call: they
+ * expire in the order they were made, so they sit in a list linked through the calls themselves
+ * (O(1) to add and to remove when they settle, memory only for live calls) and one timer waits for
+ * the oldest. Calls with their own timeout keep their own timer.
+ */
+class CallDeadlines {
+  private head: PendingCall | null = null;
+  private tail: PendingCall | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly expire: (call: PendingCall) => void,
+  ) {}
+
+  add(call: PendingCall): void {
+    call.deadline = performance.now() + this.timeoutMs;
+    call.prevDeadline = this.tail;
+    if (this.tail) this.tail.nextDeadline = call;
+    else this.head = call;
+    this.tail = call;
+    if (this.timer === null) this.arm(this.timeoutMs);
+  }
+
+  remove(call: PendingCall): void {
+    if (call.deadline === 0) return;
+    call.deadline = 0;
+    const { prevDeadline: prev, nextDeadline: next } = call;
+    if (prev) prev.nextDeadline = next;
+    else this.head = next;
+    if (next) next.prevDeadline = prev;
+    else this.tail = prev;
+    call.prevDeadline = call.nextDeadline = null;
+    // An armed timer for a call that left early just fires once and re-arms for the new head.
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private arm(ms: number): void {
+    // Ref'd, like the per-call timers it replaces: a pending call keeps the process alive until it settles.
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(ms)));
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    const now = performance.now();
+    while (this.head && this.head.deadline <= now) {
+      const call = this.head;
+      this.remove(call);
+      this.expire(call);
+    }
+    if (this.head) this.arm(this.head.deadline - now);
+  };
 }
 
 /** The context handed to handlers; one per incoming call. */
@@ -202,6 +266,7 @@ export class RpcConnection extends EventEmitter {
   private idleTimer: NodeJS.Timeout | null = null;
   private lastActivity = 0;
   private readonly defaultTimeout: number;
+  private readonly deadlines: CallDeadlines;
   private readonly defaultAuth: OpaqueAuth;
   private readonly authenticate: AuthenticateHook | undefined;
   private readonly interceptCall: CallInterceptor | undefined;
@@ -245,6 +310,7 @@ export class RpcConnection extends EventEmitter {
     this.recordTimeout = validateInteger(options.recordTimeout ?? 0, 'recordTimeout', 0, 0x7fffffff);
     this.idleTimeout = validateInteger(options.idleTimeout ?? 0, 'idleTimeout', 0, 0x7fffffff);
     this.defaultTimeout = validateInteger(options.timeout ?? DEFAULT_TIMEOUT, 'timeout', 0, 0x7fffffff);
+    this.deadlines = new CallDeadlines(this.defaultTimeout, (call) => this.failCall(call, new RpcTimeoutError(this.defaultTimeout)));
     this.defaultAuth = options.auth === undefined ? AUTH_NONE : validateOpaqueAuth(options.auth, 'auth');
     if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
       throw new InvalidOptionError('authenticate', 'a function', options.authenticate);
@@ -392,8 +458,12 @@ export class RpcConnection extends EventEmitter {
       }
       call.record = frameRecord(w.finish(), slot, this.maxFragmentSize);
       const timeout = options?.timeout ?? this.defaultTimeout;
-      if (timeout !== this.defaultTimeout) validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
-      if (timeout > 0) call.timer = setTimeout(onCallTimeout, timeout, call, timeout);
+      if (timeout === this.defaultTimeout) {
+        if (timeout > 0) this.deadlines.add(call);
+      } else {
+        validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
+        if (timeout > 0) call.timer = setTimeout(onCallTimeout, timeout, call, timeout);
+      }
       signal?.addEventListener('abort', call, { once: true });
       this.pending.set(call.xid, call);
       if (this.canWrite()) {
@@ -495,7 +565,8 @@ export class RpcConnection extends EventEmitter {
     call.settled = true;
     call.record = null;
     this.pending.delete(call.xid);
-    if (call.timer) {
+    if (call.deadline !== 0) this.deadlines.remove(call);
+    else if (call.timer) {
       clearTimeout(call.timer);
       call.timer = null;
     }
@@ -856,6 +927,7 @@ export class RpcConnection extends EventEmitter {
     this.closedError = error ?? new ConnectionClosedError('the connection closed');
     if (this.recordTimer) clearTimeout(this.recordTimer);
     if (this.idleTimer) clearInterval(this.idleTimer);
+    this.deadlines.stop();
     const stream = this.stream;
     this.stream = null;
     if (stream) {
