@@ -37,12 +37,17 @@ export class XdrReader {
     return at;
   }
 
+  // Byte by byte: Buffer#readUInt32BE re-validates its offset on every call, and `need` already did.
   int(): number {
-    return this.buffer.readInt32BE(this.need(4));
+    const at = this.need(4);
+    const b = this.buffer;
+    return (b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!;
   }
 
   uint(): number {
-    return this.buffer.readUInt32BE(this.need(4));
+    const at = this.need(4);
+    const b = this.buffer;
+    return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
   }
 
   hyper(): bigint {

@@ -54,8 +54,7 @@ export class XdrWriter {
       throw new XdrEncodeError(`int out of range: ${value}`);
     }
     this.ensure(4);
-    this.buf.writeInt32BE(value, this.pos);
-    this.pos += 4;
+    this.put32(value);
     return this;
   }
 
@@ -64,9 +63,19 @@ export class XdrWriter {
       throw new XdrEncodeError(`unsigned int out of range: ${value}`);
     }
     this.ensure(4);
-    this.buf.writeUInt32BE(value, this.pos);
-    this.pos += 4;
+    this.put32(value);
     return this;
+  }
+
+  /** Big-endian 32 bits at pos, room checked: byte stores beat Buffer#writeUInt32BE's re-validation. */
+  private put32(value: number): void {
+    const b = this.buf;
+    const p = this.pos;
+    b[p] = value >>> 24;
+    b[p + 1] = value >>> 16;
+    b[p + 2] = value >>> 8;
+    b[p + 3] = value;
+    this.pos = p + 4;
   }
 
   hyper(value: bigint): this {
@@ -91,8 +100,7 @@ export class XdrWriter {
 
   bool(value: boolean): this {
     this.ensure(4);
-    this.buf.writeUInt32BE(value ? 1 : 0, this.pos);
-    this.pos += 4;
+    this.put32(value ? 1 : 0);
     return this;
   }
 
