@@ -51,16 +51,24 @@ export class CallAuthTooLongError extends MalformedMessageError {
   }
 }
 
-function readAuth(r: XdrReader, call: Omit<RpcCall, 'cred' | 'verf' | 'args'> | null): OpaqueAuth {
+/** Length of the last opaque_auth body that readAuth refused (read only right after it returned null). */
+let refusedAuthLength = 0;
+
+/** An opaque_auth, or null when its body is longer than 400 bytes (see refusedAuthLength). */
+function readAuth(r: XdrReader): OpaqueAuth | null {
   const flavor = r.uint();
   const at = r.offset;
   const length = r.uint();
   if (length > MAX_AUTH_BYTES) {
-    if (call) throw new CallAuthTooLongError(call, length);
-    throw new MalformedMessageError(`opaque_auth body of ${length} bytes exceeds ${MAX_AUTH_BYTES}`);
+    refusedAuthLength = length;
+    return null;
   }
   r.offset = at;
   return { flavor, body: r.opaque(MAX_AUTH_BYTES) };
+}
+
+function authTooLong(): MalformedMessageError {
+  return new MalformedMessageError(`opaque_auth body of ${refusedAuthLength} bytes exceeds ${MAX_AUTH_BYTES}`);
 }
 
 /**
@@ -82,16 +90,18 @@ export function decodeMessage(record: Buffer): RpcMessage {
       const program = r.uint();
       const version = r.uint();
       const procedure = r.uint();
-      const head = { type, xid, rpcvers, program, version, procedure };
-      const cred = readAuth(r, head);
-      const verf = readAuth(r, head);
+      const cred = readAuth(r);
+      const verf = cred === null ? null : readAuth(r);
+      // The header is built only for the answer (AUTH_BADCRED): no object per call otherwise.
+      if (cred === null || verf === null) throw new CallAuthTooLongError({ type, xid, rpcvers, program, version, procedure }, refusedAuthLength);
       // An explicit literal, not a spread: this runs once per call and spreads are slow here.
       return { type, xid, rpcvers, program, version, procedure, cred, verf, args: r.rest() };
     }
     if (type === MsgType.REPLY) {
       const replyStat = r.uint();
       if (replyStat === ReplyStat.MSG_ACCEPTED) {
-        const verf = readAuth(r, null);
+        const verf = readAuth(r);
+        if (verf === null) throw authTooLong();
         const acceptStat = r.uint();
         if (acceptStat === AcceptStat.SUCCESS) return { type, xid, replyStat, verf, acceptStat, results: r.rest() };
         if (acceptStat === AcceptStat.PROG_MISMATCH) {

@@ -7,6 +7,7 @@ import {
 } from './errors.js';
 
 const UINT32_MAX = 0xffffffff;
+const EMPTY = Buffer.alloc(0);
 
 /**
  * XDR decoder over one received record. Every length is checked against both the declared maximum and
@@ -162,6 +163,8 @@ export class XdrReader {
   }
 
   private view(at: number, length: number): Buffer {
+    // Empty opaques (AUTH_NONE bodies, void results) are common: one shared empty Buffer, no view.
+    if (length === 0) return EMPTY;
     const slice = this.buffer.subarray(at, at + length);
     return this.copy ? Buffer.from(slice) : slice;
   }
