@@ -10,7 +10,7 @@ import {
 } from '../transport/record-marking.js';
 import { XdrError } from '../xdr/errors.js';
 import { XdrReader } from '../xdr/reader.js';
-import { XdrWriter } from '../xdr/writer.js';
+import { GATHER_THRESHOLD, XdrWriter } from '../xdr/writer.js';
 import { AUTH_NONE, type AuthSysParams, type OpaqueAuth, decodeAuthSys, validateOpaqueAuth } from './auth.js';
 import { AcceptStat, AuthFlavor, AuthStat, MsgType, RPC_VERSION, ReplyStat } from './constants.js';
 import {
@@ -35,7 +35,7 @@ import {
   decodeMessage,
   writeAcceptedHeader,
   writeAuthError,
-  writeCallHeader,
+  writeAuth,
   writeProgMismatch,
   writeRpcMismatch,
 } from './message.js';
@@ -159,6 +159,46 @@ function onCallTimeout(call: PendingCall, timeout: number): void {
   call.connection.failCall(call, new RpcTimeoutError(timeout));
 }
 
+/** The cred and verifier (AUTH_NONE) of a call, encoded. */
+function encodeCredentials(auth: OpaqueAuth): Buffer {
+  const w = new XdrWriter(64);
+  writeAuth(w, auth);
+  writeAuth(w, AUTH_NONE);
+  return Buffer.concat(w.finish());
+}
+
+function put32(b: Buffer, at: number, value: number): void {
+  b[at] = value >>> 24;
+  b[at + 1] = value >>> 16;
+  b[at + 2] = value >>> 8;
+  b[at + 3] = value;
+}
+
+/**
+ * A call record as a gather list, its first 4 bytes left for the record mark: one buffer holds mark,
+ * header, the pre-encoded credentials and small arguments; large arguments are referenced, not copied.
+ */
+function callRecordParts(call: PendingCall, credentials: Buffer, args: Buffer | readonly Buffer[]): Buffer[] {
+  // frameRecord writes the mark into parts[0]'s first 4 bytes.
+  const single = Buffer.isBuffer(args);
+  const inline = single && args.length < GATHER_THRESHOLD ? args.length : 0;
+  const head = Buffer.allocUnsafe(28 + credentials.length + inline);
+  put32(head, 4, call.xid);
+  put32(head, 8, MsgType.CALL);
+  put32(head, 12, RPC_VERSION);
+  put32(head, 16, call.program);
+  put32(head, 20, call.version);
+  put32(head, 24, call.procedure);
+  credentials.copy(head, 28);
+  if (single) {
+    if (inline > 0) (args as Buffer).copy(head, 28 + credentials.length);
+    return inline > 0 || args.length === 0 ? [head] : [head, args as Buffer];
+  }
+  const parts: Buffer[] = [head];
+  for (let i = 0; i < args.length; i++) if ((args[i] as Buffer).length > 0) parts.push(args[i] as Buffer);
+  return parts;
+}
+
 /**
  * Deadlines of the calls that use the connection's default timeout, without a timer per call: they
  * expire in the order they were made, so they sit in a list linked through the calls themselves
@@ -268,6 +308,9 @@ export class RpcConnection extends EventEmitter {
   private readonly defaultTimeout: number;
   private readonly deadlines: CallDeadlines;
   private readonly defaultAuth: OpaqueAuth;
+  /** cred + verf of the default credential, encoded once: per call only four words change (as libtirpc). */
+  private readonly defaultCredentials: Buffer;
+
   private readonly authenticate: AuthenticateHook | undefined;
   private readonly interceptCall: CallInterceptor | undefined;
   /**
@@ -312,6 +355,7 @@ export class RpcConnection extends EventEmitter {
     this.defaultTimeout = validateInteger(options.timeout ?? DEFAULT_TIMEOUT, 'timeout', 0, 0x7fffffff);
     this.deadlines = new CallDeadlines(this.defaultTimeout, (call) => this.failCall(call, new RpcTimeoutError(this.defaultTimeout)));
     this.defaultAuth = options.auth === undefined ? AUTH_NONE : validateOpaqueAuth(options.auth, 'auth');
+    this.defaultCredentials = encodeCredentials(this.defaultAuth);
     if (options.authenticate !== undefined && typeof options.authenticate !== 'function') {
       throw new InvalidOptionError('authenticate', 'a function', options.authenticate);
     }
@@ -446,17 +490,10 @@ export class RpcConnection extends EventEmitter {
         reject(tag(new RpcAbortError(signal.reason), call));
         return;
       }
-      const auth = options?.auth === undefined ? this.defaultAuth : validateOpaqueAuth(options.auth, 'options.auth');
+      const credentials = options?.auth === undefined ? this.defaultCredentials : encodeCredentials(validateOpaqueAuth(options.auth, 'options.auth'));
       call.xid = this.allocateXid();
-      const w = new XdrWriter(128);
-      const slot = w.reserve4();
-      writeCallHeader(w, call.xid, call.program, call.version, call.procedure, auth, AUTH_NONE);
-      if (Buffer.isBuffer(args)) {
-        if (args.length > 0) w.raw(args);
-      } else {
-        for (let i = 0; i < args.length; i++) w.raw(args[i] as Buffer);
-      }
-      call.record = frameRecord(w.finish(), slot, this.maxFragmentSize);
+      const parts = callRecordParts(call, credentials, args);
+      call.record = frameRecord(parts, parts[0] as Buffer, this.maxFragmentSize);
       const timeout = options?.timeout ?? this.defaultTimeout;
       if (timeout === this.defaultTimeout) {
         if (timeout > 0) this.deadlines.add(call);
