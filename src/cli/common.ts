@@ -14,7 +14,7 @@ import type { ProgramDefinition } from '../rpc/program.js';
 import * as xdr from '../xdr/codec.js';
 import { type RpcTlsClientOptions, rpcTlsUpgrade, tlsInfoOf } from '../tls/rpc-tls.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
-import { UsageError } from './args.js';
+import { type Parsed, UsageError, accessors } from './args.js';
 import { formatError, style } from './render.js';
 
 /** Exit statuses; documented in the README's CLI reference. */
@@ -38,6 +38,19 @@ export function usageExit(error: unknown): number {
     return Exit.USAGE;
   }
   throw error;
+}
+
+/** Throws a usage error for any of `flags` given without --tls. */
+export function onlyWithTls(command: string, parsed: Parsed, flags: readonly string[]): void {
+  if (parsed.flags.tls === true) return;
+  for (const f of flags) if (parsed.flags[f] !== undefined) throw new UsageError(`rpctls ${command}: --${f} needs --tls`);
+}
+
+/** --ca, --cert and --key as PEM text (files read now); --cert and --key only together. */
+export function tlsFiles(command: string, parsed: Parsed): { ca: string | undefined; cert: string | undefined; key: string | undefined } {
+  const a = accessors(parsed);
+  if ((a.str('cert') === undefined) !== (a.str('key') === undefined)) throw new UsageError(`rpctls ${command}: --cert and --key go together`);
+  return { ca: readPem(command, 'ca', a.str('ca')), cert: readPem(command, 'cert', a.str('cert')), key: readPem(command, 'key', a.str('key')) };
 }
 
 export function readPem(command: string, flag: string, path: string | undefined): string | undefined {

@@ -6,8 +6,8 @@
 import { performance } from 'node:perf_hooks';
 
 import { RpcClient } from '../rpc/client.js';
-import { accessors, type FlagSpec, parseArgs, UsageError } from './args.js';
-import { connectExit, Exit, percentiles, printError, readPem, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
+import { accessors, type FlagSpec, parseArgs } from './args.js';
+import { connectExit, Exit, percentiles, onlyWithTls, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
 import { errorJson, type ErrorJson, ms, offloadText, round3, style } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
 
@@ -89,19 +89,13 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     }
     const a = accessors(parsed);
     const target = parseTarget('ping', parsed.positionals[0], 2049);
-    const tls = a.bool('tls');
-    for (const f of ['ca', 'cert', 'key', 'servername', 'insecure']) {
-      if (!tls && parsed.flags[f] !== undefined) throw new UsageError(`rpctls ping: --${f} needs --tls`);
-    }
-    if ((a.str('cert') === undefined) !== (a.str('key') === undefined)) throw new UsageError('rpctls ping: --cert and --key go together');
+    onlyWithTls('ping', parsed, ['ca', 'cert', 'key', 'servername', 'insecure']);
     o = {
       ...target,
       program: a.num('program', 100003),
       version: a.num('version', 4),
-      tls,
-      ca: readPem('ping', 'ca', a.str('ca')),
-      cert: readPem('ping', 'cert', a.str('cert')),
-      key: readPem('ping', 'key', a.str('key')),
+      tls: a.bool('tls'),
+      ...tlsFiles('ping', parsed),
       servername: a.str('servername'),
       insecure: a.bool('insecure'),
       count: a.num('count', 100),

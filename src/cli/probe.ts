@@ -10,8 +10,8 @@
 import { performance } from 'node:perf_hooks';
 
 import { offersStartTls } from '../tls/rpc-tls.js';
-import { accessors, type FlagSpec, parseArgs, UsageError } from './args.js';
-import { connectExit, Exit, printError, readPem, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
+import { accessors, type FlagSpec, parseArgs } from './args.js';
+import { connectExit, Exit, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
 import { errorJson, type ErrorJson, ms, offloadText, round3, style, summarizeReply } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
 
@@ -95,16 +95,11 @@ export async function runProbe(argv: readonly string[]): Promise<number> {
     }
     const a = accessors(parsed);
     const target = parseTarget('probe', parsed.positionals[0], 2049);
-    if ((a.str('cert') === undefined) !== (a.str('key') === undefined)) {
-      throw new UsageError('rpctls probe: --cert and --key go together');
-    }
     opts = {
       ...target,
       program: a.num('program', 100003),
       version: a.num('version', 4),
-      ca: readPem('probe', 'ca', a.str('ca')),
-      cert: readPem('probe', 'cert', a.str('cert')),
-      key: readPem('probe', 'key', a.str('key')),
+      ...tlsFiles('probe', parsed),
       servername: a.str('servername'),
       insecure: a.bool('insecure'),
       timeout: a.num('timeout', 5000),

@@ -24,7 +24,7 @@ import { type RpcTlsServerOptions, rpcTlsInterceptor } from '../tls/rpc-tls.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
 import { accessors, type FlagSpec, parseArgs, parseInteger, UsageError } from './args.js';
 import { createDemoPki } from './certs.js';
-import { Exit, printError, readPem, SOURCE_MAX, TEST_PROGRAM, TEST_PROGRAM_DEFINITION, TEST_VERSION, usageExit } from './common.js';
+import { Exit, onlyWithTls, printError, SOURCE_MAX, TEST_PROGRAM, TEST_PROGRAM_DEFINITION, TEST_VERSION, tlsFiles, usageExit } from './common.js';
 import { formatHostPort } from './target.js';
 
 export const SERVE_USAGE = `usage: rpctls serve [options]
@@ -110,21 +110,17 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     }
     const a = accessors(parsed);
     const tls = a.bool('tls');
-    for (const f of ['cert', 'key', 'self-signed', 'write-ca', 'ca', 'request-cert', 'require-tls']) {
-      if (!tls && parsed.flags[f] !== undefined) throw new UsageError(`rpctls serve: --${f} needs --tls`);
-    }
-    if ((a.str('cert') === undefined) !== (a.str('key') === undefined)) throw new UsageError('rpctls serve: --cert and --key go together');
+    onlyWithTls('serve', parsed, ['cert', 'key', 'self-signed', 'write-ca', 'ca', 'request-cert', 'require-tls']);
     if (a.str('cert') !== undefined && a.bool('self-signed')) throw new UsageError('rpctls serve: --self-signed and --cert exclude each other');
     if (a.str('write-ca') !== undefined && a.str('cert') !== undefined) throw new UsageError('rpctls serve: --write-ca writes the --self-signed CA; it does not go with --cert');
     const host = a.str('host') ?? '0.0.0.0';
     if (net.isIP(host) === 0 && host !== 'localhost') throw new UsageError(`rpctls serve: --host must be an IP address; got ${quote(host)}`);
+    const files = tlsFiles('serve', parsed); // after the flag checks: files are read only for a valid command line
     o = {
       host,
       port: a.num('port', 2049),
       tls,
-      cert: readPem('serve', 'cert', a.str('cert')),
-      key: readPem('serve', 'key', a.str('key')),
-      ca: readPem('serve', 'ca', a.str('ca')),
+      ...files,
       writeCa: a.str('write-ca'),
       requestCert: a.bool('request-cert'),
       requireTls: a.bool('require-tls'),
