@@ -1,7 +1,8 @@
 /**
  * rpctls: ONC-RPC v2 for Node.js. Layers, bottom up: xdr (data) -> transport (record marking) -> tls
  * (the byte stream swapped in after STARTTLS) -> rpc
- * (messages, connection, client, server, rpcbind) -> gen (XDR language compiler).
+ * (messages, connection, client, server, rpcbind) -> gen (XDR language compiler); agent (the kernel's
+ * TLS handshake agent) sits beside rpc on the tls layer.
  */
 export { RpctlsError, InvalidOptionError } from './errors.js';
 export * from './xdr/index.js';
@@ -12,3 +13,4 @@ export type { RpcCaller, RawProgram, RawProcedure, RawProcedures } from './gen/r
 export { compileXdr } from './gen/index.js';
 export * from './tls/index.js';
 export * from './tls/rpc-tls.js';
+export * from './agent/index.js';
