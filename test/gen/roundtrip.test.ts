@@ -4,6 +4,8 @@
  * and the decoder consumes exactly what the encoder wrote.
  */
 import test from 'ava';
+
+import { toolsPresent } from '../helpers/tools.js';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,8 +55,7 @@ for (const name of ['nfs_prot.x', 'mount.x']) {
   const path = join(RPCSVC_DIR, name);
   if (!existsSync(path)) {
     test(`${name} (rpcsvc-proto)`, (t) => {
-      t.log(`SKIPPED: ${path} is missing; apt-get install rpcsvc-proto`);
-      t.pass();
+      toolsPresent(t, `${path} is missing; apt-get install rpcsvc-proto`);
     });
     continue;
   }

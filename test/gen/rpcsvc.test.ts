@@ -3,17 +3,15 @@
  * tsc --strict (plus noUnusedLocals, so generated imports and temporaries stay tidy).
  */
 import test from 'ava';
+
+import { toolsPresent } from '../helpers/tools.js';
 import { readdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { RPCSVC_DIR, compileFile, makeTempModuleDir, missingTools, preludeFor, runTsc } from './helpers.js';
 
 test('every /usr/include/rpcsvc/*.x compiles and type-checks under tsc --strict', (t) => {
   const missing = missingTools();
-  if (missing !== null) {
-    t.log(`SKIPPED: ${missing}`);
-    t.pass();
-    return;
-  }
+  if (!toolsPresent(t, missing)) return;
   const files = readdirSync(RPCSVC_DIR).filter((f) => f.endsWith('.x')).sort();
   t.true(files.length >= 15, `expected rpcsvc-proto's .x files, found ${files.join(', ')}`);
   const dir = makeTempModuleDir('rpctls-gen-rpcsvc-');

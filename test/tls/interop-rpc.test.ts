@@ -14,6 +14,8 @@ import { join } from 'node:path';
 
 import test from 'ava';
 
+import { toolsPresent } from '../helpers/tools.js';
+
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import type { TlsInfo } from '../../src/tls/index.js';
 import { tlsInfoOf } from '../../src/tls/rpc-tls.js';
@@ -133,11 +135,7 @@ function echoReply(xid: number, payload: Buffer): Buffer {
 
 test.serial('openssl s_client through a probe relay: verified, TLSv1.3, ALPN sunrpc, an RPC echo answered', async (t) => {
   t.timeout(60_000);
-  if (!has('openssl')) {
-    t.log('SKIPPED: openssl is not installed');
-    t.pass();
-    return;
-  }
+  if (!toolsPresent(t, has('openssl') ? null : 'openssl is not installed')) return;
   const c = makeCerts();
   const caFile = join(dir, 'ca.pem');
   writeFileSync(caFile, c.ca);
@@ -233,11 +231,7 @@ function tshark(args: string[]): string {
 
 test.serial('tshark: the RPC calls of a TLS session are visible decrypted with the keylog', async (t) => {
   t.timeout(120_000);
-  if (!has('tshark')) {
-    t.log('SKIPPED: tshark is not installed (apt-get install tshark)');
-    t.pass();
-    return;
-  }
+  if (!toolsPresent(t, has('tshark') ? null : 'tshark is not installed (apt-get install tshark)')) return;
   const pcap = join(dir, 'rpc-tls.pcapng');
   const keylogFile = join(dir, 'rpc-tls.keylog');
   const { server, port } = await startTlsServer();
