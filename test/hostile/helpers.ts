@@ -207,6 +207,28 @@ export function connectionOf(server: RpcServer, not: RpcConnection | null | unde
 
 export const codeOf = (e: unknown): string | undefined => (e as { code?: string } | undefined)?.code;
 
+/**
+ * A bare TCP server playing a (mis)behaving RPC peer: every record it receives goes, copied, with its
+ * socket to `onRecord`, which writes whatever the test wants.
+ */
+export async function recordServer(onRecord: (record: Buffer, socket: net.Socket) => void): Promise<{ port: number; close(): void }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    const decoder = new RecordDecoder((record) => onRecord(Buffer.from(record), socket));
+    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
 /** A TCP relay in front of `port`; `reset()` sends RST to both ends of every relayed connection. */
 export async function relay(port: number): Promise<{ port: number; reset(): void; close(): void; pairs: number }> {
   const pairs: [net.Socket, net.Socket][] = [];

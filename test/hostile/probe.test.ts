@@ -6,10 +6,9 @@ import tls from 'node:tls';
 import test from 'ava';
 
 import { AUTH_TLS } from '../../src/rpc/auth.js';
-import { RecordDecoder } from '../../src/transport/record-marking.js';
 import { makeCerts } from '../native/helpers.js';
 import { authErrorBytes, probeRecord, startTlsReplyBytes, tlsClient } from '../tls/helpers.js';
-import { PROG, Proc, VERS, arena, codeOf, raw, until } from './helpers.js';
+import { PROG, Proc, VERS, arena, codeOf, raw, recordServer, until } from './helpers.js';
 
 /** Writes `request`; expects exactly `expected` back on the still-open plaintext connection. */
 async function exchange(r: Awaited<ReturnType<typeof raw>>, request: Buffer, expected: Buffer): Promise<void> {
@@ -148,27 +147,13 @@ test('H43 truncated ClientHello: with FIN -> ERR_TLS_HANDSHAKE; left hanging -> 
 });
 
 /** A fake RPC server: answers the probe with STARTTLS, then hands the socket to `then`. */
-async function startTlsThen(then: (socket: net.Socket) => void): Promise<{ port: number; close: () => void }> {
-  const sockets: net.Socket[] = [];
-  const server = net.createServer((socket) => {
-    sockets.push(socket);
-    socket.on('error', () => undefined);
-    const decoder = new RecordDecoder((probe) => {
-      socket.pause();
-      socket.removeAllListeners('data');
-      socket.write(startTlsReplyBytes(probe.readUInt32BE(0)));
-      then(socket);
-    });
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
+function startTlsThen(then: (socket: net.Socket) => void): Promise<{ port: number; close(): void }> {
+  return recordServer((probe, socket) => {
+    socket.pause();
+    socket.removeAllListeners('data');
+    socket.write(startTlsReplyBytes(probe.readUInt32BE(0)));
+    then(socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
 }
 
 test('H44 server that answers STARTTLS and then never speaks: client fails ERR_TLS_HANDSHAKE_TIMEOUT at handshakeTimeout', async (t) => {

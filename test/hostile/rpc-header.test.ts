@@ -1,12 +1,11 @@
 // Hostile catalogue, RPC message headers and auth (H10-H26): malformed CALLs sent to a server, and
 // malformed or unexpected REPLYs sent to a client by a lying server.
-import net from 'node:net';
+import type net from 'node:net';
 
 import test from 'ava';
 
 import { RpcClient } from '../../src/rpc/client.js';
-import { RecordDecoder } from '../../src/transport/record-marking.js';
-import { PROG, Proc, VERS, arena, authSysBody, callRecord, codeOf, raw, record, u32, until, xopaque } from './helpers.js';
+import { PROG, Proc, VERS, arena, authSysBody, callRecord, codeOf, raw, record, recordServer, u32, until, xopaque } from './helpers.js';
 
 // ---- server side -------------------------------------------------------------------------------
 
@@ -106,28 +105,9 @@ test('H22 an unsolicited REPLY sent to the server: ignored (counted as unmatched
 
 // ---- client side: a lying server ----------------------------------------------------------------
 
-interface Liar {
-  port: number;
-  close(): void;
-}
-
-/** A TCP server that hands every received CALL (xid, body) to `answer`, which writes what it likes. */
-async function liar(answer: (xid: number, socket: net.Socket, body: Buffer) => void): Promise<Liar> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    const decoder = new RecordDecoder((body) => answer(body.readUInt32BE(0), socket, Buffer.from(body)));
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
+/** A server that hands every received CALL (xid, body) to `answer`, which writes what it likes. */
+function liar(answer: (xid: number, socket: net.Socket, body: Buffer) => void): Promise<{ port: number; close(): void }> {
+  return recordServer((body, socket) => answer(body.readUInt32BE(0), socket, body));
 }
 
 const success = (xid: number, results: Buffer = Buffer.alloc(0)): Buffer => record(Buffer.concat([u32(xid, 1, 0, 0, 0, 0), results]));
