@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 
 import { TLS_CIPHERSUITES, type TlsCipherSuite, type TlsInfo } from '../src/tls/index.js';
-import { createTlsClient, createTlsServer, tlsInfoOf } from '../src/tls/rpc-tls.js';
+import { createTlsClient, createTlsServer, tlsInfoOf } from '../src/rpc-tls/index.js';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const WARMUP_MS = Math.min(1000, DURATION_MS / 3);

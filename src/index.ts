@@ -12,5 +12,5 @@ export { handlerFailure, HandlerXdrError } from './gen/runtime.js';
 export type { RpcCaller, RawProgram, RawProcedure, RawProcedures } from './gen/runtime.js';
 export { compileXdr } from './gen/index.js';
 export * from './tls/index.js';
-export * from './tls/rpc-tls.js';
+export * from './rpc-tls/index.js';
 export * from './agent/index.js';

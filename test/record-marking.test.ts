@@ -1,6 +1,6 @@
 import test from 'ava';
 import { RecordDecoder, frameRecord, DEFAULT_MAX_RECORD_SIZE } from '../src/transport/record-marking.js';
-import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../src/rpc/errors.js';
+import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../src/transport/errors.js';
 import { RpcClient } from '../src/rpc/client.js';
 import { XdrWriter } from '../src/xdr/writer.js';
 import { rawConnect, startServer, hex } from './helpers/net.js';

@@ -4,7 +4,7 @@
  * gets {cpu: microseconds user+system}; {cmd:'exit'} closes and exits.
  */
 import { RpcServer } from '../rpc/server.js';
-import { createTlsServer } from '../tls/rpc-tls.js';
+import { createTlsServer } from '../rpc-tls/index.js';
 import { TEST_PROGRAM_DEFINITION } from './common.js';
 
 export interface BenchServerStart {

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { RpcClient } from '../rpc/client.js';
 import { procedure } from '../rpc/program.js';
 import * as xdr from '../xdr/codec.js';
-import { createTlsClient, tlsInfoOf } from '../tls/rpc-tls.js';
+import { createTlsClient, tlsInfoOf } from '../rpc-tls/index.js';
 import { accessors, type FlagSpec, parseArgs, UsageError } from './args.js';
 import { type BenchServerStart, startBenchServer } from './bench-server.js';
 import { createDemoPki, type DemoPki } from './certs.js';

@@ -12,7 +12,7 @@ import type { RpcConnection } from '../rpc/connection.js';
 import type { RpcReply } from '../rpc/message.js';
 import type { ProgramDefinition } from '../rpc/program.js';
 import * as xdr from '../xdr/codec.js';
-import { type RpcTlsClientOptions, rpcTlsUpgrade, tlsInfoOf } from '../tls/rpc-tls.js';
+import { type RpcTlsClientOptions, rpcTlsUpgrade, tlsInfoOf } from '../rpc-tls/index.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
 import { type Parsed, UsageError, accessors } from './args.js';
 import { formatError, style } from './render.js';

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 
 import { RpcClient } from '../rpc/client.js';
-import { createTlsServer } from '../tls/rpc-tls.js';
+import { createTlsServer } from '../rpc-tls/index.js';
 import { parseArgs, accessors } from './args.js';
 import { benchMode, type BenchRow, benchTable } from './bench.js';
 import { createDemoPki } from './certs.js';

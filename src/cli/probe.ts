@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 
-import { offersStartTls } from '../tls/rpc-tls.js';
+import { offersStartTls } from '../rpc-tls/index.js';
 import { accessors, type FlagSpec, parseArgs } from './args.js';
 import { connectExit, Exit, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
 import { errorJson, type ErrorJson, ms, offloadText, round3, style, summarizeReply } from './render.js';

@@ -2,7 +2,7 @@
 import { AUTH_TLS } from '../rpc/auth.js';
 import { RpcClient } from '../rpc/client.js';
 import { RpcbindClient, fromUniversalAddress } from '../rpc/rpcbind.js';
-import { offersStartTls } from '../tls/rpc-tls.js';
+import { offersStartTls } from '../rpc-tls/index.js';
 import { accessors, parseArgs } from './args.js';
 import { Exit, printError, usageExit } from './common.js';
 

@@ -20,7 +20,7 @@ import net from 'node:net';
 import { AuthFlavor, AuthStat, nameOf } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection } from '../rpc/connection.js';
 import { RpcServer } from '../rpc/server.js';
-import { type RpcTlsServerOptions, rpcTlsInterceptor } from '../tls/rpc-tls.js';
+import { type RpcTlsServerOptions, rpcTlsInterceptor } from '../rpc-tls/index.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
 import { accessors, type FlagSpec, parseArgs, parseInteger, UsageError } from './args.js';
 import { createDemoPki } from './certs.js';

@@ -8,6 +8,7 @@ import {
   RecordDecoder,
   frameRecord,
 } from '../transport/record-marking.js';
+import { RecordTimeoutError } from '../transport/errors.js';
 import { XdrError } from '../xdr/errors.js';
 import { XdrReader } from '../xdr/reader.js';
 import { GATHER_THRESHOLD, XdrWriter } from '../xdr/writer.js';
@@ -21,7 +22,6 @@ import {
   RpcAcceptedError,
   RpcAuthError,
   RpcError,
-  RecordTimeoutError,
   RpcMismatchError,
   RpcTimeoutError,
   SystemErrError,

@@ -206,46 +206,6 @@ export class QueueFullError extends RpcError {
   }
 }
 
-/** A record-marking header announced more than maxRecordSize; the connection is closed. */
-export class RecordTooLargeError extends RpcError {
-  readonly size: number;
-  readonly max: number;
-  constructor(size: number, max: number) {
-    super('ERR_RPC_RECORD_TOO_LARGE', `record of at least ${size} bytes exceeds maxRecordSize ${max}`);
-    this.size = size;
-    this.max = max;
-  }
-}
-
-/** A record arrived in more fragments than maxFragments; the connection is closed. */
-export class TooManyFragmentsError extends RpcError {
-  readonly max: number;
-  constructor(max: number) {
-    super('ERR_RPC_TOO_MANY_FRAGMENTS', `record has more than maxFragments ${max} fragments`);
-    this.max = max;
-  }
-}
-
-/** The byte stream ended in the middle of a record. */
-export class TruncatedRecordError extends RpcError {
-  readonly received: number;
-  constructor(received: number) {
-    super('ERR_RPC_TRUNCATED_RECORD', `stream ended inside a record after ${received} bytes`);
-    this.received = received;
-  }
-}
-
-/** A peer started a record and did not finish it within `recordTimeout` (a slowloris sender). */
-export class RecordTimeoutError extends RpcError {
-  readonly received: number;
-  readonly timeoutMs: number;
-  constructor(received: number, timeoutMs: number) {
-    super('ERR_RPC_RECORD_TIMEOUT', `a record was not completed within ${timeoutMs} ms (${received} bytes received)`);
-    this.received = received;
-    this.timeoutMs = timeoutMs;
-  }
-}
-
 /** A record is not a valid RPC message (too short, unknown msg_type, undecodable header). */
 export class MalformedMessageError extends RpcError {
   constructor(message: string, cause?: unknown) {

@@ -3,3 +3,4 @@
  * record means; the TLS upgrade swaps the stream under this layer.
  */
 export * from './record-marking.js';
+export * from './errors.js';

@@ -1,4 +1,4 @@
-import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../rpc/errors.js';
+import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from './errors.js';
 
 /**
  * Record marking (RFC 5531 section 11): turns a byte stream into records and records into framed bytes.

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { createCertificateAuthority, createDemoPki, ipBytes, issueCertificate } from '../../src/cli/certs.js';
-import { createTlsClient, tlsInfoOf } from '../../src/tls/rpc-tls.js';
+import { createTlsClient, tlsInfoOf } from '../../src/rpc-tls/index.js';
 import { TEST_PROGRAM, TEST_VERSION } from '../../src/cli/common.js';
 import { pkiFiles, tlsServer } from './helpers.js';
 

@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { createCertificateAuthority, createDemoPki, issueCertificate, type DemoPki } from '../../src/cli/certs.js';
 import { TEST_PROGRAM_DEFINITION } from '../../src/cli/common.js';
 import { RpcServer } from '../../src/rpc/server.js';
-import { createTlsServer, type RpcTlsServerOptions } from '../../src/tls/rpc-tls.js';
+import { createTlsServer, type RpcTlsServerOptions } from '../../src/rpc-tls/index.js';
 
 export { expectKtls } from '../native/helpers.js';
 

@@ -9,7 +9,7 @@ import { RpcClient } from '../../src/rpc/client.js';
 import { procedure } from '../../src/rpc/program.js';
 import { RpcbindClient } from '../../src/rpc/rpcbind.js';
 import * as xdr from '../../src/xdr/codec.js';
-import { createTlsClient } from '../../src/tls/rpc-tls.js';
+import { createTlsClient } from '../../src/rpc-tls/index.js';
 import { SOURCE_MAX } from '../../src/cli/common.js';
 import { ensureRpcbind } from '../helpers/rpcbind.js';
 import { expectKtls, json, killLeftoverServes, pkiFiles, rpctls, serve } from './helpers.js';

@@ -8,7 +8,7 @@ import type { RpcConnection } from '../../src/rpc/connection.js';
 import { type RpcMessage, decodeMessage } from '../../src/rpc/message.js';
 import type { ProgramDefinition } from '../../src/rpc/program.js';
 import type { RpcServer, ServerOptions } from '../../src/rpc/server.js';
-import type { RpcTlsServerOptions } from '../../src/tls/rpc-tls.js';
+import type { RpcTlsServerOptions } from '../../src/rpc-tls/index.js';
 import { RecordDecoder } from '../../src/transport/record-marking.js';
 import { startServer, until } from '../helpers/net.js';
 import { PROG, Proc, SERVER_PROGRAM, VERS, startTlsServer, tlsClient } from '../tls/helpers.js';

@@ -4,7 +4,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { createTlsServer } from '../../src/tls/rpc-tls.js';
+import { createTlsServer } from '../../src/rpc-tls/index.js';
 
 const dir = process.env.LOAD_CERT_DIR as string;
 const read = (f: string): string => readFileSync(join(dir, f), 'utf8');

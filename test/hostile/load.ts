@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import type { RpcClient } from '../../src/rpc/client.js';
-import { createTlsClient } from '../../src/tls/rpc-tls.js';
+import { createTlsClient } from '../../src/rpc-tls/index.js';
 import { makeCerts } from '../native/helpers.js';
 
 const PROG = 0x20000099;

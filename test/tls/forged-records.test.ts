@@ -6,7 +6,7 @@ import test from 'ava';
 
 import type { RpcClient } from '../../src/rpc/client.js';
 import { TlsAlertError } from '../../src/tls/errors.js';
-import { tlsInfoOf } from '../../src/tls/rpc-tls.js';
+import { tlsInfoOf } from '../../src/rpc-tls/index.js';
 import type { TlsStream } from '../../src/tls/tls-stream.js';
 import { ContentType, ForgeRelay } from '../helpers/tls-forge.js';
 import { PROG, Proc, VERS, expectKtls, startTlsServer, tlsClient } from './helpers.js';

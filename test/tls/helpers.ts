@@ -11,7 +11,7 @@ import {
   createTlsClient,
   createTlsServer,
   tlsInfoOf,
-} from '../../src/tls/rpc-tls.js';
+} from '../../src/rpc-tls/index.js';
 import { expectKtls, makeCerts } from '../native/helpers.js';
 
 export { expectKtls, makeCerts, readTlsStat, sha256 } from '../native/helpers.js';

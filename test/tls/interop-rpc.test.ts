@@ -18,7 +18,7 @@ import { toolsPresent } from '../helpers/tools.js';
 
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import type { TlsInfo } from '../../src/tls/index.js';
-import { tlsInfoOf } from '../../src/tls/rpc-tls.js';
+import { tlsInfoOf } from '../../src/rpc-tls/index.js';
 import {
   PROBE_BYTES_TEMPLATE,
   PROG,

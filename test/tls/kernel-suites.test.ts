@@ -9,7 +9,7 @@ import test from 'ava';
 
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import { TLS_CIPHERSUITES, type TlsCipherSuite, type TlsInfo } from '../../src/tls/index.js';
-import { tlsInfoOf } from '../../src/tls/rpc-tls.js';
+import { tlsInfoOf } from '../../src/rpc-tls/index.js';
 import { expectKtls, readTlsStat, startTlsServer, tlsClient } from './helpers.js';
 
 const TOTAL = 64 * 1024 * 1024;

@@ -9,7 +9,7 @@ import { AUTH_TLS } from '../../src/rpc/auth.js';
 import { RpcClient } from '../../src/rpc/client.js';
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import { RpcServer } from '../../src/rpc/server.js';
-import { StartTlsRefusedError, tlsInfoOf } from '../../src/tls/rpc-tls.js';
+import { StartTlsRefusedError, tlsInfoOf } from '../../src/rpc-tls/index.js';
 import { connectTlsStream } from '../../src/tls/index.js';
 import { rawConnect, until } from '../helpers/net.js';
 import { serverOptions } from '../native/helpers.js';

@@ -6,7 +6,7 @@ import test from 'ava';
 
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import { type TlsInfo } from '../../src/tls/index.js';
-import { tlsInfoOf } from '../../src/tls/rpc-tls.js';
+import { tlsInfoOf } from '../../src/rpc-tls/index.js';
 import {
   CB_PROG,
   CB_VERS,

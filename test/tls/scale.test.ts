@@ -2,7 +2,7 @@
 import test from 'ava';
 
 import type { RpcClient } from '../../src/rpc/client.js';
-import { tlsInfoOf } from '../../src/tls/rpc-tls.js';
+import { tlsInfoOf } from '../../src/rpc-tls/index.js';
 import { until } from '../helpers/net.js';
 import { PROG, Proc, VERS, fdCount, scale, startTlsServer, tlsClient } from './helpers.js';
 

@@ -12,8 +12,8 @@ import { type RpcCall, type RpcReply, writeAcceptedHeader } from '../rpc/message
 import { RpcServer, type ServerOptions } from '../rpc/server.js';
 import { frameRecord, MAX_FRAGMENT_LENGTH } from '../transport/record-marking.js';
 import { XdrWriter } from '../xdr/writer.js';
-import { TlsTakeoverError } from './errors.js';
-import { type TlsCipherSuite, type TlsInfo, TlsStream, type TlsStreamOptions } from './tls-stream.js';
+import { TlsTakeoverError } from '../tls/errors.js';
+import { type TlsCipherSuite, type TlsInfo, TlsStream, type TlsStreamOptions } from '../tls/tls-stream.js';
 
 type Pem = string | Buffer;
 
