@@ -127,12 +127,12 @@ export function tracedTlsClient(options: TracedTlsOptions): { client: RpcClient;
   };
   const upgrade = rpcTlsUpgrade(tls, { program: options.program, version: options.version });
   const start = performance.now();
-  const traced = async (connection: RpcConnection, socket: net.Socket): Promise<void> => {
+  const traced = async (connection: RpcConnection): Promise<void> => {
     trace.tcpMs = performance.now() - start;
-    trace.remoteAddress = socket.remoteAddress ?? null;
+    trace.remoteAddress = (connection.transport as net.Socket | null)?.remoteAddress ?? null;
     trace.stage = 'probe';
     probeStart = performance.now();
-    await upgrade(connection, socket);
+    await upgrade(connection);
     trace.handshakeMs = performance.now() - probeStart - (trace.probeMs ?? 0);
     trace.stage = 'rpc';
   };

@@ -155,20 +155,24 @@ export async function runServe(argv: readonly string[]): Promise<number> {
 
   const states = new WeakMap<RpcConnection, ConnState>();
   const logged = new Set(o.programs.map((p) => `${p.program}:${p.version}`));
-  const tlsIntercept = tlsOptions ? rpcTlsInterceptor(tlsOptions) : null;
+  // The probe's answer comes from the TLS layer itself (onProbe), so the log never restates its rules.
+  const tlsIntercept = tlsOptions
+    ? rpcTlsInterceptor({
+        ...tlsOptions,
+        onProbe: (_call, answer) => {
+          probeAnswer = answer;
+        },
+      })
+    : null;
+  let probeAnswer: string | null = null;
   const interceptCall: CallInterceptor = (call, connection) => {
     const st = states.get(connection);
     const prefix = st ? `conn ${st.id} ${st.peer}` : 'conn ? ?';
     if (call.cred.flavor === AuthFlavor.AUTH_TLS) {
+      probeAnswer = null;
       const handled = tlsIntercept !== null && tlsIntercept(call, connection);
-      // The interceptor detaches the stream exactly when it answers STARTTLS; otherwise it denied the
-      // probe (the same rules, restated here only to name the answer in the log).
-      let answer: string;
-      if (handled && connection.transport === null) answer = 'STARTTLS';
-      else if (!handled) answer = 'AUTH_REJECTEDCRED';
-      else if (call.procedure !== 0 || connection.security !== null || call.cred.body.length > 0) answer = 'AUTH_BADCRED';
-      else if (call.verf.flavor !== AuthFlavor.AUTH_NONE) answer = 'AUTH_BADVERF';
-      else answer = 'AUTH_REJECTEDCRED';
+      // Without TLS configured the probe falls through to the dispatcher, which refuses the flavor.
+      const answer = probeAnswer ?? 'AUTH_REJECTEDCRED';
       if (st) st.probe ??= answer;
       log(`${prefix} probe program=${call.program} version=${call.version} procedure=${call.procedure} answer=${answer}`);
       return handled;

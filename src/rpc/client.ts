@@ -24,11 +24,11 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'programs'> {
   /** Reconnect after the connection is lost (default off: the client stays closed). */
   reconnect?: boolean | ReconnectOptions;
   /**
-   * Runs on every new connection before any call is sent on it (e.g. the RFC 9289 probe and TLS
-   * handshake, which swap the stream under the connection). If it rejects, that connection is closed
-   * and the attempt fails with its error.
+   * Runs on every new connection before it is handed to callers (e.g. the RFC 9289 probe and TLS
+   * handshake, which swap the stream under the connection with `connection.upgrade`). If it rejects,
+   * that connection is closed and the attempt fails with its error.
    */
-  upgrade?: (connection: RpcConnection, socket: net.Socket) => Promise<void>;
+  upgrade?: (connection: RpcConnection) => Promise<void>;
 }
 
 /**
@@ -169,7 +169,7 @@ export class RpcClient extends EventEmitter {
         const connection = new RpcConnection(socket, this.connectionOptions());
         if (this.options.upgrade) {
           try {
-            await this.options.upgrade(connection, socket);
+            await this.options.upgrade(connection);
           } catch (error) {
             connection.destroy(error as Error);
             throw error;

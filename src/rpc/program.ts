@@ -1,7 +1,7 @@
 import { InvalidOptionError, validateUint32 } from '../errors.js';
 import type { Codec } from '../xdr/codec.js';
 import type { AuthSysParams, OpaqueAuth } from './auth.js';
-import type { RpcConnection } from './connection.js';
+import type { RpcPeer } from './peer.js';
 
 /** What a procedure handler learns about the call it serves. */
 export interface CallContext {
@@ -13,8 +13,8 @@ export interface CallContext {
   readonly verf: OpaqueAuth;
   /** The decoded AUTH_SYS credential, or null for other flavors. */
   readonly authSys: AuthSysParams | null;
-  /** The connection the call came on; handlers may call back the peer over it. */
-  readonly connection: RpcConnection;
+  /** The connection the call came on (an RpcConnection); handlers may call back the peer over it. */
+  readonly connection: RpcPeer;
 }
 
 /** A raw handler: gets the argument bytes (a view), returns result bytes (a Buffer or gather list). */

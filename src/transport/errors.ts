@@ -44,3 +44,19 @@ export class RecordTimeoutError extends TransportError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/** Bytes arrived after the record that ended this stream's plaintext (RFC 9289 forbids them). */
+export class UnexpectedBytesError extends TransportError {
+  readonly received: number;
+  constructor(received: number) {
+    super('ERR_RPC_UNEXPECTED_BYTES', `${received} bytes arrived after the record that ended plaintext`);
+    this.received = received;
+  }
+}
+
+/** A stream upgrade (STARTTLS) could not start or finish: the channel was closed, busy or mid-record. */
+export class UpgradeError extends TransportError {
+  constructor(message: string, cause?: unknown) {
+    super('ERR_RPC_UPGRADE', message, cause === undefined ? undefined : { cause });
+  }
+}

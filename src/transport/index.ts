@@ -4,3 +4,4 @@
  */
 export * from './record-marking.js';
 export * from './errors.js';
+export * from './channel.js';

@@ -1,0 +1,83 @@
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { AUTH_TLS } from '../rpc/auth.js';
+import { type ClientOptions, RpcClient } from '../rpc/client.js';
+import type { RpcConnection, StreamUpgrade } from '../rpc/connection.js';
+import { TlsTakeoverError } from '../tls/errors.js';
+import { TlsStream, type TlsStreamOptions } from '../tls/tls-stream.js';
+import { StartTlsRefusedError } from './errors.js';
+import { type RpcTlsClientOptions, validateClientTls } from './options.js';
+import { NULL_PROCEDURE, offersStartTls } from './probe.js';
+
+/** Which program/version the probe's NULL call goes to: the one the client will use (RFC 9289 4.1). */
+export interface ProbeTarget {
+  program: number;
+  version: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Runs the TLS handshake on a stream the channel handed over (reading stopped at a record boundary)
+ * and resolves with the TLS stream and its session. Abandons it if the connection goes away meanwhile.
+ */
+export function handshake(stream: Duplex, options: TlsStreamOptions, signal: AbortSignal): Promise<StreamUpgrade> {
+  if (!(stream instanceof net.Socket)) {
+    stream.destroy();
+    return Promise.reject(new TlsTakeoverError('the connection does not run on a TCP socket TLS can take over'));
+  }
+  const tls = new TlsStream(stream, options);
+  return new Promise<StreamUpgrade>((resolve, reject) => {
+    const abandon = (): void => {
+      tls.destroy();
+    };
+    const onError = (error: Error): void => {
+      signal.removeEventListener('abort', abandon);
+      tls.destroy();
+      reject(error);
+    };
+    signal.addEventListener('abort', abandon, { once: true });
+    tls.once('error', onError);
+    tls.once('close', () => onError(new TlsTakeoverError('the TLS stream closed during the handshake')));
+    tls.once('secure', (info) => {
+      signal.removeEventListener('abort', abandon);
+      tls.off('error', onError);
+      tls.removeAllListeners('close');
+      resolve({ stream: tls, security: info });
+    });
+  });
+}
+
+/**
+ * The `upgrade` step for RpcClient: on each new connection, probe with AUTH_TLS; on an AUTH_NONE
+ * "STARTTLS" verifier the channel hands its socket to TLS at that record boundary. Any other answer
+ * rejects with StartTlsRefusedError before a single TLS byte is sent.
+ */
+export function rpcTlsUpgrade(tlsOptions: RpcTlsClientOptions, probe: ProbeTarget): (connection: RpcConnection) => Promise<void> {
+  const { stream: options, probeTimeout, onProbeReply } = validateClientTls(tlsOptions);
+  return async (connection) => {
+    // The probe's reply is the last plaintext record: nothing after it is read before the handshake.
+    connection.stopReadingAfterNextRecord();
+    const reply = await connection.callForReply(probe.program, probe.version, NULL_PROCEDURE, EMPTY, { auth: AUTH_TLS, timeout: probeTimeout });
+    onProbeReply?.(reply);
+    if (!offersStartTls(reply)) throw new StartTlsRefusedError(reply);
+    await connection.upgrade((stream, signal) => handshake(stream, options, signal));
+  };
+}
+
+export interface TlsClientOptions extends ClientOptions {
+  tls: RpcTlsClientOptions;
+  /** Program/version for the probe; the client's own calls should use the same. */
+  probe: ProbeTarget;
+}
+
+/**
+ * An RpcClient whose every connection is upgraded to TLS. The server name checked defaults to `host`
+ * (as Node's tls.connect does), not to the address it resolved to.
+ */
+export function createTlsClient(options: TlsClientOptions): RpcClient {
+  const { tls, probe, ...clientOptions } = options;
+  const servername = tls?.servername ?? (options.path === undefined ? options.host : undefined);
+  const upgrade = rpcTlsUpgrade(servername === undefined ? tls : { ...tls, servername }, probe);
+  return new RpcClient({ ...clientOptions, upgrade });
+}

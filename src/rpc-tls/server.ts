@@ -1,0 +1,74 @@
+import net from 'node:net';
+import { AuthFlavor, AuthStat } from '../rpc/constants.js';
+import type { CallInterceptor, RpcConnection } from '../rpc/connection.js';
+import { RpcServer, type ServerOptions } from '../rpc/server.js';
+import type { TlsInfo } from '../tls/tls-stream.js';
+import { handshake } from './client.js';
+import { type RpcTlsServerOptions, validateServerTls } from './options.js';
+import { NULL_PROCEDURE, judgeProbe, startTlsReply } from './probe.js';
+
+/**
+ * The `interceptCall` for RpcServer (or any RpcConnection): answers AUTH_TLS probes per RFC 9289; on
+ * STARTTLS the connection writes the reply through its channel and swaps its stream for TLS at that
+ * record boundary. The connection emits 'secure' (TlsInfo) once TLS is up, and 'tlsError' (error)
+ * right before it closes with that error when the handshake fails; the server itself is unaffected.
+ */
+export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallInterceptor {
+  const { stream: options, requireTls, onProbe } = validateServerTls(tlsOptions);
+  return (call, connection) => {
+    if (call.cred.flavor === AuthFlavor.AUTH_TLS) {
+      const answer = judgeProbe(call, connection.security !== null, connection.transport instanceof net.Socket);
+      onProbe?.(call, answer);
+      if (answer !== 'STARTTLS') {
+        connection.replyAuthError(call.xid, AuthStat[answer]);
+        return true;
+      }
+      upgrade(connection, call.xid);
+      return true;
+    }
+    if (requireTls && connection.security === null && call.procedure !== NULL_PROCEDURE) {
+      connection.replyAuthError(call.xid, AuthStat.AUTH_TOOWEAK);
+      return true;
+    }
+    return false;
+  };
+
+  function upgrade(connection: RpcConnection, xid: number): void {
+    connection
+      .upgrade(async (stream, signal) => {
+        try {
+          return await handshake(stream, options, signal);
+        } catch (error) {
+          // Reported before the connection closes with it; an abandoned handshake is no TLS failure.
+          if (!signal.aborted) connection.emit('tlsError', error);
+          throw error;
+        }
+      }, startTlsReply(xid))
+      .then(
+        () => connection.emit('secure', connection.security),
+        () => undefined, // the connection closed with the error ('close' carries it)
+      );
+  }
+}
+
+export interface TlsServerOptions extends ServerOptions {
+  tls: RpcTlsServerOptions;
+}
+
+/**
+ * An RpcServer that answers AUTH_TLS probes. Besides RpcServer's events it emits 'secureConnection'
+ * (connection, TlsInfo) and 'tlsClientError' (error, connection) for failed handshakes.
+ */
+export function createTlsServer(options: TlsServerOptions): RpcServer {
+  const { tls, ...serverOptions } = options;
+  const userIntercept = serverOptions.interceptCall;
+  const tlsIntercept = rpcTlsInterceptor(tls);
+  const interceptCall: CallInterceptor =
+    userIntercept === undefined ? tlsIntercept : (call, connection) => tlsIntercept(call, connection) || userIntercept(call, connection);
+  const server = new RpcServer({ ...serverOptions, interceptCall });
+  server.on('connection', (connection: RpcConnection) => {
+    connection.on('secure', (info: TlsInfo) => server.emit('secureConnection', connection, info));
+    connection.on('tlsError', (error: Error) => server.emit('tlsClientError', error, connection));
+  });
+  return server;
+}

@@ -1,0 +1,358 @@
+import { validateInteger } from '../errors.js';
+import { XdrWriter, GATHER_THRESHOLD } from '../xdr/writer.js';
+import { AUTH_NONE, type OpaqueAuth, validateOpaqueAuth } from './auth.js';
+import { AcceptStat, MsgType, RPC_VERSION, ReplyStat } from './constants.js';
+import {
+  ConnectionClosedError,
+  QueueFullError,
+  RpcAbortError,
+  RpcError,
+  RpcMismatchError,
+  RpcTimeoutError,
+  acceptedError,
+  authError,
+} from './errors.js';
+import { type RpcReply, writeAuth } from './message.js';
+import type { CallOptions, ConnectionStats } from './peer.js';
+
+/**
+ * The outgoing half of a connection: XIDs, the table of calls awaiting replies, the queue of calls
+ * waiting for a slot or for the stream, deadlines, aborts, and settling each call exactly once.
+ */
+
+/** Where the call table writes records; the connection passes its record channel through. */
+export interface CallWriter {
+  /** Whether a record may be written now. */
+  readonly writable: boolean;
+  /** Writes one record (gather list, first 4 bytes left for the mark); false: wait for `flush()`. */
+  writeRecord(parts: Buffer[]): boolean;
+}
+
+export interface CallTableOptions {
+  timeout?: number;
+  auth?: OpaqueAuth;
+  maxPendingCalls?: number;
+  maxQueuedCalls?: number;
+}
+
+const DEFAULT_TIMEOUT = 30_000;
+
+/** An outgoing call from the moment it is made until it settles. */
+class PendingCall {
+  xid = 0;
+  /** Own timer, only for a timeout other than the table's default (see CallDeadlines). */
+  timer: NodeJS.Timeout | null = null;
+  /** performance.now() when a default-timeout call expires; 0 when not in the deadline list. */
+  deadline = 0;
+  prevDeadline: PendingCall | null = null;
+  nextDeadline: PendingCall | null = null;
+  /** The encoded call while it waits in the queue; null once written. */
+  record: Buffer[] | null = null;
+  settled = false;
+  /** Resolve with the whole reply, whatever its status (the STARTTLS probe needs the verifier). */
+  wantsReply = false;
+
+  constructor(
+    readonly table: CallTable,
+    readonly program: number,
+    readonly version: number,
+    readonly procedure: number,
+    readonly signal: AbortSignal | undefined,
+    readonly resolve: (results: Buffer | RpcReply) => void,
+    readonly reject: (error: Error) => void,
+  ) {}
+
+  /** AbortSignal listener (an object listener, so no closure per call). */
+  handleEvent(): void {
+    this.table.fail(this, new RpcAbortError(this.signal?.reason));
+  }
+}
+
+function onCallTimeout(call: PendingCall, timeout: number): void {
+  call.timer = null;
+  call.table.fail(call, new RpcTimeoutError(timeout));
+}
+
+/** Sets where a failed call was going on its error. */
+export function tag(error: RpcError, call: { xid: number; program: number; version: number; procedure: number }): RpcError {
+  error.xid = call.xid;
+  error.program = call.program;
+  error.version = call.version;
+  error.procedure = call.procedure;
+  return error;
+}
+
+/** The cred and verifier (AUTH_NONE) of a call, encoded. */
+function encodeCredentials(auth: OpaqueAuth): Buffer {
+  const w = new XdrWriter(64);
+  writeAuth(w, auth);
+  writeAuth(w, AUTH_NONE);
+  return Buffer.concat(w.finish());
+}
+
+function put32(b: Buffer, at: number, value: number): void {
+  b[at] = value >>> 24;
+  b[at + 1] = value >>> 16;
+  b[at + 2] = value >>> 8;
+  b[at + 3] = value;
+}
+
+/**
+ * A call record as a gather list, its first 4 bytes left for the record mark: one buffer holds mark,
+ * header, the pre-encoded credentials and small arguments; large arguments are referenced, not copied.
+ */
+function callRecordParts(call: PendingCall, credentials: Buffer, args: Buffer | readonly Buffer[]): Buffer[] {
+  const single = Buffer.isBuffer(args);
+  const inline = single && args.length < GATHER_THRESHOLD ? args.length : 0;
+  const head = Buffer.allocUnsafe(28 + credentials.length + inline);
+  put32(head, 4, call.xid);
+  put32(head, 8, MsgType.CALL);
+  put32(head, 12, RPC_VERSION);
+  put32(head, 16, call.program);
+  put32(head, 20, call.version);
+  put32(head, 24, call.procedure);
+  credentials.copy(head, 28);
+  if (single) {
+    if (inline > 0) (args as Buffer).copy(head, 28 + credentials.length);
+    return inline > 0 || args.length === 0 ? [head] : [head, args as Buffer];
+  }
+  const parts: Buffer[] = [head];
+  for (let i = 0; i < args.length; i++) if ((args[i] as Buffer).length > 0) parts.push(args[i] as Buffer);
+  return parts;
+}
+
+/**
+ * Deadlines of the calls that use the default timeout, without a timer per call: they expire in the
+ * order they were made, so they sit in a list linked through the calls themselves (O(1) to add and to
+ * remove, memory only for live calls) and one timer waits for the oldest. Calls with their own timeout
+ * keep their own timer.
+ */
+class CallDeadlines {
+  private head: PendingCall | null = null;
+  private tail: PendingCall | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly expire: (call: PendingCall) => void,
+  ) {}
+
+  add(call: PendingCall): void {
+    call.deadline = performance.now() + this.timeoutMs;
+    call.prevDeadline = this.tail;
+    if (this.tail) this.tail.nextDeadline = call;
+    else this.head = call;
+    this.tail = call;
+    if (this.timer === null) this.arm(this.timeoutMs);
+  }
+
+  remove(call: PendingCall): void {
+    if (call.deadline === 0) return;
+    call.deadline = 0;
+    const { prevDeadline: prev, nextDeadline: next } = call;
+    if (prev) prev.nextDeadline = next;
+    else this.head = next;
+    if (next) next.prevDeadline = prev;
+    else this.tail = prev;
+    call.prevDeadline = call.nextDeadline = null;
+    // An armed timer for a call that left early just fires once and re-arms for the new head.
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private arm(ms: number): void {
+    // Ref'd, like the per-call timers it replaces: a pending call keeps the process alive until it settles.
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(ms)));
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    const now = performance.now();
+    while (this.head && this.head.deadline <= now) {
+      const call = this.head;
+      this.remove(call);
+      this.expire(call);
+    }
+    if (this.head) this.arm(this.head.deadline - now);
+  };
+}
+
+export class CallTable {
+  private readonly writer: CallWriter;
+  private readonly stats: ConnectionStats;
+  private readonly maxPendingCalls: number;
+  private readonly maxQueuedCalls: number;
+  private readonly defaultTimeout: number;
+  private readonly deadlines: CallDeadlines;
+  /** cred + verf of the default credential, encoded once: per call only four words change (as libtirpc). */
+  private readonly defaultCredentials: Buffer;
+  private readonly pending = new Map<number, PendingCall>();
+  /** Calls encoded but not yet written: waiting for a slot, for drain, or for the stream (an upgrade). */
+  private readonly queue: PendingCall[] = [];
+  private queueHead = 0;
+  private nextXid = (Math.random() * 0x100000000) >>> 0;
+  /** Set when new calls are refused (closing, or closed with this error). */
+  private refusal: { closing: boolean; cause: Error | undefined } | null = null;
+  /** Called after a call settles (the connection finishes a graceful close when none are left). */
+  onSettled: (() => void) | null = null;
+
+  constructor(writer: CallWriter, stats: ConnectionStats, options: CallTableOptions) {
+    this.writer = writer;
+    this.stats = stats;
+    this.maxPendingCalls = validateInteger(options.maxPendingCalls ?? 1024, 'maxPendingCalls', 1, 0x7fffffff);
+    this.maxQueuedCalls = validateInteger(options.maxQueuedCalls ?? 16384, 'maxQueuedCalls', 0, 0x7fffffff);
+    this.defaultTimeout = validateInteger(options.timeout ?? DEFAULT_TIMEOUT, 'timeout', 0, 0x7fffffff);
+    this.deadlines = new CallDeadlines(this.defaultTimeout, (call) => this.fail(call, new RpcTimeoutError(this.defaultTimeout)));
+    this.defaultCredentials = encodeCredentials(options.auth === undefined ? AUTH_NONE : validateOpaqueAuth(options.auth, 'auth'));
+  }
+
+  /** Calls awaiting a reply (written or queued). */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Makes a call; resolves with a view of the result bytes, or with the whole reply when `wantsReply`.
+   * Rejects with a coded RpcError on any failure.
+   */
+  send(
+    program: number,
+    version: number,
+    procedure: number,
+    args: Buffer | readonly Buffer[],
+    options: CallOptions | undefined,
+    wantsReply: boolean,
+  ): Promise<Buffer | RpcReply> {
+    return new Promise<Buffer | RpcReply>((resolve, reject) => {
+      const signal = options?.signal;
+      const call = new PendingCall(this, program >>> 0, version >>> 0, procedure >>> 0, signal, resolve, reject);
+      call.wantsReply = wantsReply;
+      if (this.refusal !== null) {
+        const { closing, cause } = this.refusal;
+        reject(tag(new ConnectionClosedError(closing ? 'the connection is closing' : 'the connection is closed', cause), call));
+        return;
+      }
+      if (signal?.aborted) {
+        reject(tag(new RpcAbortError(signal.reason), call));
+        return;
+      }
+      const credentials = options?.auth === undefined ? this.defaultCredentials : encodeCredentials(validateOpaqueAuth(options.auth, 'options.auth'));
+      call.xid = this.allocateXid();
+      const record = callRecordParts(call, credentials, args);
+      const timeout = options?.timeout ?? this.defaultTimeout;
+      if (timeout === this.defaultTimeout) {
+        if (timeout > 0) this.deadlines.add(call);
+      } else {
+        validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
+        if (timeout > 0) call.timer = setTimeout(onCallTimeout, timeout, call, timeout);
+      }
+      signal?.addEventListener('abort', call, { once: true });
+      this.pending.set(call.xid, call);
+      if (this.queue.length === this.queueHead && this.writer.writable && this.pending.size <= this.maxPendingCalls) {
+        this.stats.callsSent++;
+        this.writer.writeRecord(record);
+      } else if (this.queue.length - this.queueHead >= this.maxQueuedCalls) {
+        this.fail(call, new QueueFullError(this.maxQueuedCalls));
+      } else {
+        call.record = record;
+        this.queue.push(call);
+      }
+    });
+  }
+
+  /** Settles the call a reply is for; a reply for no call (or for one not written yet) is counted. */
+  receiveReply(reply: RpcReply): boolean {
+    const call = this.pending.get(reply.xid);
+    if (!call || call.record !== null) {
+      this.stats.unmatchedReplies++;
+      return false;
+    }
+    this.stats.repliesReceived++;
+    if (call.wantsReply) {
+      this.finish(call);
+      call.resolve(reply);
+    } else if (reply.replyStat === ReplyStat.MSG_ACCEPTED) {
+      if (reply.acceptStat === AcceptStat.SUCCESS) {
+        this.finish(call);
+        call.resolve(reply.results as Buffer);
+      } else {
+        this.fail(call, acceptedError(reply.acceptStat as number, reply.low, reply.high));
+      }
+    } else if (reply.authStat !== undefined) {
+      this.fail(call, authError(reply.authStat));
+    } else {
+      this.fail(call, new RpcMismatchError(reply.low as number, reply.high as number));
+    }
+    return true;
+  }
+
+  /** Writes queued calls while the writer takes them and slots are free. */
+  flush(): void {
+    while (this.queueHead < this.queue.length && this.writer.writable && this.pending.size - this.queuedCount() < this.maxPendingCalls) {
+      const call = this.queue[this.queueHead++] as PendingCall;
+      if (call.settled) continue;
+      const record = call.record as Buffer[];
+      call.record = null;
+      this.stats.callsSent++;
+      this.writer.writeRecord(record);
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+  }
+
+  /** Settles a call with an error (timeout, abort, connection loss, or an error reply). */
+  fail(call: PendingCall, error: RpcError): void {
+    if (call.settled) return;
+    this.finish(call);
+    call.reject(tag(error, call));
+  }
+
+  /** New calls are refused from now on (a graceful close); calls in flight go on. */
+  refuseNew(): void {
+    this.refusal ??= { closing: true, cause: undefined };
+  }
+
+  /** Fails every call (the connection is gone); new calls are refused with `cause`. */
+  failAll(cause: Error | undefined): void {
+    this.refusal = { closing: false, cause };
+    this.deadlines.stop();
+    const message = cause ? `the connection failed: ${cause.message}` : 'the connection closed before a reply arrived';
+    for (const call of [...this.pending.values()]) this.fail(call, new ConnectionClosedError(message, cause));
+    this.queue.length = 0;
+    this.queueHead = 0;
+  }
+
+  private queuedCount(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  private allocateXid(): number {
+    let xid = this.nextXid;
+    // After a wrap, skip XIDs still in use by long-running calls.
+    while (this.pending.has(xid)) xid = (xid + 1) >>> 0;
+    this.nextXid = (xid + 1) >>> 0;
+    return xid;
+  }
+
+  private finish(call: PendingCall): void {
+    call.settled = true;
+    call.record = null;
+    this.pending.delete(call.xid);
+    if (call.deadline !== 0) this.deadlines.remove(call);
+    else if (call.timer) {
+      clearTimeout(call.timer);
+      call.timer = null;
+    }
+    call.signal?.removeEventListener('abort', call);
+    if (this.queueHead < this.queue.length) this.flush();
+    this.onSettled?.();
+  }
+}

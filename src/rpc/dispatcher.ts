@@ -1,0 +1,244 @@
+import { XdrError } from '../xdr/errors.js';
+import { XdrReader } from '../xdr/reader.js';
+import { XdrWriter } from '../xdr/writer.js';
+import { AUTH_NONE, type AuthSysParams, type OpaqueAuth, decodeAuthSys } from './auth.js';
+import { AcceptStat, AuthFlavor, AuthStat, RPC_VERSION } from './constants.js';
+import { RpcAcceptedError, RpcAuthError, SystemErrError, authError } from './errors.js';
+import { type RpcCall, writeAcceptedHeader, writeAuthError, writeProgMismatch, writeRpcMismatch } from './message.js';
+import type { RpcPeer } from './peer.js';
+import {
+  type CallContext,
+  type ProcedureDefinition,
+  type ProgramRegistry,
+  type TypedProcedure,
+  isLookupMiss,
+} from './program.js';
+
+/**
+ * The incoming half of a connection: checks the RPC version and the credential, runs the authenticate
+ * hook, finds the procedure, decodes its arguments, runs the handler, encodes the result, and maps
+ * whatever went wrong to the reply RFC 5531 has for it. It writes replies through the connection and
+ * never touches the stream.
+ */
+
+/**
+ * Decides whether a call's credential is acceptable: return nothing (or AUTH_OK) to accept, or an auth_stat
+ * to deny with MSG_DENIED/AUTH_ERROR. Throwing an RpcAuthError denies with its stat.
+ */
+export type AuthenticateHook = (context: CallContext) => number | void | Promise<number | void>;
+
+/** What the dispatcher needs from its connection. */
+export interface DispatchHost<C extends RpcPeer> {
+  readonly peer: C;
+  /** Writes one reply record (gather list with a 4-byte mark slot) and counts it. */
+  sendReply(parts: Buffer[]): void;
+  /** The number of calls being handled changed (the connection may stop or resume reading). */
+  incomingChanged(): void;
+}
+
+export interface DispatcherOptions<C extends RpcPeer> {
+  programs: ProgramRegistry;
+  authenticate?: AuthenticateHook | undefined;
+  /** Sees every CALL before authentication and dispatch; true means it handled the call. */
+  interceptCall?: ((call: RpcCall, connection: C) => boolean) | undefined;
+}
+
+/** The context handed to handlers; one per incoming call. */
+class IncomingCall implements CallContext {
+  constructor(
+    readonly connection: RpcPeer,
+    readonly xid: number,
+    readonly program: number,
+    readonly version: number,
+    readonly procedure: number,
+    readonly cred: OpaqueAuth,
+    readonly verf: OpaqueAuth,
+    readonly authSys: AuthSysParams | null,
+  ) {}
+}
+
+/** Marks an argument-decoding failure inside a typed procedure (answered with GARBAGE_ARGS). */
+class GarbageArgs extends Error {
+  constructor(cause: unknown) {
+    super('cannot decode arguments', { cause });
+  }
+}
+
+export class Dispatcher<C extends RpcPeer> {
+  /** Calls whose handlers have not finished. */
+  incoming = 0;
+  private readonly host: DispatchHost<C>;
+  private readonly programs: ProgramRegistry;
+  private readonly authenticate: AuthenticateHook | undefined;
+  private readonly interceptCall: ((call: RpcCall, connection: C) => boolean) | undefined;
+
+  constructor(host: DispatchHost<C>, options: DispatcherOptions<C>) {
+    this.host = host;
+    this.programs = options.programs;
+    this.authenticate = options.authenticate;
+    this.interceptCall = options.interceptCall;
+  }
+
+  receiveCall(call: RpcCall): void {
+    if (this.interceptCall !== undefined && this.interceptCall(call, this.host.peer)) return;
+    if (call.rpcvers !== RPC_VERSION) {
+      const w = new XdrWriter(32);
+      w.reserve4(); // the record mark's place
+      writeRpcMismatch(w, call.xid, RPC_VERSION, RPC_VERSION);
+      this.reply(w);
+      return;
+    }
+    let authSys: AuthSysParams | null = null;
+    const flavor = call.cred.flavor;
+    if (flavor === AuthFlavor.AUTH_SYS) {
+      try {
+        authSys = decodeAuthSys(call.cred.body);
+      } catch {
+        this.replyAuthError(call.xid, AuthStat.AUTH_BADCRED);
+        return;
+      }
+    } else if (flavor !== AuthFlavor.AUTH_NONE && this.authenticate === undefined) {
+      // Like libtirpc: a flavor this server does not know is rejected, not ignored.
+      this.replyAuthError(call.xid, AuthStat.AUTH_REJECTEDCRED);
+      return;
+    }
+    const context = new IncomingCall(this.host.peer, call.xid, call.program, call.version, call.procedure, call.cred, call.verf, authSys);
+    this.incoming++;
+    this.host.incomingChanged();
+    if (this.authenticate !== undefined) {
+      let verdict;
+      try {
+        verdict = this.authenticate(context);
+      } catch (error) {
+        this.answerError(context, error);
+        return;
+      }
+      if (verdict instanceof Promise) {
+        void this.authenticateThenDispatch(context, call.args, verdict);
+        return;
+      }
+      if (verdict !== undefined && verdict !== AuthStat.AUTH_OK) {
+        this.answerError(context, authError(verdict));
+        return;
+      }
+    }
+    this.dispatch(context, call.args);
+  }
+
+  /** Answers a call with MSG_DENIED / AUTH_ERROR (also for interceptors, e.g. a refused probe). */
+  replyAuthError(xid: number, authStat: number): void {
+    const w = new XdrWriter(32);
+    w.reserve4(); // the record mark's place
+    writeAuthError(w, xid, authStat);
+    this.reply(w);
+  }
+
+  private async authenticateThenDispatch(context: IncomingCall, args: Buffer, verdict: Promise<number | void>): Promise<void> {
+    let stat;
+    try {
+      stat = await verdict;
+    } catch (error) {
+      this.answerError(context, error);
+      return;
+    }
+    if (stat !== undefined && stat !== AuthStat.AUTH_OK) this.answerError(context, authError(stat));
+    else this.dispatch(context, args);
+  }
+
+  private dispatch(context: IncomingCall, args: Buffer): void {
+    const found = this.programs.lookup(context.program, context.version, context.procedure);
+    if (isLookupMiss(found)) {
+      const w = new XdrWriter(48);
+      w.reserve4(); // the record mark's place
+      if (found.miss === 'prog-mismatch') writeProgMismatch(w, context.xid, AUTH_NONE, found.low, found.high);
+      else writeAcceptedHeader(w, context.xid, AUTH_NONE, found.miss === 'prog-unavail' ? AcceptStat.PROG_UNAVAIL : AcceptStat.PROC_UNAVAIL);
+      this.finishIncoming(w);
+      return;
+    }
+    let result;
+    try {
+      result = invoke(found, args, context);
+    } catch (error) {
+      this.answerError(context, error, found);
+      return;
+    }
+    if (result instanceof Promise) void this.awaitResult(context, found, result);
+    else this.answerSuccess(context, found, result);
+  }
+
+  private async awaitResult(context: IncomingCall, found: ProcedureDefinition, result: Promise<unknown>): Promise<void> {
+    let value;
+    try {
+      value = await result;
+    } catch (error) {
+      this.answerError(context, error, found);
+      return;
+    }
+    this.answerSuccess(context, found, value);
+  }
+
+  private answerSuccess(context: IncomingCall, found: ProcedureDefinition, value: unknown): void {
+    const w = new XdrWriter(256);
+    w.reserve4(); // the record mark's place
+    writeAcceptedHeader(w, context.xid, AUTH_NONE, AcceptStat.SUCCESS);
+    try {
+      if (typeof found === 'function') {
+        if (Buffer.isBuffer(value)) w.raw(value);
+        else if (Array.isArray(value)) for (const part of value as Buffer[]) w.raw(part);
+        else if (value !== undefined) throw new TypeError('a raw handler must return a Buffer, an array of Buffers, or nothing');
+      } else {
+        (found as TypedProcedure<unknown, unknown>).result.encode(w, value);
+      }
+    } catch (error) {
+      // Our own result could not be encoded: a server fault, never the caller's arguments.
+      this.host.peer.emit('handlerError', error, context);
+      this.answerError(context, new SystemErrError(), found, true);
+      return;
+    }
+    this.finishIncoming(w);
+  }
+
+  /**
+   * Maps what a handler threw to the reply RFC 5531 has for it. An XdrError from a raw handler means it
+   * could not decode its arguments (GARBAGE_ARGS); from a typed handler it is the handler's own fault.
+   */
+  private answerError(context: IncomingCall, error: unknown, found?: ProcedureDefinition, reported = false): void {
+    const w = new XdrWriter(48);
+    w.reserve4(); // the record mark's place
+    if (error instanceof RpcAuthError) {
+      writeAuthError(w, context.xid, error.authStat);
+    } else if (error instanceof GarbageArgs || (error instanceof XdrError && typeof found === 'function')) {
+      writeAcceptedHeader(w, context.xid, AUTH_NONE, AcceptStat.GARBAGE_ARGS);
+    } else if (error instanceof RpcAcceptedError && error.acceptStat !== AcceptStat.PROG_MISMATCH) {
+      writeAcceptedHeader(w, context.xid, AUTH_NONE, error.acceptStat);
+    } else {
+      if (!reported) this.host.peer.emit('handlerError', error, context);
+      writeAcceptedHeader(w, context.xid, AUTH_NONE, AcceptStat.SYSTEM_ERR);
+    }
+    this.finishIncoming(w);
+  }
+
+  private finishIncoming(w: XdrWriter): void {
+    this.incoming--;
+    this.reply(w);
+    this.host.incomingChanged();
+  }
+
+  /** Every reply starts with `w.reserve4()`: the first part's first 4 bytes take the record mark. */
+  private reply(w: XdrWriter): void {
+    this.host.sendReply(w.finish());
+  }
+}
+
+function invoke(found: ProcedureDefinition, args: Buffer, context: IncomingCall): unknown {
+  if (typeof found === 'function') return found(args, context);
+  const reader = new XdrReader(args);
+  let decoded;
+  try {
+    decoded = found.args.decode(reader);
+    reader.assertEnd();
+  } catch (error) {
+    throw new GarbageArgs(error);
+  }
+  return found.handler(decoded, context);
+}

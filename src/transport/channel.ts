@@ -1,0 +1,400 @@
+import type { Duplex } from 'node:stream';
+import { RecordTimeoutError, UnexpectedBytesError, UpgradeError } from './errors.js';
+import { type RecordDecoderOptions, MAX_FRAGMENT_LENGTH, RecordDecoder, frameRecord } from './record-marking.js';
+
+/**
+ * The one owner of a connection's byte stream. It reads records out of the stream (record marking),
+ * writes framed records into it (one cork per tick, so a tick's records leave in one writev), applies
+ * backpressure both ways, keeps the read deadlines (a record started must finish; an idle peer is let
+ * go), and swaps the stream for another at a record boundary (`upgrade`, for STARTTLS). The layer above
+ * sees records only, never a socket.
+ */
+
+/** What the layer above the channel hears. One object, not events: no listener lookups per record. */
+export interface RecordSink {
+  /** A complete record (a view into the received bytes: valid until the sink returns, unless kept). */
+  onRecord(record: Buffer): void;
+  /** Writes may go on: a blocked stream drained, or an upgrade finished. */
+  onWritable(): void;
+  /** The channel closed; `error` says why when it was not a clean end. Called once. */
+  onClose(error: Error | undefined): void;
+  /** Whether anything is in flight above (calls either way); an idle timeout never cuts them off. */
+  busy(): boolean;
+  /** The idle timeout expired; the sink decides how to close. */
+  onIdle(): void;
+}
+
+export interface ChannelOptions extends RecordDecoderOptions {
+  /** Outgoing records are split into fragments of at most this many bytes (default: one fragment). */
+  maxFragmentSize?: number;
+  /** Milliseconds a peer may take to finish a record it started, counted while reading (0: no limit). */
+  recordTimeout?: number;
+  /** Milliseconds with nothing received and nothing in flight before `onIdle` (0: never). */
+  idleTimeout?: number;
+}
+
+/**
+ * Replaces the stream during an upgrade: gets the old stream (reading stopped, the last plaintext
+ * record flushed) and resolves with the new one. Rejecting destroys the channel with that error. The
+ * signal aborts when the channel is destroyed meanwhile: the upgrader should then give up at once.
+ */
+export type StreamUpgrader = (stream: Duplex, signal: AbortSignal) => Promise<Duplex>;
+
+const enum Upgrade {
+  None,
+  /** Reading stops after the next record (the client waits for the STARTTLS reply). */
+  StopAfterRecord,
+  /** Reading stopped at a record boundary; the swap runs from the next tick. */
+  Pending,
+  /** The upgrader has the old stream. */
+  Running,
+}
+
+export class RecordChannel {
+  private stream: Duplex | null = null;
+  private readonly decoder: RecordDecoder;
+  private readonly maxFragmentSize: number;
+  private readonly recordTimeout: number;
+  private readonly idleTimeout: number;
+  private readonly sink: RecordSink;
+
+  private corked = false;
+  private writeBlocked = false;
+  private readPaused = false;
+  private upgradeState = Upgrade.None;
+  private closing = false;
+  private isClosed = false;
+  /** Why the channel closed; undefined for a clean close. */
+  private closeReason: Error | undefined;
+
+  /** One timer each, created on first use and refreshed: no timer per chunk. */
+  private recordTimer: NodeJS.Timeout | null = null;
+  private recordTimerArmed = false;
+  /** Records completed since the record timer was last (re)started. */
+  private recordsSinceArmed = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lastActivity = 0;
+  private feedScheduled = false;
+  /** Aborted if the channel is destroyed while an upgrader runs. */
+  private upgradeAbort: AbortController | null = null;
+
+  private readonly onData = (chunk: Buffer): void => this.receive(chunk);
+  private readonly onEnd = (): void => this.destroy(this.decoder.end() ?? undefined);
+  private readonly onStreamError = (error: Error): void => this.destroy(error);
+  private readonly onStreamClose = (): void => this.destroy();
+  private readonly onDrain = (): void => {
+    this.writeBlocked = false;
+    this.sink.onWritable();
+  };
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.stream?.uncork();
+  };
+
+  constructor(stream: Duplex | null, sink: RecordSink, options: ChannelOptions = {}) {
+    this.sink = sink;
+    this.maxFragmentSize = options.maxFragmentSize ?? MAX_FRAGMENT_LENGTH;
+    this.recordTimeout = options.recordTimeout ?? 0;
+    this.idleTimeout = options.idleTimeout ?? 0;
+    this.decoder = new RecordDecoder((record) => this.deliver(record), options);
+    if (stream) this.attach(stream);
+  }
+
+  /** The stream underneath (for diagnostics): null once closed, and while an upgrade holds it. */
+  get transport(): Duplex | null {
+    return this.upgradeState === Upgrade.Running ? null : this.stream;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** True while a record may be written at once (no backpressure, no upgrade under way). */
+  get writable(): boolean {
+    return this.stream !== null && !this.writeBlocked && this.upgradeState < Upgrade.Pending && !this.isClosed;
+  }
+
+  /** True between an upgrade's start and the new stream's attachment. */
+  get upgrading(): boolean {
+    return this.upgradeState >= Upgrade.Pending;
+  }
+
+  // ---- writing -----------------------------------------------------------------------------------
+
+  /**
+   * Writes one record given as a gather list whose first 4 bytes are left for the record mark. Records
+   * written in the same tick leave in one writev. Returns false when the stream wants no more for now
+   * (the sink hears `onWritable` when it does); the record itself is always taken.
+   */
+  write(parts: Buffer[]): boolean {
+    const stream = this.stream;
+    if (stream === null || this.isClosed) return false;
+    const framed = frameRecord(parts, parts[0] as Buffer, this.maxFragmentSize);
+    if (!this.corked) {
+      this.corked = true;
+      stream.cork();
+      process.nextTick(this.uncork);
+    }
+    let ok = true;
+    for (let i = 0; i < framed.length; i++) ok = stream.write(framed[i]);
+    if (!ok) this.writeBlocked = true;
+    return ok;
+  }
+
+  // ---- reading -----------------------------------------------------------------------------------
+
+  /** Stops delivering records (the rest of a chunk is held, not parsed) and reading the stream. */
+  pauseReading(): void {
+    if (this.readPaused) return;
+    this.readPaused = true;
+    this.decoder.pause();
+    this.stream?.pause();
+    if (this.recordTimeout > 0) this.watchRecord();
+  }
+
+  resumeReading(): void {
+    if (!this.readPaused) return;
+    this.readPaused = false;
+    this.decoder.unpause();
+    // Held bytes go first (nextTick runs before the stream's own resume), outside the sink's stack.
+    if (this.decoder.heldBytes > 0 && !this.feedScheduled) {
+      this.feedScheduled = true;
+      process.nextTick(this.feedHeld);
+    }
+    if (this.upgradeState === Upgrade.None) this.stream?.resume();
+    if (this.recordTimeout > 0) this.watchRecord();
+  }
+
+  private readonly feedHeld = (): void => {
+    this.feedScheduled = false;
+    if (this.readPaused || this.isClosed) return;
+    const held = this.decoder.takeHeld();
+    if (held !== null) this.receive(held);
+  };
+
+  private receive(chunk: Buffer): void {
+    try {
+      this.decoder.push(chunk);
+    } catch (error) {
+      this.destroy(error as Error);
+      return;
+    }
+    if (this.idleTimeout > 0) this.touch();
+    if (this.recordTimeout > 0) this.watchRecord();
+  }
+
+  private deliver(record: Buffer): void {
+    this.recordsSinceArmed++;
+    if (this.upgradeState === Upgrade.StopAfterRecord) this.stopAtBoundary();
+    this.sink.onRecord(record);
+  }
+
+  // ---- upgrade (STARTTLS) -------------------------------------------------------------------------
+
+  /**
+   * Makes the next record received the last one read from this stream: the client calls this before
+   * its probe, whose reply is the last plaintext record, then `upgrade()` once it has judged the reply.
+   */
+  stopAfterNextRecord(): void {
+    if (this.upgradeState === Upgrade.None) this.upgradeState = Upgrade.StopAfterRecord;
+  }
+
+  /**
+   * Swaps the stream at a record boundary. Called from `onRecord` (the record just delivered is the last
+   * one of the old stream), or after `stopAfterNextRecord()` once that record arrived. Bytes the peer
+   * sent after that record belong to no layer that could read them (RFC 9289 forbids them): the channel
+   * is then destroyed with ERR_RPC_UNEXPECTED_BYTES and nothing more is written. Otherwise `lastRecord`
+   * (a gather list with a 4-byte mark slot, e.g. the STARTTLS reply) is written in clear and flushed,
+   * the upgrader gets the old stream and the channel resumes on the stream it returns. Records written
+   * meanwhile wait above (`writable` is false) and the sink hears `onWritable` when they may go.
+   */
+  upgrade(lastRecord: Buffer[] | null, upgrader: StreamUpgrader): Promise<void> {
+    if (this.isClosed) return Promise.reject(new UpgradeError('cannot upgrade a closed connection', this.closeReason));
+    if (this.upgradeState >= Upgrade.Pending || this.stream === null) {
+      return Promise.reject(new UpgradeError('an upgrade is already under way'));
+    }
+    if (this.decoder.inRecord) return Promise.reject(new UpgradeError('cannot upgrade inside a record'));
+    this.stopAtBoundary();
+    this.upgradeState = Upgrade.Pending;
+    return new Promise<void>((resolve, reject) => {
+      // Next tick: bytes after the boundary in the chunk being parsed are counted by then.
+      process.nextTick(() => {
+        this.runUpgrade(lastRecord, upgrader).then(resolve, (error: Error) => {
+          this.destroy(error);
+          reject(error);
+        });
+      });
+    });
+  }
+
+  /** Stops parsing after the current record and stops the stream from reading more. */
+  private stopAtBoundary(): void {
+    this.decoder.halt();
+    const stream = this.stream;
+    if (stream === null) return;
+    stream.pause();
+    stopReadingHandle(stream);
+  }
+
+  private async runUpgrade(lastRecord: Buffer[] | null, upgrader: StreamUpgrader): Promise<void> {
+    if (this.isClosed) throw new UpgradeError('the connection closed before the upgrade', this.closeReason);
+    const leftover = this.decoder.leftover + this.decoder.heldBytes;
+    if (leftover > 0) throw new UnexpectedBytesError(leftover);
+    const old = this.stream as Duplex;
+    if (lastRecord !== null) {
+      this.write(lastRecord);
+      if (this.corked) this.uncork();
+      await flushed(old);
+    }
+    if (this.isClosed) throw new UpgradeError('the connection closed before the upgrade', this.closeReason);
+    this.detach(old);
+    this.upgradeState = Upgrade.Running;
+    this.upgradeAbort = new AbortController();
+    let next: Duplex;
+    try {
+      next = await upgrader(old, this.upgradeAbort.signal);
+    } catch (error) {
+      old.destroy();
+      throw error;
+    } finally {
+      this.upgradeAbort = null;
+    }
+    if (this.isClosed) {
+      next.destroy();
+      throw new UpgradeError('the connection closed during the upgrade', this.closeReason);
+    }
+    this.upgradeState = Upgrade.None;
+    this.decoder.resume();
+    this.attach(next);
+    this.sink.onWritable();
+  }
+
+  private attach(stream: Duplex): void {
+    this.stream = stream;
+    this.writeBlocked = false;
+    stream.on('data', this.onData);
+    stream.on('end', this.onEnd);
+    stream.on('error', this.onStreamError);
+    stream.on('close', this.onStreamClose);
+    stream.on('drain', this.onDrain);
+    if (this.readPaused) stream.pause();
+    if (this.idleTimeout > 0) this.touch(); // a peer that never sends a byte is idle too
+  }
+
+  private detach(stream: Duplex): void {
+    stream.off('data', this.onData);
+    stream.off('end', this.onEnd);
+    stream.off('error', this.onStreamError);
+    stream.off('close', this.onStreamClose);
+    stream.off('drain', this.onDrain);
+    // A late error on a stream we no longer own must not become an uncaught exception.
+    stream.on('error', noop);
+  }
+
+  // ---- read deadlines ------------------------------------------------------------------------------
+
+  /**
+   * Times the record under way while we are reading: started when one begins, restarted when a record
+   * completed since (a busy stream often ends its chunks mid-record), stopped otherwise.
+   */
+  private watchRecord(): void {
+    const wanted = this.decoder.inRecord && !this.readPaused && !this.isClosed;
+    if (!wanted) {
+      if (this.recordTimerArmed && this.recordTimer) clearTimeout(this.recordTimer);
+      this.recordTimerArmed = false;
+      return;
+    }
+    if (this.recordTimerArmed && this.recordsSinceArmed === 0) return;
+    this.recordsSinceArmed = 0;
+    if (this.recordTimerArmed && this.recordTimer) {
+      this.recordTimer.refresh(); // still running: restart it without a new timer
+    } else {
+      this.recordTimer = setTimeout(this.onRecordTimeout, this.recordTimeout);
+      this.recordTimer.unref();
+    }
+    this.recordTimerArmed = true;
+  }
+
+  private readonly onRecordTimeout = (): void => {
+    this.recordTimerArmed = false;
+    if (this.decoder.inRecord && !this.readPaused) this.destroy(new RecordTimeoutError(this.decoder.buffered, this.recordTimeout));
+  };
+
+  private touch(): void {
+    this.lastActivity = performance.now();
+    if (this.idleTimer === null) {
+      this.idleTimer = setInterval(this.checkIdle, Math.max(10, Math.ceil(this.idleTimeout / 4)));
+      this.idleTimer.unref();
+    }
+  }
+
+  private readonly checkIdle = (): void => {
+    if (this.isClosed || this.closing) return;
+    if (this.sink.busy() || this.decoder.inRecord || this.upgradeState !== Upgrade.None) {
+      this.lastActivity = performance.now();
+      return;
+    }
+    if (performance.now() - this.lastActivity >= this.idleTimeout) this.sink.onIdle();
+  };
+
+  // ---- closing -------------------------------------------------------------------------------------
+
+  /** Ends the stream after every written record; the channel closes once they are flushed. */
+  end(): void {
+    if (this.isClosed || this.closing) return;
+    this.closing = true;
+    const stream = this.stream;
+    if (stream === null || !stream.writable || this.upgradeState >= Upgrade.Pending) {
+      this.destroy();
+      return;
+    }
+    if (this.corked) this.uncork();
+    stream.end();
+    // The peer may keep its side open; once our data is flushed we are done with the connection.
+    stream.once('finish', () => this.destroy());
+  }
+
+  /** Closes at once; the sink hears `onClose(error)`. */
+  destroy(error?: Error): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.closeReason = error;
+    this.upgradeAbort?.abort(error);
+    if (this.recordTimer) clearTimeout(this.recordTimer);
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    const stream = this.stream;
+    this.stream = null;
+    if (stream) {
+      this.detach(stream);
+      stream.destroy();
+    }
+    this.sink.onClose(error);
+  }
+}
+
+function noop(): void {}
+
+/**
+ * Stops libuv from reading a socket's fd: `pause()` alone only stops delivery, and libuv would go on
+ * reading (into the socket's buffer) the first bytes meant for whoever takes the fd over next.
+ */
+function stopReadingHandle(stream: Duplex): void {
+  const handle = (stream as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
+  if (handle?.readStop !== undefined && handle.reading !== false) {
+    handle.reading = false;
+    handle.readStop();
+  }
+}
+
+/** Resolves once everything written so far has been handed to the stream's underlying resource. */
+function flushed(stream: Duplex): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (stream.writableLength === 0) {
+      resolve();
+      return;
+    }
+    stream.write(EMPTY, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+const EMPTY = Buffer.alloc(0);
