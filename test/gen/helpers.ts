@@ -52,7 +52,7 @@ export function makeTempModuleDir(prefix: string): string {
 
 export const TEMP_IMPORTS: Pick<CompileOptions, 'xdrImport' | 'runtimeImport'> = {
   xdrImport: join(REPO_ROOT, 'src/xdr/index.js'),
-  runtimeImport: join(REPO_ROOT, 'src/gen/runtime.js'),
+  runtimeImport: join(REPO_ROOT, 'src/runtime/stubs.js'),
 };
 
 /** Compiles an .x file (resolving #include next to it) with imports usable from a temp dir. */
