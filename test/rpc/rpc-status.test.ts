@@ -1,11 +1,11 @@
 import test from 'ava';
-import { RpcClient } from '../src/rpc/client.js';
-import type { ProgramDefinition } from '../src/rpc/program.js';
-import { xdr } from '../src/xdr/index.js';
-import { authSys, AUTH_NONE } from '../src/rpc/auth.js';
-import { AuthStat, AuthFlavor } from '../src/rpc/constants.js';
-import * as E from '../src/rpc/errors.js';
-import { rawConnect, startServer, hex, until } from './helpers/net.js';
+import { RpcClient } from '../../src/rpc/client.js';
+import type { ProgramDefinition } from '../../src/rpc/program.js';
+import { xdr } from '../../src/xdr/index.js';
+import { authSys, AUTH_NONE } from '../../src/rpc/auth.js';
+import { AuthStat, AuthFlavor } from '../../src/rpc/constants.js';
+import * as E from '../../src/rpc/errors.js';
+import { rawConnect, startServer, hex, until } from '../helpers/net.js';
 
 const PROG = 0x20000001;
 const programs: ProgramDefinition[] = [

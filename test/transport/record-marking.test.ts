@@ -1,9 +1,9 @@
 import test from 'ava';
-import { RecordDecoder, frameRecord, DEFAULT_MAX_RECORD_SIZE } from '../src/transport/record-marking.js';
-import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../src/transport/errors.js';
-import { RpcClient } from '../src/rpc/client.js';
-import { XdrWriter } from '../src/xdr/writer.js';
-import { rawConnect, startServer, hex } from './helpers/net.js';
+import { RecordDecoder, frameRecord, DEFAULT_MAX_RECORD_SIZE } from '../../src/transport/record-marking.js';
+import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../../src/transport/errors.js';
+import { RpcClient } from '../../src/rpc/client.js';
+import { XdrWriter } from '../../src/xdr/writer.js';
+import { rawConnect, startServer, hex } from '../helpers/net.js';
 
 const ECHO = { program: 0x20000001, version: 1, procedures: { 1: (args: Buffer) => args } };
 
