@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     const root = fileURLToPath(new URL('../', import.meta.url));
     writeFileSync(
       join(dir, 'attrs.ts'),
-      compileXdr(SOURCE, { fileName: 'attrs.x', xdrImport: join(root, 'src/xdr/index.js'), runtimeImport: join(root, 'src/gen/runtime.js') }),
+      compileXdr(SOURCE, { fileName: 'attrs.x', xdrImport: join(root, 'src/xdr/index.js'), runtimeImport: join(root, 'src/runtime/stubs.js') }),
     );
     generated = ((await import(pathToFileURL(join(dir, 'attrs.ts')).href)) as { AttrsCodec: Codec<Attrs> }).AttrsCodec;
   } finally {

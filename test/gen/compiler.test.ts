@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { compileXdr, compileXdrDetailed, XdrCompileError, type CompileOptions } from '../../src/gen/index.js';
 import { runGen } from '../../src/gen/cli.js';
-import { HandlerXdrError } from '../../src/gen/runtime.js';
+import { HandlerXdrError } from '../../src/runtime/stubs.js';
 import { XdrError, XdrInvalidValueError, XdrLengthError, XdrReader, XdrShortInputError, XdrWriter } from '../../src/xdr/index.js';
 import { TEMP_IMPORTS, makeTempModuleDir, runTsc } from './helpers.js';
 

@@ -10,17 +10,15 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { compileXdrDetailed, type CompileOptions, type CompileResult } from '../../src/gen/index.js';
 import type { Decl, Model, TypeRef } from '../../src/gen/model.js';
+import { haveCommand } from '../helpers/tools.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const RPCSVC_DIR = '/usr/include/rpcsvc';
 /** Debian packages providing what these tests compile against. */
 export const APT_PACKAGES = ['rpcsvc-proto', 'libtirpc-dev', 'gcc'];
 
-function haveCommand(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' }).status === 0;
-}
-
-function toolsPresent(): boolean {
+/** Whether rpcgen's C toolchain is installed (missingTools() says what is not; toolsPresent() gates on it). */
+function rpcgenToolchainInstalled(): boolean {
   return haveCommand('gcc') && haveCommand('rpcgen') && existsSync(`${RPCSVC_DIR}/nfs_prot.x`) && existsSync('/usr/include/tirpc/rpc/rpc.h');
 }
 
@@ -32,14 +30,14 @@ let toolsChecked: string | null | undefined;
  */
 export function missingTools(): string | null {
   if (toolsChecked !== undefined) return toolsChecked;
-  if (!toolsPresent() && process.getuid?.() === 0 && haveCommand('apt-get')) {
+  if (!rpcgenToolchainInstalled() && process.getuid?.() === 0 && haveCommand('apt-get')) {
     spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...APT_PACKAGES], { stdio: 'ignore', timeout: 300_000 });
-    if (!toolsPresent()) {
+    if (!rpcgenToolchainInstalled()) {
       spawnSync('apt-get', ['update'], { stdio: 'ignore', timeout: 300_000 });
       spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...APT_PACKAGES], { stdio: 'ignore', timeout: 300_000 });
     }
   }
-  toolsChecked = toolsPresent() ? null : `needs gcc, rpcgen and libtirpc headers: apt-get install ${APT_PACKAGES.join(' ')}`;
+  toolsChecked = rpcgenToolchainInstalled() ? null : `needs gcc, rpcgen and libtirpc headers: apt-get install ${APT_PACKAGES.join(' ')}`;
   return toolsChecked;
 }
 
@@ -52,7 +50,7 @@ export function makeTempModuleDir(prefix: string): string {
 
 export const TEMP_IMPORTS: Pick<CompileOptions, 'xdrImport' | 'runtimeImport'> = {
   xdrImport: join(REPO_ROOT, 'src/xdr/index.js'),
-  runtimeImport: join(REPO_ROOT, 'src/gen/runtime.js'),
+  runtimeImport: join(REPO_ROOT, 'src/runtime/stubs.js'),
 };
 
 /** Compiles an .x file (resolving #include next to it) with imports usable from a temp dir. */

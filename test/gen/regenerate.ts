@@ -18,7 +18,7 @@ export function generatedFiles(): { path: string; expected: string }[] {
     expected: compileXdr(readFileSync(`${GENERATED_DIR}${name}`, 'utf8'), {
       fileName: name,
       xdrImport: '../xdr/index.js',
-      runtimeImport: '../gen/runtime.js',
+      runtimeImport: '../runtime/stubs.js',
     }),
   }));
 }

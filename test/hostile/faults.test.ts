@@ -6,7 +6,7 @@ import test from 'ava';
 
 import { RpcClient } from '../../src/rpc/client.js';
 import { probeRecord, startTlsReplyBytes, tlsClient } from '../tls/helpers.js';
-import { HostileProc, PROG, Proc, VERS, arena, callBody, callRecord, codeOf, raw, relay, u32, until } from './helpers.js';
+import { HostileProc, PROG, Proc, VERS, arena, callBody, callRecord, codeOf, raw, record, relay, u32, until } from './helpers.js';
 
 test('H49 handler that throws: SYSTEM_ERR, one handlerError with the exception; the connection goes on', async (t) => {
   const a = await arena();
@@ -143,7 +143,7 @@ test('H56 slowloris (one byte every 20 ms): closed at recordTimeout with ERR_RPC
   a.server.on('connectionRefused', (address) => refused.push(address));
   a.server.on('connectionError', (error: Error) => errors.push(error));
   const body = callBody({ xid: 5, args: Buffer.alloc(64) });
-  const wire = Buffer.concat([u32(0x80000000 | body.length), body]);
+  const wire = record(body);
   const slow = await Promise.all([raw(a.port), raw(a.port), raw(a.port)]);
   let sent = 0;
   const timer = setInterval(() => {

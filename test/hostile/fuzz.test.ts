@@ -16,8 +16,9 @@ import { RpctlsError } from '../../src/errors.js';
 import { AuthBadCredError, MalformedMessageError } from '../../src/rpc/errors.js';
 import { RecordTooLargeError, TooManyFragmentsError } from '../../src/transport/errors.js';
 import { decodeMessage, writeCallHeader } from '../../src/rpc/message.js';
-import { RecordDecoder, frameRecord } from '../../src/transport/record-marking.js';
+import { RecordDecoder } from '../../src/transport/record-marking.js';
 import { XdrError, XdrReader, XdrWriter } from '../../src/xdr/index.js';
+import { frame, record } from '../helpers/records.js';
 import { HOSTILE_PROGRAM } from './helpers.js';
 
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? 0);
@@ -69,13 +70,6 @@ function chunk(bytes: Buffer, cuts: number[]): Buffer[] {
   }
   out.push(bytes.subarray(at));
   return out;
-}
-
-function frame(payload: Buffer, fragmentSize: number): Buffer {
-  const w = new XdrWriter();
-  const slot = w.reserve4();
-  if (payload.length) w.raw(payload);
-  return Buffer.concat(frameRecord(w.finish(), slot, fragmentSize));
 }
 
 /** Words biased towards small values (lengths, bools, discriminants), so decoders get past their first field. */
@@ -260,11 +254,6 @@ test(`F6 generated XDR decoders (${pairs.length} types in src/generated): random
 // ---- a whole connection ---------------------------------------------------------------------------------
 
 test('F7 RpcConnection fed arbitrary records: it answers or closes with a coded error; it never throws out of the stream', async (t) => {
-  const record = (body: Buffer): Buffer => {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE((0x80000000 | body.length) >>> 0);
-    return Buffer.concat([b, body]);
-  };
   // Call-shaped records (valid header prefix, then noise), plus plain noise.
   const callish = fc.tuple(fc.integer({ min: 0, max: 0xffffffff }), fc.constantFrom(0, 1, 2, 10, 11, 13, 14), words(20)).map(([xid, proc, rest]) => {
     const head = Buffer.alloc(24);

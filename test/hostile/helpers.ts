@@ -11,6 +11,7 @@ import type { RpcServer, ServerOptions } from '../../src/rpc/server.js';
 import type { RpcTlsServerOptions } from '../../src/rpc-tls/index.js';
 import { RecordDecoder } from '../../src/transport/record-marking.js';
 import { startServer, until } from '../helpers/net.js';
+import { record } from '../helpers/records.js';
 import { PROG, Proc, SERVER_PROGRAM, VERS, startTlsServer, tlsClient } from '../tls/helpers.js';
 
 export { PROG, VERS, Proc, until };
@@ -157,8 +158,7 @@ export const pad4 = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((4 - (
 /** XDR opaque<> with its length word (length may lie when `length` is given). */
 export const xopaque = (body: Buffer, length = body.length): Buffer => Buffer.concat([u32(length), pad4(body)]);
 
-/** One record, one final fragment. */
-export const record = (body: Buffer): Buffer => Buffer.concat([u32(0x80000000 | body.length), body]);
+export { record };
 
 export interface CallFields {
   xid?: number;

@@ -9,7 +9,7 @@ import type { CallContext } from '../../src/rpc/program.js';
 import type { TlsStream } from '../../src/tls/tls-stream.js';
 import { ContentType, ForgeRelay } from '../helpers/tls-forge.js';
 import { expectKtls, tlsClient } from '../tls/helpers.js';
-import { type Arena, PROG, Proc, VERS, arena, callBody, codeOf, u32, until } from './helpers.js';
+import { type Arena, PROG, Proc, VERS, arena, callBody, codeOf, record, u32, until } from './helpers.js';
 
 interface Forged {
   a: Arena;
@@ -31,7 +31,7 @@ async function forged(): Promise<Forged> {
     procedures: {
       [HALF_REPLY]: (args: Buffer, ctx: CallContext) => {
         const body = Buffer.concat([u32(ctx.xid, 1, 0, 0, 0, 0), args]);
-        const wire = Buffer.concat([u32(0x80000000 | body.length), body]);
+        const wire = record(body);
         const transport = ctx.connection.transport!;
         transport.write(wire.subarray(0, 40));
         releaseSecondHalf = () => transport.write(wire.subarray(40));
@@ -59,7 +59,7 @@ async function forged(): Promise<Forged> {
 /** Writes the first half of an RPC call record on the client's TLS stream, then a forged record to the server. */
 async function midCall(f: Forged, type: number, content: Buffer, times = 1): Promise<void> {
   const body = callBody({ xid: 0x5151, args: Buffer.alloc(64, 0x33) });
-  const wire = Buffer.concat([u32(0x80000000 | body.length), body]);
+  const wire = record(body);
   const before = f.relay.applicationRecords('toServer');
   f.stream.write(wire.subarray(0, 30));
   await f.relay.whenApplicationRecords('toServer', before + 1);

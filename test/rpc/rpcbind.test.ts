@@ -1,9 +1,9 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { RpcbindClient, IPPROTO_TCP, fromUniversalAddress, toUniversalAddress } from '../src/rpc/rpcbind.js';
-import { RpcServer } from '../src/rpc/server.js';
-import { ensureRpcbind } from './helpers/rpcbind.js';
+import { RpcbindClient, IPPROTO_TCP, fromUniversalAddress, toUniversalAddress } from '../../src/rpc/rpcbind.js';
+import { RpcServer } from '../../src/rpc/server.js';
+import { ensureRpcbind } from '../helpers/rpcbind.js';
 
 const run = promisify(execFile);
 const PROG = 0x20000123;

@@ -1,6 +1,9 @@
 /**
- * The minimal structural interfaces generated stubs are written against, so generated code depends on
- * shapes rather than on the concrete RPC client and server classes.
+ * Runtime of generated code: the minimal structural interfaces generated stubs are written against (so
+ * they depend on shapes, not on the concrete RPC client and server classes) and the handler-failure
+ * wrapping their server adapters use. It owns only that; it must not import rpc/ or gen/, so that both
+ * generated code and the compiler can depend on it. Users' generated code gets the same names from
+ * 'rpctls' (src/index.ts re-exports them).
  */
 import { RpctlsError } from '../errors.js';
 import { XdrError } from '../xdr/index.js';

@@ -13,7 +13,7 @@ import {
   XdrInvalidValueError,
   XdrEncodeError,
   GATHER_THRESHOLD,
-} from '../src/xdr/index.js';
+} from '../../src/xdr/index.js';
 
 function bytes(w: XdrWriter): string {
   return w.toBuffer().toString('hex');

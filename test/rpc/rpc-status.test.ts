@@ -1,11 +1,12 @@
 import test from 'ava';
-import { RpcClient } from '../src/rpc/client.js';
-import type { ProgramDefinition } from '../src/rpc/program.js';
-import { xdr } from '../src/xdr/index.js';
-import { authSys, AUTH_NONE } from '../src/rpc/auth.js';
-import { AuthStat, AuthFlavor } from '../src/rpc/constants.js';
-import * as E from '../src/rpc/errors.js';
-import { rawConnect, startServer, hex, until } from './helpers/net.js';
+import { RpcClient } from '../../src/rpc/client.js';
+import type { ProgramDefinition } from '../../src/rpc/program.js';
+import { xdr } from '../../src/xdr/index.js';
+import { authSys, AUTH_NONE } from '../../src/rpc/auth.js';
+import { AuthStat, AuthFlavor } from '../../src/rpc/constants.js';
+import * as E from '../../src/rpc/errors.js';
+import { rawConnect, startServer, hex, until } from '../helpers/net.js';
+import { record } from '../helpers/records.js';
 
 const PROG = 0x20000001;
 const programs: ProgramDefinition[] = [
@@ -32,10 +33,7 @@ function authenticate(ctx: { authSys: { uid: number } | null }): number | void {
 }
 
 function call(xid: string, prog: string, vers: string, proc: string, rest = '00000000 00000000 00000000 00000000', rpcvers = '00000002'): Buffer {
-  const body = hex(`${xid} 00000000 ${rpcvers} ${prog} ${vers} ${proc} ${rest}`);
-  const mark = Buffer.alloc(4);
-  mark.writeUInt32BE((0x80000000 | body.length) >>> 0);
-  return Buffer.concat([mark, body]);
+  return record(hex(`${xid} 00000000 ${rpcvers} ${prog} ${vers} ${proc} ${rest}`));
 }
 
 const ACCEPTED = (xid: string) => `${xid} 00000001 00000000 00000000 00000000`;

@@ -1,11 +1,11 @@
 import test from 'ava';
 import net from 'node:net';
-import { RpcClient } from '../src/rpc/client.js';
-import { RpcConnection } from '../src/rpc/connection.js';
-import { RpcServer } from '../src/rpc/server.js';
-import { procedure } from '../src/rpc/program.js';
-import { xdr } from '../src/xdr/index.js';
-import { startServer, rawConnect, until, hex } from './helpers/net.js';
+import { RpcClient } from '../../src/rpc/client.js';
+import { RpcConnection } from '../../src/rpc/connection.js';
+import { RpcServer } from '../../src/rpc/server.js';
+import { procedure } from '../../src/rpc/program.js';
+import { xdr } from '../../src/xdr/index.js';
+import { startServer, rawConnect, until, hex } from '../helpers/net.js';
 
 const PROG = 0x20000001;
 const ECHO_PROGRAM = {

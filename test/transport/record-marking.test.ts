@@ -1,18 +1,11 @@
 import test from 'ava';
-import { RecordDecoder, frameRecord, DEFAULT_MAX_RECORD_SIZE } from '../src/transport/record-marking.js';
-import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../src/transport/errors.js';
-import { RpcClient } from '../src/rpc/client.js';
-import { XdrWriter } from '../src/xdr/writer.js';
-import { rawConnect, startServer, hex } from './helpers/net.js';
+import { RecordDecoder, DEFAULT_MAX_RECORD_SIZE } from '../../src/transport/record-marking.js';
+import { RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../../src/transport/errors.js';
+import { RpcClient } from '../../src/rpc/client.js';
+import { rawConnect, startServer, hex } from '../helpers/net.js';
+import { frame, record } from '../helpers/records.js';
 
 const ECHO = { program: 0x20000001, version: 1, procedures: { 1: (args: Buffer) => args } };
-
-function frame(payload: Buffer, maxFragmentSize: number): Buffer {
-  const w = new XdrWriter();
-  const slot = w.reserve4();
-  w.raw(payload);
-  return Buffer.concat(frameRecord(w.finish(), slot, maxFragmentSize));
-}
 
 test('a record split into 1-byte fragments, fed 1 byte at a time, reassembles', (t) => {
   const payload = Buffer.from('0123456789abcdef');
@@ -104,13 +97,7 @@ test('over TCP: a peer that cuts the stream mid-record gives the server a trunca
 });
 
 test('pause() inside a chunk keeps the unparsed rest (a view), nothing dropped; pushing it again resumes', (t) => {
-  const framed = (body: string): Buffer => {
-    const b = Buffer.alloc(4 + body.length);
-    b.writeUInt32BE((0x80000000 | body.length) >>> 0, 0);
-    b.write(body, 4, 'latin1');
-    return b;
-  };
-  const chunk = Buffer.concat(['one', 'two', 'three'].map(framed));
+  const chunk = Buffer.concat(['one', 'two', 'three'].map((body) => record(Buffer.from(body, 'latin1'))));
   const seen: string[] = [];
   const decoder: RecordDecoder = new RecordDecoder((record) => {
     seen.push(record.toString('latin1'));
