@@ -222,8 +222,3 @@ export const ERROR_BASES: readonly ErrorBaseEntry[] = [
   { class: TlsError, layer: 'tls', description: 'the TLS session: handshake, certificates, alerts, kernel TLS', fields: [] },
   { class: NetlinkError, layer: 'agent', description: "the kernel's handshake netlink exchange", fields: ['errno', 'errnoName'] },
 ];
-
-/** The entry for a code, or undefined. */
-export function errorEntry(code: string): ErrorCodeEntry | undefined {
-  return ERROR_CODES.find((entry) => entry.code === code);
-}
