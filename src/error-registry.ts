@@ -90,7 +90,8 @@ export interface ErrorCodeEntry {
   readonly layer: ErrorLayer;
   /** The message's shape on one line; `<name>` stands for a value. */
   readonly message: string;
-  /** Own properties carrying wire values or data (besides `code`, `message`, `cause`), base ones included. */
+  /** Properties carrying wire values or data, besides `code`, `message`, `cause` and the call target
+   * (`xid`, `program`, `version`, `procedure`) that every RpcError has (listed once, with RpcError). */
   readonly fields: readonly string[];
   /** What else to know: what `cause` holds, what the peer is answered. */
   readonly note?: string;
