@@ -15,6 +15,7 @@
 //   [rpctls]                       (rpctls additions)
 //   handshake_timeout_ms = 10000   (when the kernel gives no timeout)
 import { readFileSync } from 'node:fs';
+import { RpctlsError } from '../errors.js';
 
 export interface SideCredentials {
   /** PEM of the trusted CAs, read from x509.truststore. */
@@ -38,15 +39,14 @@ export interface AgentConfig {
   source: string;
 }
 
-export class AgentConfigError extends Error {
-  readonly code = 'ERR_AGENT_CONFIG';
+/** The agent's configuration file cannot be read or says something wrong; `file`/`line` locate it. */
+export class AgentConfigError extends RpctlsError {
   constructor(
     message: string,
     readonly file: string,
     readonly line?: number,
   ) {
-    super(line === undefined ? `${file}: ${message}` : `${file}:${line}: ${message}`);
-    this.name = 'AgentConfigError';
+    super('ERR_AGENT_CONFIG', line === undefined ? `${file}: ${message}` : `${file}:${line}: ${message}`);
   }
 }
 

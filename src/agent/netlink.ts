@@ -1,6 +1,7 @@
 // Generic netlink (RFC 3549, linux/netlink.h + linux/genetlink.h) message encoding and decoding, and a
 // small request/notification client over the addon's NetlinkSocket. Only what the handshake agent
 // needs: the nlctrl family lookup, attributes (u32, string, nested), error/ack replies.
+import { RpctlsError } from '../errors.js';
 import { loadNative } from '../tls/native.js';
 
 export const NETLINK_GENERIC = 16;
@@ -103,15 +104,13 @@ export class Attrs {
   }
 }
 
-export class NetlinkError extends Error {
-  readonly code: string;
+/** A netlink exchange failed: malformed message, kernel error answer, timeout, closed socket, syscall. */
+export class NetlinkError extends RpctlsError {
   /** Positive errno the kernel answered with, when it did. */
   readonly errno: number | undefined;
   readonly errnoName: string | undefined;
   constructor(code: string, message: string, errno?: number, errnoName?: string) {
-    super(message);
-    this.name = 'NetlinkError';
-    this.code = code;
+    super(code, message);
     this.errno = errno;
     this.errnoName = errnoName;
   }

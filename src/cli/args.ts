@@ -4,8 +4,13 @@
  * UsageError with a precise message; commands turn it into exit status 2.
  */
 
-export class UsageError extends Error {
-  readonly code = 'ERR_USAGE';
+import { RpctlsError } from '../errors.js';
+
+/** A command line mistake (unknown flag, bad value, missing argument); exit status 2. */
+export class UsageError extends RpctlsError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
 }
 
 export interface FlagSpec {
