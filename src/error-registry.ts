@@ -7,12 +7,11 @@
  *
  * This module only reads the layers' error classes; nothing in src/ imports it.
  */
-import { InvalidOptionError, RpctlsError } from './errors.js';
+import { InvalidOptionError, RpctlsError, UsageError } from './errors.js';
 import { XdrCompileError } from './gen/errors.js';
-import { HandlerXdrError } from './gen/runtime.js';
+import { HandlerXdrError } from './runtime/stubs.js';
 import { AgentConfigError } from './agent/config.js';
 import { NetlinkError } from './agent/netlink.js';
-import { UsageError } from './cli/args.js';
 import {
   AuthBadCredError,
   AuthBadVerfError,
@@ -43,7 +42,7 @@ import {
   UnknownAcceptStatError,
 } from './rpc/errors.js';
 import { CallAuthTooLongError } from './rpc/message.js';
-import { StartTlsRefusedError } from './rpc-tls/index.js';
+import { StartTlsRefusedError } from './rpc-tls/errors.js';
 import {
   TlsAlertError,
   TlsAlpnRequiredError,
@@ -65,6 +64,8 @@ import {
   TooManyFragmentsError,
   TransportError,
   TruncatedRecordError,
+  UnexpectedBytesError,
+  UpgradeError,
 } from './transport/errors.js';
 import {
   XdrEncodeError,
@@ -136,6 +137,8 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   { code: 'ERR_RPC_TOO_MANY_FRAGMENTS', class: TooManyFragmentsError, layer: 'transport', message: 'record has more than maxFragments <max> fragments', fields: ['max'] },
   { code: 'ERR_RPC_TRUNCATED_RECORD', class: TruncatedRecordError, layer: 'transport', message: 'stream ended inside a record after <received> bytes', fields: ['received'] },
   { code: 'ERR_RPC_RECORD_TIMEOUT', class: RecordTimeoutError, layer: 'transport', message: 'a record was not completed within <timeoutMs> ms (<received> bytes received)', fields: ['received', 'timeoutMs'] },
+  { code: 'ERR_RPC_UNEXPECTED_BYTES', class: UnexpectedBytesError, layer: 'transport', message: '<received> bytes arrived after the record that ended plaintext', fields: ['received'], note: 'RFC 9289: nothing may follow the probe (server) or its reply (client) before the handshake' },
+  { code: 'ERR_RPC_UPGRADE', class: UpgradeError, layer: 'transport', message: 'the stream upgrade could not start or finish: <why>', fields: [], note: '`cause`: why the connection closed, when it did' },
 
   // ---- rpc: MSG_ACCEPTED with a status other than SUCCESS --------------------------------------
   { code: 'ERR_RPC_PROG_UNAVAIL', class: ProgUnavailError, layer: 'rpc', message: 'remote does not export this program (PROG_UNAVAIL)', fields: ACCEPTED },
@@ -167,8 +170,6 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   { code: 'ERR_RPC_MALFORMED_MESSAGE', class: MalformedMessageError, layer: 'rpc', message: '<why the record is not a valid RPC message>', fields: [], subclasses: [CallAuthTooLongError], note: 'CallAuthTooLongError (a CALL whose opaque_auth exceeds 400 bytes) carries `call` and is answered AUTH_BADCRED' },
   { code: 'ERR_RPC_RESULT_DECODE', class: ResultDecodeError, layer: 'rpc', message: "cannot decode the reply's results: <XDR error message>", fields: [], note: '`cause`: the XdrError' },
   { code: 'ERR_RPC_RPCBIND_REFUSED', class: RpcError, layer: 'rpc', message: 'rpcbind refused to register program <program> version <version> (<netid>)', fields: [] },
-  { code: 'ERR_RPC_DETACH_MID_RECORD', class: RpcError, layer: 'rpc', message: 'cannot detach the stream inside a record', fields: [] },
-  { code: 'ERR_RPC_UNEXPECTED_BYTES', class: RpcError, layer: 'rpc', message: '<n> bytes arrived after the record that ended plaintext', fields: [] },
 
   // ---- rpc-tls (RFC 9289) ----------------------------------------------------------------------
   { code: 'ERR_RPC_TLS_NOT_OFFERED', class: StartTlsRefusedError, layer: 'rpc-tls', message: 'server does not offer RPC-with-TLS: it answered the AUTH_TLS probe with <reply>', fields: ['replyStat', 'acceptStat', 'rejectStat', 'authStat', 'verifierFlavor', 'verifierBody'] },

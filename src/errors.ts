@@ -25,6 +25,13 @@ export class InvalidOptionError extends RpctlsError {
   }
 }
 
+/** A command line mistake (unknown flag, bad value, missing argument); the CLI exits with status 2. */
+export class UsageError extends RpctlsError {
+  constructor(message: string) {
+    super('ERR_USAGE', message);
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value);
   if (typeof value === 'bigint') return `${value}n`;

@@ -4,14 +4,9 @@
  * UsageError with a precise message; commands turn it into exit status 2.
  */
 
-import { RpctlsError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
-/** A command line mistake (unknown flag, bad value, missing argument); exit status 2. */
-export class UsageError extends RpctlsError {
-  constructor(message: string) {
-    super('ERR_USAGE', message);
-  }
-}
+export { UsageError };
 
 export interface FlagSpec {
   type: 'string' | 'int' | 'number' | 'boolean';

@@ -1,56 +1,8 @@
 import { InvalidOptionError, validateUint32 } from '../errors.js';
 import type { Codec } from '../xdr/codec.js';
-import type { AuthSysParams, OpaqueAuth } from './auth.js';
-import type { RpcPeer } from './peer.js';
+import type { ProcedureDefinition, ProcedureRef, ProgramDefinition, RawHandler, TypedProcedure } from './peer.js';
 
-/** What a procedure handler learns about the call it serves. */
-export interface CallContext {
-  readonly xid: number;
-  readonly program: number;
-  readonly version: number;
-  readonly procedure: number;
-  readonly cred: OpaqueAuth;
-  readonly verf: OpaqueAuth;
-  /** The decoded AUTH_SYS credential, or null for other flavors. */
-  readonly authSys: AuthSysParams | null;
-  /** The connection the call came on (an RpcConnection); handlers may call back the peer over it. */
-  readonly connection: RpcPeer;
-}
-
-/** A raw handler: gets the argument bytes (a view), returns result bytes (a Buffer or gather list). */
-export type RawHandler = (
-  args: Buffer,
-  context: CallContext,
-) => Buffer | readonly Buffer[] | void | Promise<Buffer | readonly Buffer[] | void>;
-
-/** A typed handler: arguments are decoded with `args`, the result encoded with `result`. */
-export interface TypedProcedure<A, R> {
-  args: Codec<A>;
-  result: Codec<R>;
-  handler: (args: A, context: CallContext) => R | Promise<R>;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type ProcedureDefinition = RawHandler | TypedProcedure<any, any>;
-
-export interface ProgramDefinition {
-  program: number;
-  version: number;
-  /** Procedure number -> handler. Procedure 0 (NULL) is answered automatically unless given here. */
-  procedures: Readonly<Record<number, ProcedureDefinition>>;
-}
-
-/**
- * A typed reference to a remote procedure, so callers write `client.request(ECHO, buf)` and get a decoded
- * result. Build one with `procedure()`.
- */
-export interface ProcedureRef<A, R> {
-  readonly program: number;
-  readonly version: number;
-  readonly procedure: number;
-  readonly args: Codec<A>;
-  readonly result: Codec<R>;
-}
+export type { CallContext, ProcedureDefinition, ProcedureRef, ProgramDefinition, RawHandler, TypedProcedure } from './peer.js';
 
 export function procedure<A, R>(program: number, version: number, proc: number, args: Codec<A>, result: Codec<R>): ProcedureRef<A, R> {
   return Object.freeze({

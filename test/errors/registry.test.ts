@@ -13,8 +13,8 @@ import { decodeDatagram } from '../../src/agent/netlink.js';
 import { ERROR_BASES, ERROR_CODES, type ErrorBaseEntry, type ErrorClass, type ErrorCodeEntry } from '../../src/error-registry.js';
 import { RpctlsError, validateUint32 } from '../../src/errors.js';
 import { compileXdr } from '../../src/gen/index.js';
-import { handlerFailure } from '../../src/gen/runtime.js';
-import { UsageError } from '../../src/cli/args.js';
+import { handlerFailure } from '../../src/runtime/stubs.js';
+import { UsageError } from '../../src/errors.js';
 import { AcceptStat, AuthStat, MsgType, RejectStat, ReplyStat } from '../../src/rpc/constants.js';
 import {
   ConnectError,
@@ -29,7 +29,7 @@ import {
   authError,
 } from '../../src/rpc/errors.js';
 import { CallAuthTooLongError } from '../../src/rpc/message.js';
-import { StartTlsRefusedError } from '../../src/rpc-tls/index.js';
+import { StartTlsRefusedError } from '../../src/rpc-tls/errors.js';
 import { TlsTakeoverError, tlsErrorFromNative } from '../../src/tls/errors.js';
 import { RecordTimeoutError, RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../../src/transport/errors.js';
 import { XdrEncodeError, XdrInvalidValueError, XdrLengthError, XdrPaddingError, XdrReader, XdrShortInputError, XdrTrailingBytesError } from '../../src/xdr/index.js';
