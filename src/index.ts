@@ -1,16 +1,166 @@
 /**
- * rpctls: ONC-RPC v2 for Node.js. Layers, bottom up: xdr (data) -> transport (record marking) -> tls
- * (the byte stream swapped in after STARTTLS) -> rpc
- * (messages, connection, client, server, rpcbind) -> gen (XDR language compiler); agent (the kernel's
- * TLS handshake agent) sits beside rpc on the tls layer.
+ * rpctls: ONC-RPC v2 for Node.js with RPC-with-TLS. Layers, bottom up (docs/architecture.md):
+ * xdr (data) <- transport (record marking, the record channel that owns the byte stream) <- rpc (messages,
+ * call table, dispatcher, connection, client, server, rpcbind) <- rpc-tls (RFC 9289) -> tls (the TLS
+ * engine: handshake, kernel or userspace records); agent (the kernel's handshake agent) -> tls; gen (the
+ * .x compiler) and runtime (what generated code needs). This file is the public API: an explicit list.
  */
-export { RpctlsError, InvalidOptionError } from './errors.js';
-export * from './xdr/index.js';
-export * from './transport/index.js';
-export * from './rpc/index.js';
+
+// ---- errors (every class is an RpctlsError; README's table comes from src/error-registry.ts) -------
+export { RpctlsError, InvalidOptionError, UsageError } from './errors.js';
+export {
+  XdrError,
+  XdrShortInputError,
+  XdrLengthError,
+  XdrPaddingError,
+  XdrInvalidValueError,
+  XdrTrailingBytesError,
+  XdrEncodeError,
+} from './xdr/errors.js';
+export {
+  TransportError,
+  RecordTooLargeError,
+  TooManyFragmentsError,
+  TruncatedRecordError,
+  RecordTimeoutError,
+  UnexpectedBytesError,
+  UpgradeError,
+} from './transport/errors.js';
+export {
+  RpcError,
+  RpcAcceptedError,
+  ProgUnavailError,
+  ProgMismatchError,
+  ProcUnavailError,
+  GarbageArgsError,
+  SystemErrError,
+  UnknownAcceptStatError,
+  RpcDeniedError,
+  RpcMismatchError,
+  RpcAuthError,
+  AuthBadCredError,
+  AuthRejectedCredError,
+  AuthBadVerfError,
+  AuthRejectedVerfError,
+  AuthTooWeakError,
+  AuthInvalidRespError,
+  AuthFailedError,
+  AuthGssCredProblemError,
+  AuthGssCtxProblemError,
+  RpcTimeoutError,
+  RpcAbortError,
+  ConnectionClosedError,
+  ConnectError,
+  QueueFullError,
+  MalformedMessageError,
+  ResultDecodeError,
+  authError,
+  acceptedError,
+  type CallTarget,
+} from './rpc/errors.js';
+export { CallAuthTooLongError } from './rpc/message.js';
+export {
+  ALERT_NAMES,
+  TlsError,
+  TlsHandshakeTimeoutError,
+  TlsHandshakeError,
+  TlsCertVerifyError,
+  TlsCertRequiredError,
+  TlsAlertError,
+  TlsKeyUpdateError,
+  TlsAlpnRequiredError,
+  TlsKtlsError,
+  TlsBadRecordError,
+  TlsProtocolError,
+  TlsSyscallError,
+  TlsTakeoverError,
+} from './tls/errors.js';
+export { StartTlsRefusedError } from './rpc-tls/errors.js';
+export { XdrCompileError } from './gen/errors.js';
+
+// ---- xdr ---------------------------------------------------------------------------------------------
+export { XdrWriter, XdrReader, xdr, decode, GATHER_THRESHOLD, type Codec, type UnionValue } from './xdr/index.js';
+
+// ---- transport ---------------------------------------------------------------------------------------
+export {
+  RecordDecoder,
+  frameRecord,
+  MAX_FRAGMENT_LENGTH,
+  DEFAULT_MAX_RECORD_SIZE,
+  DEFAULT_MAX_FRAGMENTS,
+  type RecordDecoderOptions,
+} from './transport/record-marking.js';
+
+// ---- rpc ---------------------------------------------------------------------------------------------
+export {
+  RPC_VERSION,
+  MsgType,
+  ReplyStat,
+  AcceptStat,
+  RejectStat,
+  AuthStat,
+  AuthFlavor,
+  MAX_AUTH_BYTES,
+  nameOf,
+  type AcceptStatValue,
+  type AuthStatValue,
+} from './rpc/constants.js';
+export { AUTH_NONE, AUTH_TLS, authSys, decodeAuthSys, type OpaqueAuth, type AuthSysParams } from './rpc/auth.js';
+export { decodeMessage, type RpcCall, type RpcReply, type RpcMessage } from './rpc/message.js';
+export { procedure, ProgramRegistry } from './rpc/program.js';
+export type {
+  CallContext,
+  CallOptions,
+  ConnectionSecurity,
+  ConnectionStats,
+  ProcedureDefinition,
+  ProcedureRef,
+  ProgramDefinition,
+  RawHandler,
+  RpcPeer,
+  StreamUpgrade,
+  TypedProcedure,
+} from './rpc/peer.js';
+export { RpcConnection, type ConnectionOptions, type CallInterceptor, type AuthenticateHook } from './rpc/connection.js';
+export { RpcClient, type ClientOptions, type ReconnectOptions } from './rpc/client.js';
+export { RpcServer, DEFAULT_RECORD_TIMEOUT_MS, type ServerOptions, type ListenOptions } from './rpc/server.js';
+export {
+  RpcbindClient,
+  RPCBIND_PROGRAM,
+  RPCBIND_PORT,
+  toUniversalAddress,
+  fromUniversalAddress,
+  type PmapMapping,
+  type RpcbEntry,
+} from './rpc/rpcbind.js';
+
+// ---- generated code's runtime and the .x compiler -----------------------------------------------------
 export { handlerFailure, HandlerXdrError } from './runtime/stubs.js';
 export type { RpcCaller, RawProgram, RawProcedure, RawProcedures } from './runtime/stubs.js';
 export { compileXdr } from './gen/index.js';
-export * from './tls/index.js';
-export * from './rpc-tls/index.js';
-export * from './agent/index.js';
+
+// ---- tls ---------------------------------------------------------------------------------------------
+export { TlsStream, connectTlsStream, TLS_CIPHERSUITES, kernelTlsAvailable } from './tls/index.js';
+export type { TlsStreamOptions, TlsInfo, TlsCounters, TlsCipherSuite } from './tls/index.js';
+
+// ---- rpc-tls (RFC 9289) --------------------------------------------------------------------------------
+export {
+  STARTTLS_VERIFIER,
+  offersStartTls,
+  rpcTlsUpgrade,
+  rpcTlsInterceptor,
+  createTlsClient,
+  createTlsServer,
+  tlsInfoOf,
+  type ProbeAnswer,
+  type ProbeTarget,
+  type CommonTlsOptions,
+  type RpcTlsClientOptions,
+  type RpcTlsServerOptions,
+  type TlsClientOptions,
+  type TlsServerOptions,
+} from './rpc-tls/index.js';
+
+// ---- agent ---------------------------------------------------------------------------------------------
+export { HandshakeAgent, DoneStatus, PEER_ID_PLACEHOLDER, AgentConfigError, loadAgentConfig, parseAgentConfig, NetlinkError } from './agent/index.js';
+export type { AgentOptions, HandshakeOutcome, HandshakeTransport, LogEntry, AgentConfig, SideCredentials, HandshakeRequest } from './agent/index.js';

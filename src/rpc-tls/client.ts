@@ -56,9 +56,11 @@ export function handshake(stream: Duplex, options: TlsStreamOptions, signal: Abo
 export function rpcTlsUpgrade(tlsOptions: RpcTlsClientOptions, probe: ProbeTarget): (connection: RpcConnection) => Promise<void> {
   const { stream: options, probeTimeout, onProbeReply } = validateClientTls(tlsOptions);
   return async (connection) => {
-    // The probe's reply is the last plaintext record: nothing after it is read before the handshake.
-    connection.stopReadingAfterNextRecord();
-    const reply = await connection.callForReply(probe.program, probe.version, NULL_PROCEDURE, EMPTY, { auth: AUTH_TLS, timeout: probeTimeout });
+    const replied = connection.callForReply(probe.program, probe.version, NULL_PROCEDURE, EMPTY, { auth: AUTH_TLS, timeout: probeTimeout });
+    // The probe's reply is the last plaintext record read, and nothing more is sent in clear: calls made
+    // from now on wait for the TLS stream (RFC 9289 4.1: send nothing until the reply arrived).
+    connection.prepareUpgrade();
+    const reply = await replied;
     onProbeReply?.(reply);
     if (!offersStartTls(reply)) throw new StartTlsRefusedError(reply);
     await connection.upgrade((stream, signal) => handshake(stream, options, signal));

@@ -198,8 +198,11 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
 
   // ---- upgrade -------------------------------------------------------------------------------------
 
-  /** The next record received is the last one read before `upgrade()` (a client awaiting STARTTLS). */
-  stopReadingAfterNextRecord(): void {
+  /**
+   * The next record received is the last one read, and nothing more is written, before `upgrade()`:
+   * a client calls this right after sending its probe (calls made meanwhile wait for the new stream).
+   */
+  prepareUpgrade(): void {
     this.channel.stopAfterNextRecord();
   }
 

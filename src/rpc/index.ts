@@ -1,13 +1,9 @@
 /**
- * ONC-RPC v2 (RFC 5531): messages, auth, the symmetric connection, client, server and rpcbind. This layer
- * sees records (from src/transport) and never touches sockets' bytes or TLS directly.
+ * The RPC layer (RFC 5531). It owns messages (message.ts), credentials (auth.ts), the outgoing call table
+ * (call-table.ts: XIDs, queue, deadlines, settling), the incoming dispatcher (dispatcher.ts: rpcvers,
+ * auth, program lookup, typed decode/encode, error -> accept_stat), the connection facade wiring them to a
+ * record channel (connection.ts), client, server and rpcbind. It sees records from src/transport and
+ * never a socket: the channel owns the stream, and an upgrade swaps it underneath. It imports only xdr,
+ * transport, generated, runtime and errors (test/architecture.test.ts); src/index.ts lists its public API.
  */
-export * from './constants.js';
-export * from './errors.js';
-export * from './auth.js';
-export * from './message.js';
-export * from './program.js';
-export * from './connection.js';
-export * from './client.js';
-export * from './server.js';
-export * from './rpcbind.js';
+export {};

@@ -52,7 +52,7 @@ export interface RpcPeer extends EventEmitter {
   readonly upgrading: boolean;
   addProgram(definition: ProgramDefinition): this;
   replyAuthError(xid: number, authStat: number): void;
-  stopReadingAfterNextRecord(): void;
+  prepareUpgrade(): void;
   upgrade(upgrader: (stream: Duplex, signal: AbortSignal) => Promise<StreamUpgrade>, finalReply?: Buffer[]): Promise<void>;
   call(program: number, version: number, procedure: number, args?: Buffer | readonly Buffer[], options?: CallOptions): Promise<Buffer>;
   callForReply(program: number, version: number, procedure: number, args?: Buffer | readonly Buffer[], options?: CallOptions): Promise<RpcReply>;

@@ -109,9 +109,9 @@ export class RecordChannel {
     return this.isClosed;
   }
 
-  /** True while a record may be written at once (no backpressure, no upgrade under way). */
+  /** True while a record may be written at once (no backpressure, no upgrade prepared or under way). */
   get writable(): boolean {
-    return this.stream !== null && !this.writeBlocked && this.upgradeState < Upgrade.Pending && !this.isClosed;
+    return this.stream !== null && !this.writeBlocked && this.upgradeState === Upgrade.None && !this.isClosed;
   }
 
   /** True between an upgrade's start and the new stream's attachment. */
@@ -192,8 +192,9 @@ export class RecordChannel {
   // ---- upgrade (STARTTLS) -------------------------------------------------------------------------
 
   /**
-   * Makes the next record received the last one read from this stream: the client calls this before
-   * its probe, whose reply is the last plaintext record, then `upgrade()` once it has judged the reply.
+   * Makes the next record received the last one read from this stream, and holds writes (`writable` is
+   * false) until the upgrade: a client calls this right after writing its probe, whose reply is the last
+   * plaintext record, then `upgrade()` once it has judged the reply.
    */
   stopAfterNextRecord(): void {
     if (this.upgradeState === Upgrade.None) this.upgradeState = Upgrade.StopAfterRecord;

@@ -1,7 +1,8 @@
 /**
- * Transport: turns byte streams into records and back (record marking). It knows nothing about what a
- * record means; the TLS upgrade swaps the stream under this layer.
+ * The transport layer: record marking (record-marking.ts, RFC 5531 section 11) and the record channel
+ * (channel.ts), the one owner of a connection's byte stream: reading records, writing them (one cork per
+ * tick), backpressure, record and idle deadlines, and swapping the stream at a record boundary for an
+ * upgrade. It knows nothing of what a record means and imports only xdr and errors; src/index.ts lists
+ * its public API.
  */
-export * from './record-marking.js';
-export * from './errors.js';
-export * from './channel.js';
+export {};
