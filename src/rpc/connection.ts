@@ -79,6 +79,8 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   private readonly maxIncomingCalls: number;
   private securityInfo: ConnectionSecurity | null = null;
   private writeBlocked = false;
+  /** A CALL arrived while our writes were blocked: read no more until they drain (replies still flow). */
+  private callsHeld = false;
   private closing = false;
   private closeResolvers: (() => void)[] = [];
 
@@ -227,7 +229,6 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   private writeRecord(parts: Buffer[]): boolean {
     if (this.channel.write(parts)) return true;
     this.writeBlocked = true;
-    this.updateReading();
     return false;
   }
 
@@ -252,11 +253,17 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
       return;
     }
     this.stats.callsReceived++;
-    if (!this.channel.closed) this.dispatcher.receiveCall(message);
+    if (this.channel.closed) return;
+    this.dispatcher.receiveCall(message);
+    if (this.writeBlocked && !this.callsHeld) {
+      this.callsHeld = true;
+      this.updateReading();
+    }
   }
 
   private writableAgain(): void {
     this.writeBlocked = false;
+    this.callsHeld = false;
     this.calls.flush();
     this.updateReading();
   }
@@ -270,11 +277,13 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   }
 
   /**
-   * Reads while handlers have room and replies can be written: a peer that does not read its replies
-   * must not make us buffer replies to its further calls without bound.
+   * Reads while handlers have room, and while our writes flow or no CALL came since they blocked. Write
+   * backpressure alone never stops reading: replies to our own calls must keep flowing, or two ends
+   * writing large records at each other deadlock. A peer that sends calls without reading the replies is
+   * stopped at its first call after the block, so replies buffered for it stay bounded.
    */
   private updateReading(): void {
-    if (this.dispatcher.incoming >= this.maxIncomingCalls || this.writeBlocked) this.channel.pauseReading();
+    if (this.dispatcher.incoming >= this.maxIncomingCalls || this.callsHeld) this.channel.pauseReading();
     else this.channel.resumeReading();
   }
 

@@ -1,0 +1,70 @@
+// Every RPC-with-TLS option is checked when the client or server is created, and the error names the
+// option (as the caller spelled it, under `tls.`) and what it allows.
+import test from 'ava';
+
+import { InvalidOptionError } from '../../src/errors.js';
+import { createTlsClient, createTlsServer } from '../../src/rpc-tls/index.js';
+import { clientTls, serverTls } from '../tls/helpers.js';
+
+type Case = [option: string, value: unknown, allowed: RegExp];
+
+const COMMON: Case[] = [
+  ['kernelTls', 'bogus', /"auto", "off", "require"/],
+  ['alpn', 1, /"offer", "require", "off"/],
+  ['handshakeTimeout', -5, /integer from 0/],
+  ['handshakeTimeout', 1.5, /integer from 0/],
+  ['ciphersuites', ['TLS_FOO'], /TLS_AES_128_GCM_SHA256/],
+  ['ciphersuites', [], /TLS_AES_128_GCM_SHA256/],
+  ['ciphersuites', 'TLS_AES_128_GCM_SHA256', /TLS_AES_128_GCM_SHA256/],
+  ['ca', 'not a certificate', /PEM/],
+  ['ca', 42, /PEM/],
+  ['keylog', 'yes', /function/],
+];
+
+const CLIENT: Case[] = [
+  ...COMMON,
+  ['servername', '', /host name or IP literal/],
+  ['rejectUnauthorized', 'false', /true or false/],
+  ['probeTimeout', 0, /integer from 1/],
+  ['onProbeReply', {}, /function/],
+];
+
+const SERVER: Case[] = [
+  ...COMMON,
+  ['cert', 'garbage', /PEM/],
+  ['key', Buffer.from('garbage'), /PEM/],
+  ['requestCert', 1, /true or false/],
+  ['requireClientCert', 'yes', /true or false/],
+  ['requireTls', 'yes', /true or false/],
+  ['onProbe', 1, /function/],
+];
+
+function check(t: import('ava').ExecutionContext, make: () => unknown, option: string, allowed: RegExp): void {
+  const error = t.throws(make, { instanceOf: InvalidOptionError });
+  t.is(error?.option, `tls.${option}`);
+  t.regex(error?.message ?? '', new RegExp(`^tls\\.${option} must be `));
+  t.regex(error?.message ?? '', allowed);
+}
+
+for (const [option, value, allowed] of CLIENT) {
+  test(`client: tls.${option} = ${JSON.stringify(value)} throws at createTlsClient`, (t) => {
+    check(t, () => createTlsClient({ host: '127.0.0.1', port: 1, probe: { program: 1, version: 1 }, tls: { ...clientTls(), [option]: value } }), option, allowed);
+  });
+}
+
+for (const [option, value, allowed] of SERVER) {
+  test(`server: tls.${option} = ${JSON.stringify(value)} throws at createTlsServer`, (t) => {
+    check(t, () => createTlsServer({ tls: { ...serverTls(), [option]: value } }), option, allowed);
+  });
+}
+
+test('server: a certificate without its key, and no certificate at all, are refused at creation', (t) => {
+  const { cert } = serverTls();
+  check(t, () => createTlsServer({ tls: { cert } }), 'key', /given together with tls\.cert/);
+  check(t, () => createTlsServer({ tls: {} }), 'cert', /PEM certificate/);
+});
+
+test('good options construct, and nothing connects or listens at construction', (t) => {
+  t.notThrows(() => createTlsServer({ tls: serverTls({ kernelTls: 'off', alpn: 'require', handshakeTimeout: 0, ciphersuites: ['TLS_CHACHA20_POLY1305_SHA256'] }) }));
+  t.notThrows(() => createTlsClient({ host: '127.0.0.1', port: 1, probe: { program: 1, version: 1 }, tls: clientTls({ probeTimeout: 1, rejectUnauthorized: false }) }));
+});
