@@ -17,6 +17,11 @@ export const DEFAULT_MAX_RECORD_SIZE = 1024 * 1024 + 64 * 1024;
 /** Default cap on fragments per record: real peers send one; thousands means a flood. */
 export const DEFAULT_MAX_FRAGMENTS = 1024;
 
+/** Pieces at least this long that fill most of their memory are kept as views, not copied. */
+const KEEP_VIEW_MIN = 16 * 1024;
+/** Smallest staging buffer for copied pieces: the constant in "memory <= 2x the bytes held + constant". */
+const STAGE_MIN = 4096;
+
 export interface RecordDecoderOptions {
   maxRecordSize?: number;
   maxFragments?: number;
@@ -40,7 +45,18 @@ export class RecordDecoder {
   private lastFragment = false;
   private fragments = 0;
   private recordLength = 0;
+  /** The partial record: views of large pieces and filled staging buffers. */
   private pieces: Buffer[] = [];
+  /** Bytes of the partial record held in `pieces` and `stage`. */
+  private kept = 0;
+  /**
+   * Small pieces are copied here instead of kept as views: a 1-byte read pins its whole allocation and
+   * a Buffer object, hundreds of bytes per byte. Each new stage is as large as what is kept so far
+   * (at least STAGE_MIN, at most what the record still needs), so a partial record costs at most about
+   * twice its bytes plus a constant, however it was chunked.
+   */
+  private stage: Buffer | null = null;
+  private stageUsed = 0;
   private halted = false;
   /** Bytes of the chunk being pushed that were left unread because `halt()` was called. */
   leftover = 0;
@@ -112,14 +128,14 @@ export class RecordDecoder {
       }
       const take = Math.min(this.fragmentLeft, end - at);
       // Whole record in this chunk: hand out a view.
-      if (this.lastFragment && this.pieces.length === 0 && take === this.fragmentLeft) {
+      if (this.lastFragment && this.kept === 0 && take === this.fragmentLeft) {
         const record = chunk.subarray(at, at + take);
         at += take;
         this.reset();
         this.onRecord(record);
         continue;
       }
-      this.pieces.push(chunk.subarray(at, at + take));
+      this.keep(chunk.subarray(at, at + take));
       this.fragmentLeft -= take;
       at += take;
       if (this.fragmentLeft === 0) this.endFragment();
@@ -184,6 +200,7 @@ export class RecordDecoder {
   private endFragment(): void {
     this.fragmentLeft = -1;
     if (!this.lastFragment) return;
+    this.sealStage();
     const pieces = this.pieces;
     const record = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
     this.reset();
@@ -196,6 +213,37 @@ export class RecordDecoder {
     this.fragments = 0;
     this.recordLength = 0;
     this.pieces = [];
+    this.kept = 0;
+    this.stage = null;
+    this.stageUsed = 0;
+  }
+
+  private keep(piece: Buffer): void {
+    this.kept += piece.length;
+    if (piece.length >= KEEP_VIEW_MIN && piece.length * 2 >= piece.buffer.byteLength) {
+      this.sealStage();
+      this.pieces.push(piece);
+      return;
+    }
+    let at = 0;
+    while (at < piece.length) {
+      if (this.stage === null || this.stageUsed === this.stage.length) {
+        this.sealStage();
+        // Never more than the record still needs (its announced length is within the caps already).
+        const needed = this.recordLength - (this.kept - piece.length + at);
+        this.stage = Buffer.allocUnsafe(Math.min(needed, Math.max(STAGE_MIN, this.kept)));
+      }
+      const n = piece.copy(this.stage, this.stageUsed, at);
+      this.stageUsed += n;
+      at += n;
+    }
+  }
+
+  private sealStage(): void {
+    if (this.stage === null) return;
+    if (this.stageUsed > 0) this.pieces.push(this.stageUsed === this.stage.length ? this.stage : this.stage.subarray(0, this.stageUsed));
+    this.stage = null;
+    this.stageUsed = 0;
   }
 }
 
