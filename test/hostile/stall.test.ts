@@ -6,11 +6,14 @@ import { RpcClient } from '../../src/rpc/client.js';
 import { RpcServer } from '../../src/rpc/server.js';
 import { XdrReader } from '../../src/xdr/reader.js';
 import { XdrWriter } from '../../src/xdr/writer.js';
+import { BULK, libtirpcMissing, startLibtirpcServer } from '../helpers/libtirpc.js';
+import { toolsPresent } from '../helpers/tools.js';
 
-const PROG = 0x20000777;
-const VERS = 1;
+const PROG = BULK.program;
+const VERS = BULK.version;
 const MiB = 1 << 20;
-const PATTERN = Buffer.alloc(MiB, 0x5a);
+/** The libtirpc server's READ pattern (byte i = i & 0xff); the in-process server answers the same. */
+const PATTERN = Buffer.from(Array.from({ length: MiB }, (_, i) => i & 0xff));
 
 /** WRITE-like: 1 MiB in, its length out. READ-like: a length in, that many bytes out. */
 function bulkServer(): RpcServer {
@@ -19,12 +22,12 @@ function bulkServer(): RpcServer {
     program: PROG,
     version: VERS,
     procedures: {
-      2: (args: Buffer) => {
+      [BULK.WRITE]: (args: Buffer) => {
         const w = new XdrWriter();
         w.uint(new XdrReader(args).opaque().length);
         return w.finish();
       },
-      3: (args: Buffer) => {
+      [BULK.READ]: (args: Buffer) => {
         const w = new XdrWriter();
         w.opaque(PATTERN.subarray(0, new XdrReader(args).uint()));
         return w.finish();
@@ -46,7 +49,7 @@ function uintArgs(value: number): Buffer[] {
   return w.finish();
 }
 
-export async function bulkRounds(port: number, rounds: number, each: number): Promise<{ writes: number; reads: number }> {
+async function bulkRounds(port: number, rounds: number, each: number): Promise<{ writes: number; reads: number }> {
   const client = new RpcClient({ host: '127.0.0.1', port, timeout: 20_000 });
   let writes = 0;
   let reads = 0;
@@ -54,8 +57,8 @@ export async function bulkRounds(port: number, rounds: number, each: number): Pr
     for (let round = 0; round < rounds; round++) {
       const calls: Promise<void>[] = [];
       for (let i = 0; i < each; i++) {
-        calls.push(client.call(PROG, VERS, 2, opaqueArgs(PATTERN)).then((r) => void (new XdrReader(r).uint() === MiB && writes++)));
-        calls.push(client.call(PROG, VERS, 3, uintArgs(MiB)).then((r) => void (new XdrReader(r).opaque().equals(PATTERN) && reads++)));
+        calls.push(client.call(PROG, VERS, BULK.WRITE, opaqueArgs(PATTERN)).then((r) => void (new XdrReader(r).uint() === MiB && writes++)));
+        calls.push(client.call(PROG, VERS, BULK.READ, uintArgs(MiB)).then((r) => void (new XdrReader(r).opaque().equals(PATTERN) && reads++)));
       }
       await Promise.all(calls);
     }
@@ -65,11 +68,21 @@ export async function bulkRounds(port: number, rounds: number, each: number): Pr
   return { writes, reads };
 }
 
-test('H67 32 x 1 MiB WRITE-like + 32 x 1 MiB READ-like at once on one connection, 20 rounds: all complete, none times out', async (t) => {
+test('H67 32 x 1 MiB WRITE-like + 32 x 1 MiB READ-like at once on one connection to an rpctls server, 20 rounds: all complete, none times out', async (t) => {
   const server = bulkServer();
   const { port } = await server.listen({ host: '127.0.0.1' });
   try {
     t.deepEqual(await bulkRounds(port, 20, 32), { writes: 640, reads: 640 });
+  } finally {
+    await server.close();
+  }
+});
+
+test('H67b the same 32 + 32 x 1 MiB, 20 rounds, against the libtirpc C server: all complete, none times out', async (t) => {
+  if (!toolsPresent(t, libtirpcMissing())) return;
+  const server = await startLibtirpcServer();
+  try {
+    t.deepEqual(await bulkRounds(server.tcpPort, 20, 32), { writes: 640, reads: 640 });
   } finally {
     await server.close();
   }
