@@ -19,7 +19,7 @@ import net from 'node:net';
 
 import { AuthFlavor, AuthStat, nameOf } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection } from '../rpc/connection.js';
-import { RpcServer } from '../rpc/server.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, RpcServer } from '../rpc/server.js';
 import { type RpcTlsServerOptions, rpcTlsInterceptor } from '../rpc-tls/index.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
 import { accessors, type FlagSpec, parseArgs, parseInteger, UsageError } from './args.js';
@@ -46,6 +46,8 @@ SINK=2 opaque<> -> uint byte count; SOURCE=3 uint n -> opaque<min(n, ${SOURCE_MA
   --register               register every program/version with the local rpcbind (unregistered on exit)
   --program <prog>:<vers>  also answer NULL (and the probe) for this program; repeatable,
                            e.g. --program 100003:4 for an NFS client's probe and handshake
+  --idle-timeout <ms>      close a connection with nothing received and nothing in flight for this
+                           long (default 120000; 0: never); silent new connections go after 10000
   --verbose                log every call, not only those to --program programs
 
 Exit status: 0 stopped by a signal; 1 could not start (address in use, rpcbind refused); 2 usage.
@@ -64,6 +66,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'require-tls': { type: 'boolean' },
   register: { type: 'boolean' },
   program: { type: 'string', multiple: true, value: '<prog>:<vers>' },
+  'idle-timeout': { type: 'int', min: 0, max: 0x7fffffff, value: '<ms>' },
   verbose: { type: 'boolean' },
 };
 
@@ -127,6 +130,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
       register: a.bool('register'),
       programs: parsePrograms(a.list('program')),
       verbose: a.bool('verbose'),
+      idleTimeout: a.num('idle-timeout', DEFAULT_IDLE_TIMEOUT_MS),
     };
   } catch (error) {
     return usageExit(error);
@@ -186,7 +190,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     return handled;
   };
 
-  const server = new RpcServer({ interceptCall });
+  const server = new RpcServer({ interceptCall, idleTimeout: o.idleTimeout });
   server.addProgram(TEST_PROGRAM_DEFINITION);
   for (const p of o.programs) server.addProgram({ program: p.program, version: p.version, procedures: {} });
   let nextId = 1;

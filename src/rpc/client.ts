@@ -5,6 +5,9 @@ import { type CallOptions, type ConnectionOptions, RpcConnection } from './conne
 import { ConnectError, ConnectionClosedError, RpcTimeoutError } from './errors.js';
 import { type ProcedureRef, type ProgramDefinition, ProgramRegistry } from './program.js';
 
+/** How long a server may take to finish a record it started (a 1 MiB reply at 35 KiB/s). */
+export const DEFAULT_CLIENT_RECORD_TIMEOUT_MS = 30_000;
+
 export interface ReconnectOptions {
   /** First delay before reconnecting, in ms (default 100). */
   initialDelay?: number;
@@ -147,7 +150,8 @@ export class RpcClient extends EventEmitter {
 
   private connectionOptions(): ConnectionOptions {
     const { host: _h, port: _p, path: _path, connectTimeout: _c, reconnect: _r, upgrade: _u, ...rest } = this.options;
-    return { ...rest, programs: this.programs };
+    // A server that starts a reply must finish it: no holding a call's connection with a partial record.
+    return { recordTimeout: DEFAULT_CLIENT_RECORD_TIMEOUT_MS, ...rest, programs: this.programs };
   }
 
   private async establish(): Promise<RpcConnection> {

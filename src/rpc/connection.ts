@@ -43,8 +43,22 @@ export interface ConnectionOptions {
    * connection is destroyed with ERR_RPC_RECORD_TIMEOUT: a slowloris sender cannot hold it.
    */
   recordTimeout?: number;
-  /** Milliseconds with nothing received and no call in flight either way before a graceful close (0: never). */
+  /**
+   * Milliseconds with nothing received and no call in flight either way before a graceful close and an
+   * 'idle' event (0: never, the default for a bare connection; RpcServer uses 120000).
+   */
   idleTimeout?: number;
+  /**
+   * Milliseconds a new connection may take to send its first byte before it is closed as idle (0: only
+   * idleTimeout applies; RpcServer uses 10000), so silent sockets cannot hold a server's slots.
+   */
+  firstByteTimeout?: number;
+  /**
+   * Milliseconds our records may wait unsent with no progress (the peer reads nothing) before the
+   * connection is destroyed with ERR_RPC_WRITE_TIMEOUT (0: never, the default for a bare connection and
+   * a client; RpcServer uses 30000). A reader slower than (its largest reply / writeTimeout) is cut.
+   */
+  writeTimeout?: number;
   /** Default per-call timeout in ms (default 30000; 0 disables). */
   timeout?: number;
   /** Credential for outgoing calls (default AUTH_NONE). */
@@ -101,7 +115,7 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
       onRecord: (record) => this.receiveRecord(record),
       onWritable: () => this.writableAgain(),
       onClose: (error) => this.closed_(error),
-      busy: () => this.dispatcher.incoming > 0 || this.calls.size > 0,
+      busy: () => this.busy,
       onIdle: () => {
         this.emit('idle');
         void this.close();
@@ -128,6 +142,8 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
       maxFragmentSize: validateInteger(options.maxFragmentSize ?? MAX_FRAGMENT_LENGTH, 'maxFragmentSize', 1, MAX_FRAGMENT_LENGTH),
       recordTimeout: validateInteger(options.recordTimeout ?? 0, 'recordTimeout', 0, 0x7fffffff),
       idleTimeout: validateInteger(options.idleTimeout ?? 0, 'idleTimeout', 0, 0x7fffffff),
+      firstByteTimeout: validateInteger(options.firstByteTimeout ?? 0, 'firstByteTimeout', 0, 0x7fffffff),
+      writeTimeout: validateInteger(options.writeTimeout ?? 0, 'writeTimeout', 0, 0x7fffffff),
     });
   }
 
@@ -153,6 +169,18 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   /** The byte stream underneath, for diagnostics (null while an upgrade holds it, and once closed). */
   get transport(): Duplex | null {
     return this.channel.transport;
+  }
+
+  /**
+   * performance.now() of the last byte received (or of the connection's start), and whether calls are in
+   * flight either way: a server at maxConnections evicts the connection idle the longest.
+   */
+  get lastActivity(): number {
+    return this.channel.lastActivity;
+  }
+
+  get busy(): boolean {
+    return this.dispatcher.incoming > 0 || this.calls.size > 0 || this.channel.upgrading;
   }
 
   /** True from the start of an upgrade until the new stream carries records. */

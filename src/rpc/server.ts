@@ -7,9 +7,19 @@ import { registerWithRpcbind } from './rpcbind.js';
 
 /** Time a client may take to finish a record it started: 30 s is 35 KiB/s for a 1 MiB NFS WRITE. */
 export const DEFAULT_RECORD_TIMEOUT_MS = 30_000;
+/** A connection with nothing received and nothing in flight this long is closed (nfsd: a few minutes). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+/** A new connection must say something within this time; every real client speaks at once. */
+export const DEFAULT_FIRST_BYTE_TIMEOUT_MS = 10_000;
+/** Replies may sit unread this long without progress (35 KiB/s for a 1 MiB NFS READ reply). */
+export const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 
 export interface ServerOptions extends Omit<ConnectionOptions, 'programs' | 'auth'> {
-  /** Connections accepted at once; more are closed on arrival (default 4096). */
+  /**
+   * Connections held at once (default 4096). A new one past it evicts the connection idle the longest
+   * (nothing in flight; one that never sent a byte first), as Linux nfsd does; only when every connection
+   * is busy is the new one refused.
+   */
   maxConnections?: number;
   /** Milliseconds `close()` waits for calls in flight before destroying connections (default 5000). */
   closeTimeout?: number;
@@ -113,15 +123,38 @@ export class RpcServer extends EventEmitter {
 
   private connectionOptions(): ConnectionOptions {
     const { maxConnections: _m, closeTimeout: _c, ...rest } = this.options;
-    // A server does not let a peer hold a connection by dribbling a record (slowloris).
-    return { recordTimeout: DEFAULT_RECORD_TIMEOUT_MS, ...rest, programs: this.programs };
+    // A peer may not hold a connection by dribbling a record (slowloris), by saying nothing, or by
+    // never reading its replies.
+    return {
+      recordTimeout: DEFAULT_RECORD_TIMEOUT_MS,
+      idleTimeout: DEFAULT_IDLE_TIMEOUT_MS,
+      firstByteTimeout: DEFAULT_FIRST_BYTE_TIMEOUT_MS,
+      writeTimeout: DEFAULT_WRITE_TIMEOUT_MS,
+      ...rest,
+      programs: this.programs,
+    };
+  }
+
+  /** The connection idle the longest (nothing in flight either way), or null when all are busy. */
+  private longestIdle(): RpcConnection | null {
+    let victim: RpcConnection | null = null;
+    for (const connection of this.connections) {
+      if (connection.busy) continue;
+      if (victim === null || connection.lastActivity < victim.lastActivity) victim = connection;
+    }
+    return victim;
   }
 
   private accept(socket: net.Socket): void {
     if (this.connections.size >= this.maxConnections) {
-      socket.destroy();
-      this.emit('connectionRefused', socket.remoteAddress);
-      return;
+      const victim = this.longestIdle();
+      if (victim === null) {
+        socket.destroy();
+        this.emit('connectionRefused', socket.remoteAddress);
+        return;
+      }
+      this.emit('connectionEvicted', victim);
+      victim.destroy();
     }
     const connection = new RpcConnection(socket, this.connectionOptions());
     this.connections.add(connection);

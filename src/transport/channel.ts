@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { RecordTimeoutError, UnexpectedBytesError, UpgradeError } from './errors.js';
+import { RecordTimeoutError, UnexpectedBytesError, UpgradeError, WriteTimeoutError } from './errors.js';
 import { type RecordDecoderOptions, MAX_FRAGMENT_LENGTH, RecordDecoder, frameRecord } from './record-marking.js';
 
 /**
@@ -31,6 +31,13 @@ export interface ChannelOptions extends RecordDecoderOptions {
   recordTimeout?: number;
   /** Milliseconds with nothing received and nothing in flight before `onIdle` (0: never). */
   idleTimeout?: number;
+  /** Milliseconds a new stream may take to deliver its first byte before `onIdle` (0: only idleTimeout). */
+  firstByteTimeout?: number;
+  /**
+   * Milliseconds written records may sit unsent with no progress (the peer does not read) before the
+   * channel is destroyed with ERR_RPC_WRITE_TIMEOUT (0: no limit).
+   */
+  writeTimeout?: number;
 }
 
 /**
@@ -56,6 +63,8 @@ export class RecordChannel {
   private readonly maxFragmentSize: number;
   private readonly recordTimeout: number;
   private readonly idleTimeout: number;
+  private readonly firstByteTimeout: number;
+  private readonly writeTimeout: number;
   private readonly sink: RecordSink;
 
   private corked = false;
@@ -73,7 +82,12 @@ export class RecordChannel {
   /** Records completed since the record timer was last (re)started. */
   private recordsSinceArmed = 0;
   private idleTimer: NodeJS.Timeout | null = null;
-  private lastActivity = 0;
+  private lastReceived = 0;
+  private receivedAny = false;
+  private firstByteTimer: NodeJS.Timeout | null = null;
+  private writeTimer: NodeJS.Timeout | null = null;
+  /** Bytes the stream still had to send when the write timer was (re)armed: less later is progress. */
+  private unsentAtArm = 0;
   private feedScheduled = false;
   /** Aborted if the channel is destroyed while an upgrader runs. */
   private upgradeAbort: AbortController | null = null;
@@ -84,6 +98,10 @@ export class RecordChannel {
   private readonly onStreamClose = (): void => this.destroy();
   private readonly onDrain = (): void => {
     this.writeBlocked = false;
+    if (this.writeTimer !== null) {
+      clearTimeout(this.writeTimer);
+      this.writeTimer = null;
+    }
     this.sink.onWritable();
   };
   private readonly uncork = (): void => {
@@ -96,6 +114,8 @@ export class RecordChannel {
     this.maxFragmentSize = options.maxFragmentSize ?? MAX_FRAGMENT_LENGTH;
     this.recordTimeout = options.recordTimeout ?? 0;
     this.idleTimeout = options.idleTimeout ?? 0;
+    this.firstByteTimeout = options.firstByteTimeout ?? 0;
+    this.writeTimeout = options.writeTimeout ?? 0;
     this.decoder = new RecordDecoder((record) => this.deliver(record), options);
     if (stream) this.attach(stream);
   }
@@ -137,9 +157,32 @@ export class RecordChannel {
     }
     let ok = true;
     for (let i = 0; i < framed.length; i++) ok = stream.write(framed[i]);
-    if (!ok) this.writeBlocked = true;
+    if (!ok) {
+      this.writeBlocked = true;
+      if (this.writeTimeout > 0 && this.writeTimer === null) this.armWriteTimer(stream);
+    }
     return ok;
   }
+
+  /** Milliseconds (performance.now()) of the last byte received, or of the stream's start. */
+  get lastActivity(): number {
+    return this.lastReceived;
+  }
+
+  private armWriteTimer(stream: Duplex): void {
+    this.unsentAtArm = unsentBytes(stream);
+    this.writeTimer = setTimeout(this.onWriteTimeout, this.writeTimeout);
+    this.writeTimer.unref();
+  }
+
+  private readonly onWriteTimeout = (): void => {
+    this.writeTimer = null;
+    const stream = this.stream;
+    if (stream === null || this.isClosed || !this.writeBlocked) return;
+    // Progress (the peer read some) restarts the deadline; none in writeTimeout ms ends the connection.
+    if (unsentBytes(stream) < this.unsentAtArm) this.armWriteTimer(stream);
+    else this.destroy(new WriteTimeoutError(stream.writableLength, this.writeTimeout));
+  };
 
   // ---- reading -----------------------------------------------------------------------------------
 
@@ -179,7 +222,12 @@ export class RecordChannel {
       this.destroy(error as Error);
       return;
     }
-    if (this.idleTimeout > 0) this.touch();
+    this.lastReceived = performance.now();
+    if (!this.receivedAny) {
+      this.receivedAny = true;
+      if (this.firstByteTimer !== null) clearTimeout(this.firstByteTimer);
+      this.firstByteTimer = null;
+    }
     if (this.recordTimeout > 0) this.watchRecord();
   }
 
@@ -279,8 +327,22 @@ export class RecordChannel {
     stream.on('close', this.onStreamClose);
     stream.on('drain', this.onDrain);
     if (this.readPaused) stream.pause();
-    if (this.idleTimeout > 0) this.touch(); // a peer that never sends a byte is idle too
+    this.lastReceived = performance.now();
+    // A peer that never sends a byte is idle too.
+    if (this.idleTimeout > 0 && this.idleTimer === null) {
+      this.idleTimer = setInterval(this.checkIdle, Math.max(10, Math.ceil(this.idleTimeout / 4)));
+      this.idleTimer.unref();
+    }
+    if (this.firstByteTimeout > 0 && !this.receivedAny && this.firstByteTimer === null) {
+      this.firstByteTimer = setTimeout(this.onFirstByteTimeout, this.firstByteTimeout);
+      this.firstByteTimer.unref();
+    }
   }
+
+  private readonly onFirstByteTimeout = (): void => {
+    this.firstByteTimer = null;
+    if (!this.receivedAny && !this.isClosed && !this.closing) this.sink.onIdle();
+  };
 
   private detach(stream: Duplex): void {
     stream.off('data', this.onData);
@@ -321,21 +383,13 @@ export class RecordChannel {
     if (this.decoder.inRecord && !this.readPaused) this.destroy(new RecordTimeoutError(this.decoder.buffered, this.recordTimeout));
   };
 
-  private touch(): void {
-    this.lastActivity = performance.now();
-    if (this.idleTimer === null) {
-      this.idleTimer = setInterval(this.checkIdle, Math.max(10, Math.ceil(this.idleTimeout / 4)));
-      this.idleTimer.unref();
-    }
-  }
-
   private readonly checkIdle = (): void => {
     if (this.isClosed || this.closing) return;
     if (this.sink.busy() || this.decoder.inRecord || this.upgradeState !== Upgrade.None) {
-      this.lastActivity = performance.now();
+      this.lastReceived = performance.now();
       return;
     }
-    if (performance.now() - this.lastActivity >= this.idleTimeout) this.sink.onIdle();
+    if (performance.now() - this.lastReceived >= this.idleTimeout) this.sink.onIdle();
   };
 
   // ---- closing -------------------------------------------------------------------------------------
@@ -363,6 +417,8 @@ export class RecordChannel {
     this.upgradeAbort?.abort(error);
     if (this.recordTimer) clearTimeout(this.recordTimer);
     if (this.idleTimer) clearInterval(this.idleTimer);
+    if (this.firstByteTimer) clearTimeout(this.firstByteTimer);
+    if (this.writeTimer) clearTimeout(this.writeTimer);
     const stream = this.stream;
     this.stream = null;
     if (stream) {
@@ -385,6 +441,15 @@ function stopReadingHandle(stream: Duplex): void {
     handle.reading = false;
     handle.readStop();
   }
+}
+
+/**
+ * Bytes not yet taken by the kernel. A socket's writableLength keeps a chunk whole until libuv wrote all
+ * of it; the handle's writeQueueSize shrinks as the kernel takes parts, so a slow reader counts as progress.
+ */
+function unsentBytes(stream: Duplex): number {
+  const queued = (stream as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize;
+  return stream.writableLength + (typeof queued === 'number' ? queued : 0);
 }
 
 /** Resolves once everything written so far has been handed to the stream's underlying resource. */

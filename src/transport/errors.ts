@@ -60,3 +60,14 @@ export class UpgradeError extends TransportError {
     super('ERR_RPC_UPGRADE', message, cause === undefined ? undefined : { cause });
   }
 }
+
+/** Written records sat unsent for `timeoutMs` with no progress: the peer does not read its replies. */
+export class WriteTimeoutError extends TransportError {
+  readonly unsent: number;
+  readonly timeoutMs: number;
+  constructor(unsent: number, timeoutMs: number) {
+    super('ERR_RPC_WRITE_TIMEOUT', `the peer read nothing for ${timeoutMs} ms (${unsent} bytes waiting to be sent)`);
+    this.unsent = unsent;
+    this.timeoutMs = timeoutMs;
+  }
+}

@@ -138,3 +138,21 @@ test('usage errors exit 2; a port in use exits 1', async (t) => {
   t.is(help.code, 0);
   t.regex(help.stdout, /SOURCE=3 uint n -> opaque<min\(n, 1048576\)>/);
 });
+
+test('--idle-timeout: a connection with nothing in flight is closed after that long (and logged); 0 is refused below', async (t) => {
+  const s = await serve(['--idle-timeout', '300']);
+  const client = new RpcClient({ host: '127.0.0.1', port: s.port, timeout: 5000 });
+  const closed = new Promise<void>((resolve) => client.once('disconnect', () => resolve()));
+  await client.connect();
+  const started = Date.now(); // before the call: the server cannot have heard from us after it
+  t.deepEqual(await client.request(ECHO, Buffer.from('x')), Buffer.from('x'));
+  await closed;
+  const ms = Date.now() - started;
+  t.true(ms >= 300 && ms < 3000, `closed after ${ms} ms`);
+  await s.waitFor(/^conn 1 127\.0\.0\.1:\d+ closed /);
+  await client.close();
+  t.is(await s.stop('SIGTERM'), 0);
+  const bad = await rpctls(['serve', '--idle-timeout', '-1']);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /--idle-timeout must be an integer from 0/);
+});

@@ -1,0 +1,79 @@
+// Peers that hold a server's slots without using them: silent sockets, and peers that never read.
+import net from 'node:net';
+import test from 'ava';
+
+import { RpcClient } from '../../src/rpc/client.js';
+import { RpcServer } from '../../src/rpc/server.js';
+import { PROG, Proc, VERS, arena, callRecord, codeOf, raw, until } from './helpers.js';
+
+test.serial('H69 4,096 silent connections at the default maxConnections: a legitimate client is served within 1 s', async (t) => {
+  // Default maxConnections (4096); silent sockets kept past the default 10 s firstByteTimeout so all are held.
+  const server = new RpcServer({ firstByteTimeout: 60_000 });
+  server.addProgram({ program: PROG, version: VERS, procedures: { [Proc.ECHO]: (args: Buffer) => args } });
+  const { port } = await server.listen({ host: '127.0.0.1' });
+  const silent: net.Socket[] = [];
+  let evicted = 0;
+  server.on('connectionEvicted', () => evicted++);
+  try {
+    for (let i = 0; i < 4096; i += 256) {
+      await Promise.all(
+        Array.from({ length: 256 }, () => {
+          const socket = net.connect({ host: '127.0.0.1', port });
+          socket.on('error', () => undefined);
+          silent.push(socket);
+          return new Promise((resolve) => socket.once('connect', resolve));
+        }),
+      );
+    }
+    await until(() => server.connections.size === 4096, 20_000);
+    const client = new RpcClient({ host: '127.0.0.1', port, timeout: 1000, connectTimeout: 1000 });
+    const started = performance.now();
+    const reply = await client.call(PROG, VERS, Proc.ECHO, Buffer.from('legit'));
+    const ms = performance.now() - started;
+    t.log(`served in ${ms.toFixed(1)} ms with 4,096 silent connections held (${evicted} evicted)`);
+    t.deepEqual(reply, Buffer.from('legit'));
+    t.true(ms < 1000);
+    t.is(evicted, 1, 'one silent connection made room');
+    await client.close();
+  } finally {
+    for (const socket of silent) socket.destroy();
+    await server.close();
+  }
+});
+
+test.serial('H69b a connection that never sends a byte is closed at firstByteTimeout; one that spoke stays until idleTimeout', async (t) => {
+  const a = await arena({ server: { firstByteTimeout: 300, idleTimeout: 5000 } });
+  const quiet = await raw(a.port);
+  const spoke = await raw(a.port);
+  spoke.socket.write(callRecord({ xid: 1, procedure: Proc.ECHO, args: Buffer.from('hi') }));
+  const started = Date.now();
+  await quiet.closed;
+  const ms = Date.now() - started;
+  t.true(ms >= 250 && ms < 2000, `closed after ${ms} ms`);
+  await until(() => spoke.messages().length === 1);
+  t.false(spoke.isClosed());
+  await a.bystanderServed();
+  spoke.socket.destroy();
+  await a.close();
+});
+
+test.serial('H70 5 peers that send 20 MiB of calls and never read: each closed at writeTimeout with ERR_RPC_WRITE_TIMEOUT; others served', async (t) => {
+  const a = await arena({ server: { writeTimeout: 500 } });
+  const errors: Error[] = [];
+  a.server.on('connectionError', (error: Error) => errors.push(error));
+  const big = Buffer.alloc(256 * 1024, 1);
+  const peers = await Promise.all(Array.from({ length: 5 }, () => raw(a.port)));
+  for (const peer of peers) {
+    peer.socket.pause(); // never read the replies
+    for (let xid = 1; xid <= 80; xid++) peer.socket.write(callRecord({ xid, procedure: Proc.ECHO, args: big }));
+  }
+  const started = Date.now();
+  await Promise.all(peers.map((p) => p.closed));
+  const ms = Date.now() - started;
+  t.log(`all 5 closed after ${ms} ms`);
+  await until(() => errors.length >= 5);
+  t.is(errors.filter((e) => codeOf(e) === 'ERR_RPC_WRITE_TIMEOUT').length, 5);
+  t.regex(errors[0]?.message ?? '', /read nothing for 500 ms/);
+  await a.bystanderServed();
+  await a.close();
+});
