@@ -25,6 +25,7 @@ export {
   RecordTimeoutError,
   UnexpectedBytesError,
   UpgradeError,
+  WriteTimeoutError,
 } from './transport/errors.js';
 export {
   RpcError,
@@ -122,8 +123,16 @@ export type {
   TypedProcedure,
 } from './rpc/peer.js';
 export { RpcConnection, type ConnectionOptions, type CallInterceptor, type AuthenticateHook } from './rpc/connection.js';
-export { RpcClient, type ClientOptions, type ReconnectOptions } from './rpc/client.js';
-export { RpcServer, DEFAULT_RECORD_TIMEOUT_MS, type ServerOptions, type ListenOptions } from './rpc/server.js';
+export { RpcClient, DEFAULT_CLIENT_RECORD_TIMEOUT_MS, type ClientOptions, type ReconnectOptions } from './rpc/client.js';
+export {
+  RpcServer,
+  DEFAULT_RECORD_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_FIRST_BYTE_TIMEOUT_MS,
+  DEFAULT_WRITE_TIMEOUT_MS,
+  type ServerOptions,
+  type ListenOptions,
+} from './rpc/server.js';
 export {
   RpcbindClient,
   RPCBIND_PROGRAM,
