@@ -237,7 +237,14 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     log(`serving programs=${programs.join(',')} tls=${o.tls ? 'on' : 'off'}${o.requireTls ? ' require-tls' : ''}${o.register ? ' registered' : ''}` +
       (o.tls ? ` cert=${caPem ? 'self-signed' : 'file'} client-certs=${tlsOptions?.ca !== undefined || o.requestCert ? 'requested' : 'no'}` : ''));
   } catch (error) {
-    printError(error);
+    const code = (error as { code?: string }).code;
+    if (code === 'EADDRINUSE') {
+      process.stderr.write(`rpctls serve: ${formatHostPort(o.host, o.port)} is already in use (EADDRINUSE); hint: pick another --port (0 picks a free one) or stop the other server\n`);
+    } else if (code === 'EACCES' && o.port < 1024) {
+      process.stderr.write(`rpctls serve: binding port ${o.port} needs privileges (EACCES); hint: run as root or pick --port 1024 or above\n`);
+    } else {
+      printError(error);
+    }
     await server.close().catch(() => undefined);
     return Exit.FAILURE;
   }

@@ -43,6 +43,7 @@ export class RpcServer extends EventEmitter {
   private readonly closeTimeout: number;
   private readonly server: net.Server;
   private registered: Parameters<typeof registerWithRpcbind>[0] | null = null;
+  private listenPending = 0;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -53,7 +54,11 @@ export class RpcServer extends EventEmitter {
     // Validate the per-connection options once, up front.
     new RpcConnection(null, this.connectionOptions()).destroy();
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-    this.server.on('error', (error) => this.emit('error', error));
+    // An error while listen() is pending rejects that promise and nothing else; later ones are events,
+    // emitted only when someone listens (an unheard 'error' event would crash the process).
+    this.server.on('error', (error) => {
+      if (this.listenPending === 0 && this.listenerCount('error') > 0) this.emit('error', error);
+    });
   }
 
   addProgram(definition: ProgramDefinition): this {
@@ -67,9 +72,14 @@ export class RpcServer extends EventEmitter {
     const host = options.host ?? '0.0.0.0';
     if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('host', 'a non-empty string', host);
     return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
+      this.listenPending++;
+      const onError = (error: Error): void => {
+        this.listenPending--;
+        reject(error);
+      };
       this.server.once('error', onError);
       this.server.listen(port, host, () => {
+        this.listenPending--;
         this.server.off('error', onError);
         resolve(this.address());
       });

@@ -133,6 +133,8 @@ test('usage errors exit 2; a port in use exits 1', async (t) => {
   const busy = await rpctls(['serve', '--host', '127.0.0.1', '--port', String(s.port)]);
   t.is(busy.code, 1);
   t.regex(busy.stderr, /EADDRINUSE/);
+  t.is(busy.stderr.trim().split('\n').length, 1, 'one line, not the error twice');
+  t.regex(busy.stderr, /hint: pick another --port/);
   await s.stop();
   const help = await rpctls(['serve', '--help']);
   t.is(help.code, 0);
