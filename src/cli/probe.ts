@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { offersStartTls } from '../rpc-tls/index.js';
 import { accessors, type FlagSpec, parseArgs } from './args.js';
 import { connectExit, Exit, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
-import { errorJson, type ErrorJson, ms, offloadText, round3, style, summarizeReply } from './render.js';
+import { errorJson, type ErrorJson, ms, offloadText, round3, style, summarizeReply, terminalSafe } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
 
 export const PROBE_USAGE = `usage: rpctls probe <host>[:<port>] [options]
@@ -242,9 +242,10 @@ function printScreen(r: ProbeResult, o: { host: string; port: number; insecure: 
     row('ALPN', `offered ${r.tls.alpnOffered.join(',')}, selected ${r.tls.alpn ?? 'none'}`);
     const c = r.certificate;
     if (c) {
-      row('certificate', `subject ${c.subject}`);
-      row('', `SANs    ${c.subjectAltName ?? '(none)'}`);
-      row('', `issuer  ${c.issuer}`);
+      // The peer wrote these: escaped, so a certificate cannot drive the terminal.
+      row('certificate', `subject ${terminalSafe(c.subject)}`);
+      row('', `SANs    ${terminalSafe(c.subjectAltName ?? '(none)')}`);
+      row('', `issuer  ${terminalSafe(c.issuer)}`);
       row('', `valid   ${c.validFrom} .. ${c.validTo}`);
       row('', `verify  ${c.verified ? s.ok('ok') : o.insecure ? s.warn('FAILED (ignored: --insecure)') : s.bad('FAILED')}: ${c.why}`);
     } else {

@@ -79,6 +79,19 @@ export function summarizeReply(reply: Pick<RpcReply, 'replyStat' | 'acceptStat' 
   return { replyStat, acceptStat, rejectStat, authStat, verifier, text };
 }
 
+/**
+ * A string from the network made safe for a terminal: control characters (C0, DEL, C1), bidirectional
+ * overrides and backslash are written as escapes, so a peer cannot clear the screen, set the window
+ * title, move the cursor or forge a table row.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\\\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    if (c === '\\') return '\\\\';
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 /** Latin-1 text when printable, else hex: verifier bodies are usually "STARTTLS" or empty. */
 function printable(body: Buffer): string {
   const text = body.toString('latin1');
@@ -149,11 +162,12 @@ function hint(error: ErrorJson): string {
 /** Multi-line human rendering: message [code], the wire values, and a hint. */
 export function formatError(error: unknown, s: Style = style(process.stderr)): string {
   const json = errorJson(error);
-  const lines = [`${s.bad('error')}: ${json.message} ${s.dim(`[${json.code}]`)}`];
+  // Messages may carry what a peer sent (a verifier, a certificate name, an OpenSSL reason): escaped.
+  const lines = [`${s.bad('error')}: ${terminalSafe(json.message)} ${s.dim(`[${terminalSafe(String(json.code))}]`)}`];
   const wire = Object.entries(json).filter(([k]) => !['code', 'message', 'cause', 'xid'].includes(k));
-  if (wire.length) lines.push(`  ${wire.map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}`);
+  if (wire.length) lines.push(`  ${wire.map(([k, v]) => `${k}=${terminalSafe(typeof v === 'string' ? v : JSON.stringify(v))}`).join(' ')}`);
   const cause = json.cause as { code: unknown; message: string } | undefined;
-  if (cause) lines.push(`  cause: ${cause.message}${cause.code ? ` [${String(cause.code)}]` : ''}`);
+  if (cause) lines.push(`  cause: ${terminalSafe(cause.message)}${cause.code ? ` [${terminalSafe(String(cause.code))}]` : ''}`);
   const h = hint(json);
   if (h) lines.push(`  ${s.dim('hint:')} ${h}`);
   return lines.join('\n');

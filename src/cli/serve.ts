@@ -79,7 +79,9 @@ interface ConnState {
   calls: number;
 }
 
-const quote = (s: string): string => JSON.stringify(s);
+/** JSON-quoted, with DEL, C1 and bidi controls escaped too: log lines carry what peers sent. */
+const quote = (s: string): string =>
+  JSON.stringify(s).replace(/[\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 function offloadFields(info: TlsInfo): string {
   const o = info.offload;
