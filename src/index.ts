@@ -111,6 +111,7 @@ export { decodeMessage, type RpcCall, type RpcReply, type RpcMessage } from './r
 export { procedure, ProgramRegistry } from './rpc/program.js';
 export type {
   CallContext,
+  CallInterceptor,
   CallOptions,
   ConnectionSecurity,
   ConnectionStats,
@@ -122,7 +123,7 @@ export type {
   StreamUpgrade,
   TypedProcedure,
 } from './rpc/peer.js';
-export { RpcConnection, type ConnectionOptions, type CallInterceptor, type AuthenticateHook } from './rpc/connection.js';
+export { RpcConnection, type ConnectionOptions, type AuthenticateHook } from './rpc/connection.js';
 export { RpcClient, DEFAULT_CLIENT_RECORD_TIMEOUT_MS, type ClientOptions, type ReconnectOptions } from './rpc/client.js';
 export {
   RpcServer,

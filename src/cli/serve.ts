@@ -18,7 +18,7 @@ import { hostname } from 'node:os';
 import net from 'node:net';
 
 import { AuthFlavor, AuthStat, nameOf } from '../rpc/constants.js';
-import type { CallInterceptor, RpcConnection } from '../rpc/connection.js';
+import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, RpcServer } from '../rpc/server.js';
 import { type RpcTlsServerOptions, rpcTlsInterceptor } from '../rpc-tls/index.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
@@ -159,7 +159,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     if (o.requireTls) tlsOptions.requireTls = true;
   }
 
-  const states = new WeakMap<RpcConnection, ConnState>();
+  const states = new WeakMap<RpcPeer, ConnState>();
   const logged = new Set(o.programs.map((p) => `${p.program}:${p.version}`));
   // The probe's answer comes from the TLS layer itself (onProbe), so the log never restates its rules.
   const tlsIntercept = tlsOptions

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { AuthFlavor, AuthStat } from '../rpc/constants.js';
-import type { CallInterceptor, RpcConnection } from '../rpc/connection.js';
+import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
 import { RpcServer, type ServerOptions } from '../rpc/server.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
 import { handshake } from './client.js';
@@ -33,7 +33,7 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
     return false;
   };
 
-  function upgrade(connection: RpcConnection, xid: number): void {
+  function upgrade(connection: RpcPeer, xid: number): void {
     connection
       .upgrade(async (stream, signal) => {
         try {

@@ -1,16 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { InvalidOptionError, validateInteger } from '../errors.js';
 import { RecordChannel, type RecordSink } from '../transport/channel.js';
-import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_RECORD_SIZE, MAX_FRAGMENT_LENGTH } from '../transport/record-marking.js';
-import { type OpaqueAuth } from './auth.js';
 import { CallTable, type CallWriter, tag } from './call-table.js';
+import { type ConnectionOptions, resolveConnectionOptions } from './connection-options.js';
 import { AuthStat, MsgType } from './constants.js';
-import { type AuthenticateHook, Dispatcher } from './dispatcher.js';
+import { Dispatcher } from './dispatcher.js';
 import { ResultDecodeError } from './errors.js';
-import { CallAuthTooLongError, type RpcCall, type RpcReply, decodeMessage } from './message.js';
+import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
 import type { CallOptions, ConnectionSecurity, ConnectionStats, RpcPeer, StreamUpgrade } from './peer.js';
-import { type ProcedureRef, type ProgramDefinition, ProgramRegistry } from './program.js';
+import type { ProcedureRef, ProgramDefinition, ProgramRegistry } from './program.js';
 import { XdrReader } from '../xdr/reader.js';
 import { XdrWriter } from '../xdr/writer.js';
 
@@ -21,75 +19,17 @@ import { XdrWriter } from '../xdr/writer.js';
  * never touches the stream: the channel does, and an upgrade (STARTTLS) swaps it under this object.
  */
 
-export type { AuthenticateHook } from './dispatcher.js';
-export type { CallOptions, ConnectionSecurity, ConnectionStats, RpcPeer, StreamUpgrade } from './peer.js';
-
-export interface ConnectionOptions {
-  /** Largest record accepted, in bytes (default 1 MiB + 64 KiB: NFS's 1 MiB I/O plus headers). */
-  maxRecordSize?: number;
-  /** Most fragments one incoming record may have (default 1024). */
-  maxFragments?: number;
-  /** Outgoing records are split into fragments of at most this many bytes (default: one fragment). */
-  maxFragmentSize?: number;
-  /** Outgoing calls awaiting a reply at once; more wait in a queue (default 1024). */
-  maxPendingCalls?: number;
-  /** Outgoing calls that may wait for a slot; past this a call fails with ERR_RPC_QUEUE_FULL (default 16384). */
-  maxQueuedCalls?: number;
-  /** Incoming calls handled at once; past this the connection stops reading (default 128). */
-  maxIncomingCalls?: number;
-  /**
-   * Milliseconds a peer may take to finish a record it started (0: no limit, the default for a bare
-   * connection; RpcServer uses 30000). Time while this end is not reading does not count. Past it the
-   * connection is destroyed with ERR_RPC_RECORD_TIMEOUT: a slowloris sender cannot hold it.
-   */
-  recordTimeout?: number;
-  /**
-   * Milliseconds with nothing received and no call in flight either way before a graceful close and an
-   * 'idle' event (0: never, the default for a bare connection; RpcServer uses 120000).
-   */
-  idleTimeout?: number;
-  /**
-   * Milliseconds a new connection may take to send its first byte before it is closed as idle (0: only
-   * idleTimeout applies; RpcServer uses 10000), so silent sockets cannot hold a server's slots.
-   */
-  firstByteTimeout?: number;
-  /**
-   * Milliseconds our records may wait unsent with no progress (the peer reads nothing) before the
-   * connection is destroyed with ERR_RPC_WRITE_TIMEOUT (0: never, the default for a bare connection and
-   * a client; RpcServer uses 30000). A reader slower than (its largest reply / writeTimeout) is cut.
-   */
-  writeTimeout?: number;
-  /** Default per-call timeout in ms (default 30000; 0 disables). */
-  timeout?: number;
-  /** Credential for outgoing calls (default AUTH_NONE). */
-  auth?: OpaqueAuth;
-  /** Programs served to the peer; a server passes its own, shared by all its connections. */
-  programs?: ProgramRegistry;
-  /** Credential check for incoming calls (default: AUTH_NONE and AUTH_SYS accepted). */
-  authenticate?: AuthenticateHook;
-  /**
-   * Sees every incoming CALL before authentication and dispatch; returning true means it handled the
-   * call (answered it, refused it, or began an upgrade). The RPC-with-TLS layer answers probes here.
-   */
-  interceptCall?: CallInterceptor;
-}
-
-/** See ConnectionOptions.interceptCall. */
-export type CallInterceptor = (call: RpcCall, connection: RpcConnection) => boolean;
+export type { AuthenticateHook, ConnectionOptions } from './connection-options.js';
+export type { CallInterceptor, CallOptions, ConnectionSecurity, ConnectionStats, RpcPeer, StreamUpgrade } from './peer.js';
 
 const EMPTY = Buffer.alloc(0);
-
-function validateFunction<T>(value: T, option: string): T {
-  if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(option, 'a function', value);
-  return value;
-}
 
 export class RpcConnection extends EventEmitter implements RpcPeer {
   readonly programs: ProgramRegistry;
   readonly stats: ConnectionStats = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0 };
   private readonly channel: RecordChannel;
   private readonly calls: CallTable;
-  private readonly dispatcher: Dispatcher<RpcConnection>;
+  private readonly dispatcher: Dispatcher;
   private readonly maxIncomingCalls: number;
   private securityInfo: ConnectionSecurity | null = null;
   private writeBlocked = false;
@@ -100,9 +40,9 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
 
   constructor(stream: Duplex | null, options: ConnectionOptions = {}) {
     super();
-    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
-    this.maxIncomingCalls = validateInteger(options.maxIncomingCalls ?? 128, 'maxIncomingCalls', 1, 0x7fffffff);
-    this.programs = options.programs ?? new ProgramRegistry();
+    const o = resolveConnectionOptions(options);
+    this.maxIncomingCalls = o.maxIncomingCalls;
+    this.programs = o.programs;
     // The parts talk to each other through these small adapters, so none of it is public surface.
     const self = this;
     const writer: CallWriter = {
@@ -121,7 +61,7 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
         void this.close();
       },
     };
-    this.calls = new CallTable(writer, this.stats, options);
+    this.calls = new CallTable(writer, this.stats, o.calls);
     this.calls.onSettled = () => this.settled();
     const host = {
       peer: this,
@@ -131,20 +71,8 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
         if (this.closing) this.settled();
       },
     };
-    this.dispatcher = new Dispatcher<RpcConnection>(host, {
-      programs: this.programs,
-      authenticate: validateFunction(options.authenticate, 'authenticate'),
-      interceptCall: validateFunction(options.interceptCall, 'interceptCall'),
-    });
-    this.channel = new RecordChannel(stream, sink, {
-      maxRecordSize: validateInteger(options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE, 'maxRecordSize', 28, MAX_FRAGMENT_LENGTH),
-      maxFragments: validateInteger(options.maxFragments ?? DEFAULT_MAX_FRAGMENTS, 'maxFragments', 1, 0x7fffffff),
-      maxFragmentSize: validateInteger(options.maxFragmentSize ?? MAX_FRAGMENT_LENGTH, 'maxFragmentSize', 1, MAX_FRAGMENT_LENGTH),
-      recordTimeout: validateInteger(options.recordTimeout ?? 0, 'recordTimeout', 0, 0x7fffffff),
-      idleTimeout: validateInteger(options.idleTimeout ?? 0, 'idleTimeout', 0, 0x7fffffff),
-      firstByteTimeout: validateInteger(options.firstByteTimeout ?? 0, 'firstByteTimeout', 0, 0x7fffffff),
-      writeTimeout: validateInteger(options.writeTimeout ?? 0, 'writeTimeout', 0, 0x7fffffff),
-    });
+    this.dispatcher = new Dispatcher(host, o.dispatch);
+    this.channel = new RecordChannel(stream, sink, o.channel);
   }
 
   /** Calls awaiting a reply (written or queued). */

@@ -5,7 +5,7 @@ import { AUTH_NONE, type AuthSysParams, type OpaqueAuth, decodeAuthSys } from '.
 import { AcceptStat, AuthFlavor, AuthStat, RPC_VERSION } from './constants.js';
 import { RpcAcceptedError, RpcAuthError, SystemErrError, authError } from './errors.js';
 import { type RpcCall, writeAcceptedHeader, writeAuthError, writeProgMismatch, writeRpcMismatch } from './message.js';
-import type { RpcPeer } from './peer.js';
+import type { CallInterceptor, RpcPeer } from './peer.js';
 import {
   type CallContext,
   type ProcedureDefinition,
@@ -28,19 +28,19 @@ import {
 export type AuthenticateHook = (context: CallContext) => number | void | Promise<number | void>;
 
 /** What the dispatcher needs from its connection. */
-export interface DispatchHost<C extends RpcPeer> {
-  readonly peer: C;
+export interface DispatchHost {
+  readonly peer: RpcPeer;
   /** Writes one reply record (gather list with a 4-byte mark slot) and counts it. */
   sendReply(parts: Buffer[]): void;
   /** The number of calls being handled changed (the connection may stop or resume reading). */
   incomingChanged(): void;
 }
 
-export interface DispatcherOptions<C extends RpcPeer> {
+export interface DispatcherOptions {
   programs: ProgramRegistry;
   authenticate?: AuthenticateHook | undefined;
   /** Sees every CALL before authentication and dispatch; true means it handled the call. */
-  interceptCall?: ((call: RpcCall, connection: C) => boolean) | undefined;
+  interceptCall?: CallInterceptor | undefined;
 }
 
 /** The context handed to handlers; one per incoming call. */
@@ -64,15 +64,15 @@ class GarbageArgs extends Error {
   }
 }
 
-export class Dispatcher<C extends RpcPeer> {
+export class Dispatcher {
   /** Calls whose handlers have not finished. */
   incoming = 0;
-  private readonly host: DispatchHost<C>;
+  private readonly host: DispatchHost;
   private readonly programs: ProgramRegistry;
   private readonly authenticate: AuthenticateHook | undefined;
-  private readonly interceptCall: ((call: RpcCall, connection: C) => boolean) | undefined;
+  private readonly interceptCall: CallInterceptor | undefined;
 
-  constructor(host: DispatchHost<C>, options: DispatcherOptions<C>) {
+  constructor(host: DispatchHost, options: DispatcherOptions) {
     this.host = host;
     this.programs = options.programs;
     this.authenticate = options.authenticate;

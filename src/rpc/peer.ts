@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { Codec } from '../xdr/codec.js';
 import type { AuthSysParams, OpaqueAuth } from './auth.js';
-import type { RpcReply } from './message.js';
+import type { RpcCall, RpcReply } from './message.js';
 
 /**
  * The shapes the RPC layer's parts share: what handlers, interceptors and the layers above see of one
@@ -33,6 +33,12 @@ export interface ConnectionStats {
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface ConnectionSecurity {}
+
+/**
+ * Sees every incoming CALL before authentication and dispatch; returning true means it handled the call
+ * (answered it, refused it, or began an upgrade). The RPC-with-TLS layer answers probes here.
+ */
+export type CallInterceptor = (call: RpcCall, connection: RpcPeer) => boolean;
 
 /** What an upgrade returns: the new byte stream and what it says about security. */
 export interface StreamUpgrade {

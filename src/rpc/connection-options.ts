@@ -1,0 +1,107 @@
+import { InvalidOptionError, validateInteger } from '../errors.js';
+import type { ChannelOptions } from '../transport/channel.js';
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_RECORD_SIZE, MAX_FRAGMENT_LENGTH } from '../transport/record-marking.js';
+import type { OpaqueAuth } from './auth.js';
+import type { CallTableOptions } from './call-table.js';
+import type { AuthenticateHook, DispatcherOptions } from './dispatcher.js';
+import type { CallInterceptor } from './peer.js';
+import { ProgramRegistry } from './program.js';
+
+/** A connection's options, checked once and split among the parts that use them. */
+
+export type { AuthenticateHook } from './dispatcher.js';
+
+export interface ConnectionOptions {
+  /** Largest record accepted, in bytes (default 1 MiB + 64 KiB: NFS's 1 MiB I/O plus headers). */
+  maxRecordSize?: number;
+  /** Most fragments one incoming record may have (default 1024). */
+  maxFragments?: number;
+  /** Outgoing records are split into fragments of at most this many bytes (default: one fragment). */
+  maxFragmentSize?: number;
+  /** Outgoing calls awaiting a reply at once; more wait in a queue (default 1024). */
+  maxPendingCalls?: number;
+  /** Outgoing calls that may wait for a slot; past this a call fails with ERR_RPC_QUEUE_FULL (default 16384). */
+  maxQueuedCalls?: number;
+  /** Incoming calls handled at once; past this the connection stops reading (default 128). */
+  maxIncomingCalls?: number;
+  /**
+   * Milliseconds a peer may take to finish a record it started (0: no limit, the default for a bare
+   * connection; RpcServer uses 30000). Time while this end is not reading does not count. Past it the
+   * connection is destroyed with ERR_RPC_RECORD_TIMEOUT: a slowloris sender cannot hold it.
+   */
+  recordTimeout?: number;
+  /**
+   * Milliseconds with nothing received and no call in flight either way before a graceful close and an
+   * 'idle' event (0: never, the default for a bare connection; RpcServer uses 120000).
+   */
+  idleTimeout?: number;
+  /**
+   * Milliseconds a new connection may take to send its first byte before it is closed as idle (0: only
+   * idleTimeout applies; RpcServer uses 10000), so silent sockets cannot hold a server's slots.
+   */
+  firstByteTimeout?: number;
+  /**
+   * Milliseconds our records may wait unsent with no progress (the peer reads nothing) before the
+   * connection is destroyed with ERR_RPC_WRITE_TIMEOUT (0: never, the default for a bare connection and
+   * a client; RpcServer uses 30000). A reader slower than (its largest reply / writeTimeout) is cut.
+   */
+  writeTimeout?: number;
+  /** Default per-call timeout in ms (default 30000; 0 disables). */
+  timeout?: number;
+  /** Credential for outgoing calls (default AUTH_NONE). */
+  auth?: OpaqueAuth;
+  /** Programs served to the peer; a server passes its own, shared by all its connections. */
+  programs?: ProgramRegistry;
+  /** Credential check for incoming calls (default: AUTH_NONE and AUTH_SYS accepted). */
+  authenticate?: AuthenticateHook;
+  /**
+   * Sees every incoming CALL before authentication and dispatch; returning true means it handled the
+   * call (answered it, refused it, or began an upgrade). The RPC-with-TLS layer answers probes here.
+   */
+  interceptCall?: CallInterceptor;
+}
+
+export interface ResolvedConnectionOptions {
+  channel: ChannelOptions;
+  calls: CallTableOptions;
+  dispatch: DispatcherOptions;
+  maxIncomingCalls: number;
+  programs: ProgramRegistry;
+}
+
+const MAX_INT = 0x7fffffff;
+
+function validateFunction<T>(value: T, option: string): T {
+  if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(option, 'a function', value);
+  return value;
+}
+
+/** Validates every option (precise messages, at construction) and hands each part its own. */
+export function resolveConnectionOptions(options: ConnectionOptions): ResolvedConnectionOptions {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+  const programs = options.programs ?? new ProgramRegistry();
+  const calls: CallTableOptions = {};
+  if (options.timeout !== undefined) calls.timeout = options.timeout;
+  if (options.auth !== undefined) calls.auth = options.auth;
+  if (options.maxPendingCalls !== undefined) calls.maxPendingCalls = options.maxPendingCalls;
+  if (options.maxQueuedCalls !== undefined) calls.maxQueuedCalls = options.maxQueuedCalls;
+  return {
+    programs,
+    maxIncomingCalls: validateInteger(options.maxIncomingCalls ?? 128, 'maxIncomingCalls', 1, MAX_INT),
+    calls,
+    dispatch: {
+      programs,
+      authenticate: validateFunction(options.authenticate, 'authenticate'),
+      interceptCall: validateFunction(options.interceptCall, 'interceptCall'),
+    },
+    channel: {
+      maxRecordSize: validateInteger(options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE, 'maxRecordSize', 28, MAX_FRAGMENT_LENGTH),
+      maxFragments: validateInteger(options.maxFragments ?? DEFAULT_MAX_FRAGMENTS, 'maxFragments', 1, MAX_INT),
+      maxFragmentSize: validateInteger(options.maxFragmentSize ?? MAX_FRAGMENT_LENGTH, 'maxFragmentSize', 1, MAX_FRAGMENT_LENGTH),
+      recordTimeout: validateInteger(options.recordTimeout ?? 0, 'recordTimeout', 0, MAX_INT),
+      idleTimeout: validateInteger(options.idleTimeout ?? 0, 'idleTimeout', 0, MAX_INT),
+      firstByteTimeout: validateInteger(options.firstByteTimeout ?? 0, 'firstByteTimeout', 0, MAX_INT),
+      writeTimeout: validateInteger(options.writeTimeout ?? 0, 'writeTimeout', 0, MAX_INT),
+    },
+  };
+}
