@@ -100,8 +100,8 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   }
 
   /**
-   * performance.now() of the last byte received (or of the connection's start), and whether calls are in
-   * flight either way: a server at maxConnections evicts the connection idle the longest.
+   * performance.now() of the last complete record received (or of the connection's start), and whether
+   * calls are in flight either way: a server at maxConnections evicts the connection idle the longest.
    */
   get lastActivity(): number {
     return this.channel.lastActivity;

@@ -83,6 +83,7 @@ export class RecordChannel {
   private recordsSinceArmed = 0;
   private idleTimer: NodeJS.Timeout | null = null;
   private lastReceived = 0;
+  private lastRecordAt = 0;
   private receivedAny = false;
   private firstByteTimer: NodeJS.Timeout | null = null;
   private writeTimer: NodeJS.Timeout | null = null;
@@ -164,9 +165,12 @@ export class RecordChannel {
     return ok;
   }
 
-  /** Milliseconds (performance.now()) of the last byte received, or of the stream's start. */
+  /**
+   * performance.now() of the last complete record received, or of the stream's start: a peer dribbling
+   * a record it never finishes is not active, however recent its last byte.
+   */
   get lastActivity(): number {
-    return this.lastReceived;
+    return this.lastRecordAt;
   }
 
   private armWriteTimer(stream: Duplex): void {
@@ -233,6 +237,7 @@ export class RecordChannel {
 
   private deliver(record: Buffer): void {
     this.recordsSinceArmed++;
+    this.lastRecordAt = performance.now();
     if (this.upgradeState === Upgrade.StopAfterRecord) this.stopAtBoundary();
     this.sink.onRecord(record);
   }
@@ -327,7 +332,7 @@ export class RecordChannel {
     stream.on('close', this.onStreamClose);
     stream.on('drain', this.onDrain);
     if (this.readPaused) stream.pause();
-    this.lastReceived = performance.now();
+    this.lastReceived = this.lastRecordAt = performance.now();
     // A peer that never sends a byte is idle too.
     if (this.idleTimeout > 0 && this.idleTimer === null) {
       this.idleTimer = setInterval(this.checkIdle, Math.max(10, Math.ceil(this.idleTimeout / 4)));
