@@ -47,7 +47,6 @@ class Emitter implements DefinitionContext, ProgramContext {
   private readonly tsNames = new Map<string, string>();
   private readonly usedTypeNames = new Set(RESERVED_TYPE_NAMES);
   private readonly valueNames = new Map<string, string>();
-  private readonly out: string[] = [];
   private readonly minSizes = new Map<string, number>();
 
   constructor(
