@@ -84,6 +84,7 @@ export class RecordChannel {
   private idleTimer: NodeJS.Timeout | null = null;
   private lastReceived = 0;
   private lastRecordAt = 0;
+  private recordsDelivered = 0;
   private receivedAny = false;
   private firstByteTimer: NodeJS.Timeout | null = null;
   private writeTimer: NodeJS.Timeout | null = null;
@@ -220,13 +221,16 @@ export class RecordChannel {
   };
 
   private receive(chunk: Buffer): void {
+    const delivered = this.recordsDelivered;
     try {
       this.decoder.push(chunk);
     } catch (error) {
       this.destroy(error as Error);
       return;
     }
+    // One clock read per chunk, not per record.
     this.lastReceived = performance.now();
+    if (this.recordsDelivered !== delivered) this.lastRecordAt = this.lastReceived;
     if (!this.receivedAny) {
       this.receivedAny = true;
       if (this.firstByteTimer !== null) clearTimeout(this.firstByteTimer);
@@ -237,7 +241,7 @@ export class RecordChannel {
 
   private deliver(record: Buffer): void {
     this.recordsSinceArmed++;
-    this.lastRecordAt = performance.now();
+    this.recordsDelivered++;
     if (this.upgradeState === Upgrade.StopAfterRecord) this.stopAtBoundary();
     this.sink.onRecord(record);
   }

@@ -174,11 +174,11 @@ test('H56 slowloris (one byte every 20 ms): closed at recordTimeout with ERR_RPC
 });
 
 test('H56b a busy stream whose chunks end mid-record is not mistaken for slowloris; an idle connection closes at idleTimeout', async (t) => {
-  const a = await arena({ server: { recordTimeout: 300, idleTimeout: 400 } });
+  const a = await arena({ server: { recordTimeout: 800, idleTimeout: 1200 } });
   const busy = await raw(a.port);
   const idle = await raw(a.port);
-  // Records of 1,000 bytes written in 700-byte pieces every 50 ms for 1.2 s: every chunk but a few ends
-  // inside a record, yet each record completes well within 300 ms.
+  // Records of 1,000 bytes written in 700-byte pieces every 40 ms for 1.7 s (over twice the record
+  // deadline): every chunk but a few ends inside a record, yet each record completes well within 800 ms.
   const records = Array.from({ length: 30 }, (_, i) => callRecord({ xid: 500 + i, procedure: Proc.ECHO, args: Buffer.alloc(956, i) }));
   const stream = Buffer.concat(records);
   for (let at = 0; at < stream.length; at += 700) {
