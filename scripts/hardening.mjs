@@ -3,8 +3,10 @@
 //   1. fuzzing: every property of test/hostile/fuzz.test.ts for FUZZ_SECONDS each (default 30)
 //   2. load: 1000 TLS connections x 64 calls in flight x 60 s, userspace TLS on this host
 //   3. faults during load: 200 connections x 16 in flight x 20 s, server SIGKILLed at 40% and restarted
-//   4. (HARDENING_UML=1) load in kernel mode inside the UML kernel: 100 x 16 x 30 s (UML's generic C
-//      crypto and 1 GiB of memory make 1000 connections there a test of UML, not of rpctls)
+//   4. churn: CHURN_CONNECTIONS (default 10,000) short TLS connections, 1 in 10 failing its handshake:
+//      live RpcConnection/TlsStream objects after GC, RSS after the first 1,000 and at the end
+//   5. (HARDENING_UML=1) load and churn in kernel mode inside the UML kernel: 100 x 16 x 30 s (UML's
+//      generic C crypto and 1 GiB of memory make 1000 connections there a test of UML, not of rpctls)
 // Env: FUZZ_SECONDS, LOAD_CONNECTIONS, LOAD_IN_FLIGHT, LOAD_SECONDS. Exit status non-zero if any run failed.
 import { spawnSync } from 'node:child_process';
 
@@ -28,15 +30,18 @@ const s = env.LOAD_SECONDS ?? '60';
 // 1000 client connections + 1000 server connections: raise the soft fd limit to the hard one (each process needs ~1000).
 run(`load: ${c} TLS connections x ${f} in flight x ${s} s (userspace TLS)`, `ulimit -n "$(ulimit -Hn)" && node --import tsx test/hostile/load.ts ${c} ${f} ${s}`);
 run('faults during load: 200 x 16 x 20 s, server killed at 40% and restarted', 'ulimit -n "$(ulimit -Hn)" && node --import tsx test/hostile/load.ts 200 16 20 0.4');
+const churn = env.CHURN_CONNECTIONS ?? '10000';
+run(`churn: ${churn} TLS connections (probe, handshake, NULL, close; 1 in 10 handshakes fails), userspace TLS`, `node --import tsx test/hostile/churn.ts ${churn}`);
 if (env.HARDENING_UML === '1') {
   run('load in kernel mode (UML): 100 x 16 x 30 s', 'test/uml/run.sh node --import tsx test/hostile/load.ts 100 16 30');
+  run(`churn in kernel mode (UML): ${churn} TLS connections`, `test/uml/run.sh node --import tsx test/hostile/churn.ts ${churn} require`);
 }
 
 process.stderr.write('\n=== hardening figures\n');
 for (const r of results) {
   console.log(`${r.ok ? 'PASS' : 'FAIL'} ${r.label} (${r.seconds} s)`);
   for (const line of r.out.split('\n')) {
-    if (/^(FUZZ |calls |throughput |server |client )/.test(line.trim())) console.log(`  ${line.trim()}`);
+    if (/^(FUZZ |calls |throughput |server |client |churn |PASS |FAIL )/.test(line.trim())) console.log(`  ${line.trim()}`);
   }
 }
 const failed = results.filter((r) => !r.ok).length;
