@@ -70,50 +70,33 @@ Napi::Function TlsSocket::Init(Napi::Env env) {
                      });
 }
 
-// new TlsSocket(fd, options, onevent). Takes ownership of fd (closed by close()).
+// new TlsSocket(fd, secureContext, options, onevent). Takes ownership of fd (closed by close()).
+// options: { servername?, kernelTls, handshakeTimeoutMs, keylog }: what is per connection.
 TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocket>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsObject() || !info[2].IsFunction()) {
-    throw Napi::TypeError::New(env, "TlsSocket(fd, options, onevent)");
+  SecureContext* context = info.Length() >= 2 ? SecureContext::FromValue(env, info[1]) : nullptr;
+  if (info.Length() < 4 || !info[0].IsNumber() || context == nullptr || !info[2].IsObject() || !info[3].IsFunction()) {
+    throw Napi::TypeError::New(env, "TlsSocket(fd, secureContext, options, onevent)");
   }
-  Napi::Object options = info[1].As<Napi::Object>();
-  auto flag = [&](const char* name, bool fallback) {
-    Napi::Value v = options.Get(name);
-    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
-  };
+  Napi::Object options = info[2].As<Napi::Object>();
   auto text = [&](const char* name) {
     Napi::Value v = options.Get(name);
     return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
   };
-
-  ContextOptions ctxOptions;
-  ctxOptions.isServer = text("role") == "server";
-  ctxOptions.rejectUnauthorized = flag("rejectUnauthorized", true);
-  ctxOptions.requestCert = flag("requestCert", false);
-  ctxOptions.requireClientCert = flag("requireClientCert", false);
-  std::string alpn = text("alpn");
-  ctxOptions.alpn = alpn == "require" ? AlpnMode::kRequire : alpn == "off" ? AlpnMode::kOff : AlpnMode::kOffer;
-  ctxOptions.ciphersuites = text("ciphersuites");
   std::string kernel = text("kernelTls");
   kernelPolicy_ = kernel == "off" ? KernelTlsPolicy::kOff
                   : kernel == "require" ? KernelTlsPolicy::kRequire
                                         : KernelTlsPolicy::kAuto;
-  isServer_ = ctxOptions.isServer;
-  alpn_ = ctxOptions.alpn;
-  keylog_ = flag("keylog", false);
+  isServer_ = context->isServer();
+  alpn_ = context->alpn();
+  Napi::Value keylog = options.Get("keylog");
+  keylog_ = keylog.IsBoolean() && keylog.As<Napi::Boolean>().Value();
   servername_ = text("servername");
   Napi::Value timeout = options.Get("handshakeTimeoutMs");
   if (timeout.IsNumber()) handshakeTimeoutMs_ = timeout.As<Napi::Number>().Uint32Value();
-  Napi::Value preface = options.Get("preface");
-  if (preface.IsBuffer()) {
-    auto buf = preface.As<Napi::Buffer<uint8_t>>();
-    preface_.assign(buf.Data(), buf.Data() + buf.Length());
-  }
 
-  ctx_ = CreateContext(env, ctxOptions, options);
-  SSL_CTX_set_keylog_callback(ctx_, OnKeylog);
-  if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx_, OnClientHello, this);
-  ssl_ = SSL_new(ctx_);
+  // The SSL_CTX is shared; everything below is this connection's own.
+  ssl_ = SSL_new(context->ctx());
   if (ssl_ == nullptr) throw Napi::Error::New(env, "SSL_new failed");
   SSL_set_app_data(ssl_, this);
   SSL_set_msg_callback(ssl_, OnMessage);
@@ -137,11 +120,15 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
       }
     }
   }
+  context_ = context;
+  contextId_ = context->id();
+  contextRef_ = Napi::Persistent(info[1].As<Napi::Object>());
+  context_->SocketOpened();
 
   fd_ = info[0].As<Napi::Number>().Int32Value();
   // SSL_set_fd wraps fd in a BIO_NOCLOSE socket BIO: SSL_free leaves the fd to close().
   if (SSL_set_fd(ssl_, fd_) != 1) throw Napi::Error::New(env, "SSL_set_fd failed");
-  onevent_ = Napi::Persistent(info[2].As<Napi::Function>());
+  onevent_ = Napi::Persistent(info[3].As<Napi::Function>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "RpcTlsSocket", Value());
   readBuffer_ = static_cast<uint8_t*>(malloc(kReadSize));
 
@@ -167,16 +154,32 @@ void TlsSocket::ReleaseSsl() {
   clientSecret_.Wipe();
   serverSecret_.Wipe();
   if (ssl_ != nullptr) SSL_free(ssl_);
-  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
   ssl_ = nullptr;
-  ctx_ = nullptr;
+}
+
+// After close nothing may keep the JS objects alive: the event callback closes over the TlsStream,
+// which holds this socket's wrapper, so a persistent reference here would be a cycle through a GC root.
+void TlsSocket::ReleaseJsReferences() {
+  if (emitting_ > 0) {
+    releasePending_ = true;
+    return;
+  }
+  releasePending_ = false;
+  if (context_ != nullptr) {
+    context_->SocketClosed();
+    context_ = nullptr;
+    contextRef_.Reset();
+  }
+  onevent_.Reset();
+  asyncContext_.reset();
+  writeError_.Reset();
 }
 
 // ---- JS methods --------------------------------------------------------------------------------
 
 Napi::Value TlsSocket::Start(const Napi::CallbackInfo& info) {
   if (phase_ == Phase::kIdle) {
-    phase_ = preface_.empty() ? Phase::kHandshake : Phase::kPreface;
+    phase_ = Phase::kHandshake;
     if (handshakeTimeoutMs_ > 0) uv_timer_start(&timer_, OnTimer, handshakeTimeoutMs_, 0);
     // The first step runs from the poll callback, so every event reaches JS asynchronously.
     sslWantsWrite_ = true;
@@ -266,6 +269,7 @@ Napi::Value TlsSocket::Counters(const Napi::CallbackInfo& info) {
   out.Set("rxSeqAtHandoff", Napi::Number::New(env, static_cast<double>(rxSeqAtHandoff_)));
   out.Set("closeNotifyReceived", Napi::Boolean::New(env, closeNotifyReceived_));
   out.Set("closeNotifySent", Napi::Boolean::New(env, closeNotifySent_));
+  out.Set("contextId", Napi::Number::New(env, contextId_));
   // For the security tests: our copies of the traffic secrets must be zeroed once the handshake is
   // over (counted byte by byte, not trusted from len), and in kernel mode OpenSSL's session is freed.
   size_t held = 0;
@@ -294,7 +298,6 @@ void TlsSocket::UpdatePoll() {
   if (!handlesOpen_) return;
   int events = 0;
   switch (phase_) {
-    case Phase::kPreface: events = UV_WRITABLE; break;
     case Phase::kHandshake: events = sslWantsWrite_ ? UV_WRITABLE : UV_READABLE; break;
     case Phase::kOpen:
       if (reading_ && !readEnded_) events |= UV_READABLE;
@@ -330,10 +333,6 @@ void TlsSocket::OnPoll(uv_poll_t* handle, int status, int events) {
     self->pollErrors_ = 0;
   }
   switch (self->phase_) {
-    case Phase::kPreface:
-      self->StepPreface();
-      self->UpdatePoll();
-      break;
     case Phase::kHandshake:
       self->StepHandshake();
       self->UpdatePoll();
@@ -376,7 +375,7 @@ void TlsSocket::OnTimer(uv_timer_t* handle) {
     // waiting. Give the handshake one last non-blocking step before calling it a timeout.
     self->StepHandshake();
   }
-  if (self->phase_ == Phase::kPreface || self->phase_ == Phase::kHandshake) {
+  if (self->phase_ == Phase::kHandshake) {
     Napi::Object error = self->MakeError("ERR_TLS_HANDSHAKE_TIMEOUT", "TLS handshake timed out after " +
                                                                           std::to_string(self->handshakeTimeoutMs_) + " ms");
     error.Set("timeoutMs", Napi::Number::New(self->Env(), self->handshakeTimeoutMs_));
@@ -393,11 +392,15 @@ void TlsSocket::OnHandleClosed(uv_handle_t* handle) {
 
 void TlsSocket::Emit(EventType type, Napi::Value arg) {
   Napi::Env env = Env();
+  if (onevent_.IsEmpty() || !asyncContext_) return;  // closed: nobody listens any more
+  emitting_++;
   try {
     onevent_.MakeCallback(Value(), {Napi::Number::New(env, type), arg}, *asyncContext_);
   } catch (const Napi::Error& e) {
     napi_fatal_exception(env, e.Value());
   }
+  // close() from inside the callback defers dropping the callback and its async context to here.
+  if (--emitting_ == 0 && releasePending_) ReleaseJsReferences();
 }
 
 void TlsSocket::Fail(Napi::Object error) {
@@ -422,9 +425,14 @@ void TlsSocket::CloseAll() {
   ReleaseSsl();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  ReleaseJsReferences();
 }
 
 // ---- OpenSSL callbacks -----------------------------------------------------------------------
+// Set once on the shared SSL_CTX (tls_context.cc); each finds its socket through SSL app data.
+
+void KeylogCallback(const SSL* ssl, const char* line) { TlsSocket::OnKeylog(ssl, line); }
+int RequireAlpnClientHello(SSL* ssl, int* alert, void* arg) { return TlsSocket::OnClientHello(ssl, alert, arg); }
 
 void TlsSocket::OnKeylog(const SSL* ssl, const char* line) {
   auto* self = static_cast<TlsSocket*>(SSL_get_app_data(ssl));
@@ -459,8 +467,9 @@ void TlsSocket::OnMessage(int writeP, int, int contentType, const void* buf, siz
   }
 }
 
-int TlsSocket::OnClientHello(SSL* ssl, int* alert, void* arg) {
-  auto* self = static_cast<TlsSocket*>(arg);
+int TlsSocket::OnClientHello(SSL* ssl, int* alert, void*) {
+  auto* self = static_cast<TlsSocket*>(SSL_get_app_data(ssl));
+  if (self == nullptr) return SSL_CLIENT_HELLO_SUCCESS;
   const unsigned char* ext = nullptr;
   size_t extLen = 0;
   if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &extLen) != 1) {
@@ -482,21 +491,6 @@ void TlsSocket::FlushKeylog() {
 }
 
 // ---- handshake -------------------------------------------------------------------------------
-
-void TlsSocket::StepPreface() {
-  while (prefaceSent_ < preface_.size()) {
-    ssize_t n = send(fd_, preface_.data() + prefaceSent_, preface_.size() - prefaceSent_, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n < 0) {
-      Fail(SyscallError("send", errno));
-      return;
-    }
-    prefaceSent_ += static_cast<size_t>(n);
-  }
-  phase_ = Phase::kHandshake;
-  StepHandshake();
-}
 
 void TlsSocket::StepHandshake() {
   ERR_clear_error();

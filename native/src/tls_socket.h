@@ -35,7 +35,7 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   ~TlsSocket() override;
 
  private:
-  enum class Phase { kIdle, kPreface, kHandshake, kOpen, kFailed, kClosed };
+  enum class Phase { kIdle, kHandshake, kOpen, kFailed, kClosed };
 
   struct PendingWrite {
     Napi::ObjectReference chunks;  // keeps the Buffers alive while the kernel has not taken them
@@ -56,13 +56,15 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
   static void OnHandleClosed(uv_handle_t* handle);
+  friend void KeylogCallback(const SSL* ssl, const char* line);
+  friend int RequireAlpnClientHello(SSL* ssl, int* alert, void* arg);
   static void OnKeylog(const SSL* ssl, const char* line);
   static void OnMessage(int writeP, int version, int contentType, const void* buf, size_t len, SSL* ssl,
                         void* arg);
   static int OnClientHello(SSL* ssl, int* alert, void* arg);
+  void ReleaseJsReferences();
 
   void UpdatePoll();
-  void StepPreface();
   void StepHandshake();
   void FinishHandshake();
   Napi::Object BuildInfo(const char* offloadReason);
@@ -96,10 +98,10 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   bool keylog_ = false;
   uint32_t handshakeTimeoutMs_ = 10000;
   std::string servername_;
-  std::vector<uint8_t> preface_;
-  size_t prefaceSent_ = 0;
 
-  SSL_CTX* ctx_ = nullptr;
+  SecureContext* context_ = nullptr;  // kept alive by contextRef_ until close
+  Napi::ObjectReference contextRef_;
+  uint32_t contextId_ = 0;
   SSL* ssl_ = nullptr;
   uint16_t suite_ = 0;
   TrafficSecret clientSecret_;
@@ -141,6 +143,8 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   bool closeNotifyReceived_ = false;
   bool closeNotifySent_ = false;
 
+  int emitting_ = 0;
+  bool releasePending_ = false;
   Napi::FunctionReference onevent_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
 };

@@ -12,8 +12,9 @@ import { type RpcCall, type RpcReply, writeAcceptedHeader } from '../rpc/message
 import { RpcServer, type ServerOptions } from '../rpc/server.js';
 import { frameRecord, MAX_FRAGMENT_LENGTH } from '../transport/record-marking.js';
 import { XdrWriter } from '../xdr/writer.js';
+import { TlsContext, type TlsContextOptions } from '../tls/context.js';
 import { TlsTakeoverError } from '../tls/errors.js';
-import { type TlsCipherSuite, type TlsInfo, TlsStream, type TlsStreamOptions } from '../tls/tls-stream.js';
+import { type TlsCipherSuite, type TlsInfo, TlsStream, type TlsStreamOptions, stopReading } from '../tls/tls-stream.js';
 
 type Pem = string | Buffer;
 
@@ -98,17 +99,18 @@ interface CommonTlsOptions {
   keylog?: (line: string) => void;
 }
 
-function streamOptions(role: 'client' | 'server', options: CommonTlsOptions): TlsStreamOptions {
-  const out: TlsStreamOptions = { role };
+/** One TlsContext (one SSL_CTX) per configuration, validated here: bad options throw at construction. */
+function tlsContext(role: 'client' | 'server', options: CommonTlsOptions, extra: Partial<TlsContextOptions> = {}): TlsContext {
+  const out: TlsContextOptions = { role, ...extra };
   if (options.cert !== undefined) out.cert = options.cert;
   if (options.key !== undefined) out.key = options.key;
   if (options.ca !== undefined) out.ca = options.ca;
   if (options.alpn !== undefined) out.alpn = options.alpn;
-  if (options.handshakeTimeout !== undefined) out.handshakeTimeoutMs = options.handshakeTimeout;
+  if (options.handshakeTimeout !== undefined) out.handshakeTimeout = options.handshakeTimeout;
   if (options.kernelTls !== undefined) out.kernelTls = options.kernelTls;
   if (options.ciphersuites !== undefined) out.ciphersuites = options.ciphersuites;
   if (options.keylog !== undefined) out.keylog = options.keylog;
-  return out;
+  return new TlsContext(out, 'tls.');
 }
 
 /**
@@ -160,9 +162,13 @@ export function rpcTlsUpgrade(
   probe: ProbeTarget,
 ): (connection: RpcConnection, socket: net.Socket) => Promise<void> {
   const probeTimeout = tlsOptions.probeTimeout ?? DEFAULT_PROBE_TIMEOUT_MS;
-  const options = streamOptions('client', tlsOptions);
-  if (tlsOptions.servername !== undefined) options.servername = tlsOptions.servername;
-  if (tlsOptions.rejectUnauthorized !== undefined) options.rejectUnauthorized = tlsOptions.rejectUnauthorized;
+  const context = tlsContext(
+    'client',
+    tlsOptions,
+    tlsOptions.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: tlsOptions.rejectUnauthorized },
+  );
+  const options: TlsStreamOptions =
+    tlsOptions.servername === undefined ? { context } : { context, servername: tlsOptions.servername };
 
   return async (connection, socket) => {
     // Nothing else is sent before the reply: the RpcClient exposes the connection only after upgrade.
@@ -234,7 +240,7 @@ function denyAuth(connection: RpcConnection, xid: number, authStat: number): voi
   connection.replyAuthError(xid, authStat);
 }
 
-/** The STARTTLS reply record, written in clear on the fd right before the server's handshake. */
+/** The STARTTLS reply record, written in clear on the socket right before the server's handshake. */
 export function startTlsReply(xid: number): Buffer {
   const w = new XdrWriter(48);
   const slot = w.reserve4();
@@ -249,9 +255,10 @@ export function startTlsReply(xid: number): Buffer {
  * 'connectionError'); the server itself is unaffected.
  */
 export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallInterceptor {
-  const options = streamOptions('server', tlsOptions);
-  if (tlsOptions.requestCert !== undefined) options.requestCert = tlsOptions.requestCert;
-  if (tlsOptions.requireClientCert !== undefined) options.requireClientCert = tlsOptions.requireClientCert;
+  const extra: Partial<TlsContextOptions> = {};
+  if (tlsOptions.requestCert !== undefined) extra.requestCert = tlsOptions.requestCert;
+  if (tlsOptions.requireClientCert !== undefined) extra.requireClientCert = tlsOptions.requireClientCert;
+  const options: TlsStreamOptions = { context: tlsContext('server', tlsOptions, extra) };
   const requireTls = tlsOptions.requireTls === true;
 
   return (call, connection) => {
@@ -284,14 +291,33 @@ function answerProbe(call: RpcCall, connection: RpcConnection, options: TlsStrea
     return;
   }
   const socket = connection.detachStream() as net.Socket;
+  // From here on libuv reads nothing more: bytes the client sends after the probe stay in the kernel,
+  // where the TLS handshake reads them as its own (anything but a ClientHello fails it).
+  stopReading(socket);
   // Deferred: bytes that came in the same read as the probe are counted only after this returns, and
   // RpcConnection then destroys itself (ERR_RPC_UNEXPECTED_BYTES); no STARTTLS may go out in that case.
-  process.nextTick(serverHandshake, socket, connection, { ...options, preface: startTlsReply(call.xid) });
+  process.nextTick(sendStartTls, socket, connection, options, call.xid);
+}
+
+function sendStartTls(socket: net.Socket, connection: RpcConnection, options: TlsStreamOptions, xid: number): void {
+  if (connection.closed) {
+    // Detached, so the connection did not close the socket for us.
+    socket.destroy();
+    return;
+  }
+  // The reply goes out in clear; the takeover waits until libuv has handed it to the kernel.
+  socket.write(startTlsReply(xid), (error) => {
+    if (error) {
+      socket.destroy();
+      failHandshake(connection, error);
+      return;
+    }
+    serverHandshake(socket, connection, options);
+  });
 }
 
 function serverHandshake(socket: net.Socket, connection: RpcConnection, options: TlsStreamOptions): void {
   if (connection.closed) {
-    // Detached, so the connection did not close the socket for us.
     socket.destroy();
     return;
   }

@@ -1,3 +1,5 @@
+import { RpctlsError } from '../errors.js';
+
 // Coded errors of the TLS layer. The addon reports plain { code, message, ...wire values } objects;
 // this file owns the catalogue and turns them into classes callers can test with instanceof or `code`.
 
@@ -16,12 +18,9 @@ export const ALERT_NAMES: Readonly<Record<number, string>> = {
 /** Wire values the addon attaches to an error (numbers and strings). */
 export type WireFields = Readonly<Record<string, unknown>>;
 
-export class TlsError extends Error {
-  readonly code: string;
+export class TlsError extends RpctlsError {
   constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-    this.name = new.target.name;
+    super(code, message);
   }
 }
 

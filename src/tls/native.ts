@@ -45,23 +45,21 @@ export interface NativeCounters {
   secretBytesHeld: number;
   /** Whether OpenSSL's session object still exists (only in userspace mode, which needs it). */
   opensslSessionHeld: boolean;
+  /** Id of the SecureContext (SSL_CTX) the connection was made from. */
+  contextId: number;
 }
 
+/** Per-connection settings of a native socket (the shared ones live in its SecureContext). */
 export interface NativeSocketOptions {
-  role: 'client' | 'server';
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  ca?: string | Buffer;
   servername?: string;
-  rejectUnauthorized?: boolean;
-  requestCert?: boolean;
-  requireClientCert?: boolean;
-  alpn?: 'offer' | 'require' | 'off';
-  ciphersuites?: string;
-  kernelTls?: 'auto' | 'off' | 'require';
-  handshakeTimeoutMs?: number;
-  keylog?: boolean;
-  preface?: Buffer;
+  kernelTls: 'auto' | 'off' | 'require';
+  handshakeTimeoutMs: number;
+  keylog: boolean;
+}
+
+/** One SSL_CTX (native/src/tls_context.h); built by TlsContext from validated options. */
+export interface NativeSecureContext {
+  stats(): { id: number; liveSockets: number; socketsCreated: number };
 }
 
 export interface NativeTlsSocket {
@@ -77,8 +75,10 @@ export interface NativeTlsSocket {
 }
 
 export interface NativeAddon {
+  SecureContext: new (options: Record<string, unknown>) => NativeSecureContext;
   TlsSocket: new (
     fd: number,
+    context: NativeSecureContext,
     options: NativeSocketOptions,
     onevent: (type: number, arg: unknown) => void,
   ) => NativeTlsSocket;
