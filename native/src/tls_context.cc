@@ -66,11 +66,11 @@ void LoadCertificateChain(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
 void LoadKey(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   auto bio = PemBio(pem);
   EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-  if (key == nullptr || SSL_CTX_use_PrivateKey(ctx, key) != 1) {
-    EVP_PKEY_free(key);
-    ThrowConfig(env, "key", "no PEM private key");
-  }
+  if (key == nullptr) ThrowConfig(env, "key", "no PEM private key");
+  // SSL_CTX_use_PrivateKey already refuses a key that does not match the certificate loaded before.
+  bool used = SSL_CTX_use_PrivateKey(ctx, key) == 1;
   EVP_PKEY_free(key);
+  if (!used) ThrowConfig(env, "key", "key does not match cert");
   if (SSL_CTX_check_private_key(ctx) != 1) ThrowConfig(env, "key", "key does not match cert");
 }
 

@@ -165,11 +165,8 @@ void TlsSocket::ReleaseJsReferences() {
     return;
   }
   releasePending_ = false;
-  if (context_ != nullptr) {
-    context_->SocketClosed();
-    context_ = nullptr;
-    contextRef_.Reset();
-  }
+  context_ = nullptr;
+  contextRef_.Reset();
   onevent_.Reset();
   asyncContext_.reset();
   writeError_.Reset();
@@ -425,6 +422,7 @@ void TlsSocket::CloseAll() {
   ReleaseSsl();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  if (context_ != nullptr) context_->SocketClosed();  // contextRef_ keeps it alive until released
   ReleaseJsReferences();
 }
 
