@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ktls.h"
+#include "records.h"
 #include "tls_context.h"
 
 namespace rpctls {
@@ -37,12 +38,6 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
  private:
   enum class Phase { kIdle, kHandshake, kOpen, kFailed, kClosed };
 
-  struct PendingWrite {
-    Napi::ObjectReference chunks;  // keeps the Buffers alive while the kernel has not taken them
-    std::vector<iovec> iov;
-    size_t index = 0;
-    std::vector<uint8_t> gathered;  // userspace: small chunks copied into one TLS record
-  };
 
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value ReadStart(const Napi::CallbackInfo& info);
@@ -69,30 +64,26 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   void FinishHandshake();
   Napi::Object BuildInfo(const char* offloadReason);
   void ReadAvailable();
-  bool ReadKernelRecord();     // false: stop reading for now
-  bool ReadUserspace();
-  bool HandleControlRecord(uint8_t type, const uint8_t* data, size_t len);
   void DeliverData(size_t len);
   int ContinueWrite();         // 1 done, 0 pending, -1 failed (error stored in writeError_)
-  int WriteKernel();
-  int WriteUserspace();
   int ContinueShutdown();
+  void Fail(const Failure& failure);
   void Fail(Napi::Object error);
   void FlushKeylog();
   void Emit(EventType type, Napi::Value arg);
   void ReleaseSsl();
   void CloseAll();
 
-  Napi::Object MakeError(const char* code, const std::string& message);
-  Napi::Object SyscallError(const char* syscall, int err);
-  Napi::Object HandshakeError(int sslError, int savedErrno);
-  Napi::Object SslDataError(int sslError, int savedErrno);
-  Napi::Object AlertError(uint8_t level, uint8_t description, bool received);
+  Napi::Object FailureObject(const Failure& failure);
+  Napi::Object StateError(const char* operation);
+  Failure HandshakeFailure(int sslError, int savedErrno);
 
   int fd_ = -1;
   bool isServer_ = false;
   Phase phase_ = Phase::kIdle;
-  bool kernelMode_ = false;
+  // Set when the handshake completes: kernel TLS or OpenSSL records, chosen once.
+  std::unique_ptr<RecordLayer> records_;
+  RecordCounters counters_;
   KernelTlsPolicy kernelPolicy_ = KernelTlsPolicy::kAuto;
   AlpnMode alpn_ = AlpnMode::kOffer;
   bool keylog_ = false;
@@ -125,7 +116,6 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   int pollEvents_ = 0;
   int pollErrors_ = 0;
   bool sslWantsWrite_ = false;
-  bool sslWantsReadForWrite_ = false;
 
   bool reading_ = false;
   bool readEnded_ = false;
@@ -133,15 +123,10 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   std::unique_ptr<PendingWrite> pendingWrite_;
   bool shutdownPending_ = false;
   bool shutdownDone_ = false;
-  Napi::ObjectReference writeError_;
+  Failure writeError_;
 
-  uint64_t ticketsDiscarded_ = 0;
-  uint64_t bytesRead_ = 0;
-  uint64_t bytesWritten_ = 0;
   uint64_t txSeqAtHandoff_ = 0;
   uint64_t rxSeqAtHandoff_ = 0;
-  bool closeNotifyReceived_ = false;
-  bool closeNotifySent_ = false;
 
   int emitting_ = 0;
   bool releasePending_ = false;

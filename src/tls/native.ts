@@ -15,10 +15,9 @@ export const NativeEvent = {
   keylog: 7,
 } as const;
 
-/** Plain error description built by the addon; errors.ts turns it into a TlsError subclass. */
+/** Plain error description built by the addon (a code and data, no message); errors.ts turns it into a TlsError subclass. */
 export interface NativeErrorInfo {
   code: string;
-  message: string;
   [key: string]: unknown;
 }
 
