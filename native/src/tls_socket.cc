@@ -120,11 +120,6 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
       }
     }
   }
-  context_ = context;
-  contextId_ = context->id();
-  contextRef_ = Napi::Persistent(info[1].As<Napi::Object>());
-  context_->SocketOpened();
-
   fd_ = info[0].As<Napi::Number>().Int32Value();
   // SSL_set_fd wraps fd in a BIO_NOCLOSE socket BIO: SSL_free leaves the fd to close().
   if (SSL_set_fd(ssl_, fd_) != 1) throw Napi::Error::New(env, "SSL_set_fd failed");
@@ -142,6 +137,10 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
   handlesOpen_ = true;
   openHandles_ = 2;
   Ref();  // released when both handles are closed
+  context_ = context;
+  contextId_ = context->id();
+  contextRef_ = Napi::Persistent(info[1].As<Napi::Object>());
+  context_->SocketOpened();
 }
 
 TlsSocket::~TlsSocket() {

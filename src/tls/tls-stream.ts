@@ -83,7 +83,6 @@ export class TlsStream extends Duplex {
       if (name) servername = name.startsWith('::ffff:') ? name.slice(7) : name;
     }
     const fd = loadNative().dup(socketFd(socket));
-    stopReading(socket);
     this.#session = new TlsSession(fd, context, servername === undefined ? {} : { servername }, this.#handler);
     socket.destroy();
   }
