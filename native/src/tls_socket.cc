@@ -175,6 +175,9 @@ void TlsSocket::ReleaseJsReferences() {
 Napi::Value TlsSocket::Start(const Napi::CallbackInfo& info) {
   if (phase_ == Phase::kIdle) {
     phase_ = Phase::kHandshake;
+    // libuv timers count from the loop's cached time: after a long synchronous stretch (seconds of
+    // blocking work before the takeover) the limit would expire at once. Count from now.
+    uv_update_time(timer_.loop);
     if (handshakeTimeoutMs_ > 0) uv_timer_start(&timer_, OnTimer, handshakeTimeoutMs_, 0);
     // The first step runs from the poll callback, so every event reaches JS asynchronously.
     sslWantsWrite_ = true;

@@ -305,7 +305,10 @@ function sendStartTls(socket: net.Socket, connection: RpcConnection, options: Tl
     socket.destroy();
     return;
   }
-  // The reply goes out in clear; the takeover waits until libuv has handed it to the kernel.
+  // The reply goes out in clear; the takeover waits until libuv has handed it to the kernel. A failed
+  // write reaches the callback; the listener keeps its 'error' event (detached: nobody else listens)
+  // from becoming an uncaught exception.
+  socket.on('error', ignoreError);
   socket.write(startTlsReply(xid), (error) => {
     if (error) {
       socket.destroy();
@@ -315,6 +318,8 @@ function sendStartTls(socket: net.Socket, connection: RpcConnection, options: Tl
     serverHandshake(socket, connection, options);
   });
 }
+
+function ignoreError(): void {}
 
 function serverHandshake(socket: net.Socket, connection: RpcConnection, options: TlsStreamOptions): void {
   if (connection.closed) {

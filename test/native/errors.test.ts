@@ -1,5 +1,7 @@
 // Failure paths: every one must end in a coded error, on both sides where both can tell.
 
+import { execFileSync } from 'node:child_process';
+
 import test from 'ava';
 
 import { InvalidOptionError } from '../../src/errors.js';
@@ -165,6 +167,17 @@ test('a TlsStream without a TlsContext is refused and leaves the socket alone', 
   t.false(client.destroyed, 'a rejected option leaves the socket alone');
   client.destroy();
   server.destroy();
+});
+
+test.serial('a handshake started after a long synchronous stretch still gets its whole time limit', async (t) => {
+  const client = clientOptions();
+  const server = serverOptions({ handshakeTimeout: 1000 });
+  const [c, s] = await tcpPair();
+  execFileSync('sleep', ['1.5']); // the loop's cached time is now 1.5 s behind
+  const [a, b] = await Promise.all([connectTlsStream(c, client), connectTlsStream(s, server)]);
+  t.truthy(a.tlsInfo && b.tlsInfo);
+  a.destroy();
+  b.destroy();
 });
 
 test('bad PEM throws when the context is built, before any socket is touched', (t) => {
