@@ -10,6 +10,11 @@
 // crypto is generic C (no AES-NI, no SIMD), so there these figures say nothing about kernel TLS on a real
 // x86 kernel with aesni_intel / chacha20-x86_64.
 //
+// Both modes first print the connection setup latency: TCP connect + AUTH_TLS probe + TLS handshake +
+// the first NULL call, median of BENCH_HANDSHAKES (200) fresh connections whose client and server share
+// one TlsContext each, against node:tls (connect + handshake + one small exchange, one shared
+// SecureContext per side) in the same run.
+//
 // Client and server run in this one process (one event loop thread) in every configuration, so the
 // baseline and the measured path share the same constraints. BENCH_MS sets the time per figure (3000).
 import { execFileSync } from 'node:child_process';
@@ -19,8 +24,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
 
+import { RpcClient } from '../src/rpc/client.js';
 import { TLS_CIPHERSUITES, type TlsCipherSuite, type TlsInfo } from '../src/tls/index.js';
-import { createTlsClient, createTlsServer, tlsInfoOf } from '../src/rpc-tls/index.js';
+import { createTlsClient, createTlsServer, rpcTlsUpgrade, tlsInfoOf } from '../src/rpc-tls/index.js';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const WARMUP_MS = Math.min(1000, DURATION_MS / 3);
@@ -28,6 +34,7 @@ const REQUEST = 1024 * 1024;
 const INFLIGHT = 8;
 const PROG = 0x20000aaa;
 const kernelVsUser = process.argv.includes('--kernel-vs-user');
+const HANDSHAKES = Number(process.env.BENCH_HANDSHAKES ?? 200);
 
 // ---- throwaway certificates (EC P-256, as the tests use) ------------------------------------------
 
@@ -169,6 +176,80 @@ async function rawNodeTls(suite: TlsCipherSuite): Promise<Result> {
   }
 }
 
+// ---- connection setup latency ------------------------------------------------------------------------
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** ms from connect() to the first NULL reply over TLS: TCP + probe + handshake + NULL, shared contexts. */
+async function rpcSetupLatency(kernelTls: 'off' | 'auto'): Promise<{ ms: number; note: string }> {
+  const server = createTlsServer({ tls: { cert: certs.cert, key: certs.key, kernelTls } });
+  server.addProgram({ program: PROG, version: 1, procedures: { 1: () => Buffer.alloc(0) } });
+  const { port } = await server.listen({ host: '127.0.0.1' });
+  // One upgrade function = one client TlsContext, shared by every connection below.
+  const upgrade = rpcTlsUpgrade({ ca: certs.ca, servername: 'localhost', kernelTls }, { program: PROG, version: 1 });
+  const times: number[] = [];
+  let offload = '';
+  try {
+    for (let i = 0; i < HANDSHAKES + 10; i++) {
+      const started = performance.now();
+      const client = new RpcClient({ host: '127.0.0.1', port, upgrade, reconnect: false });
+      await client.call(PROG, 1, 0, Buffer.alloc(0));
+      const elapsed = performance.now() - started;
+      if (i >= 10) times.push(elapsed); // warm-up
+      if (!offload) {
+        const info = tlsInfoOf(client.connection!) as TlsInfo;
+        offload = info.offload.tx && info.offload.rx ? 'kernel' : 'userspace';
+      }
+      await client.close();
+    }
+  } finally {
+    await server.close();
+  }
+  return { ms: median(times), note: offload };
+}
+
+/** ms from tls.connect() to the answer of one small exchange, one shared SecureContext per side. */
+async function nodeTlsSetupLatency(): Promise<number> {
+  // A node:tls server builds one SecureContext from its options and shares it (as TlsContext does).
+  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3' }, (socket) => {
+    socket.once('data', () => socket.write(Buffer.alloc(28, 1)));
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  const clientContext = tls.createSecureContext({ ca: certs.ca, minVersion: 'TLSv1.3' });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < HANDSHAKES + 10; i++) {
+      const started = performance.now();
+      const socket = tls.connect({ host: '127.0.0.1', port, secureContext: clientContext, servername: 'localhost' });
+      await new Promise<void>((resolve, reject) => {
+        socket.once('secureConnect', () => socket.write(Buffer.alloc(44, 0x80)));
+        socket.once('data', () => resolve());
+        socket.once('error', reject);
+      });
+      const elapsed = performance.now() - started;
+      if (i >= 10) times.push(elapsed);
+      socket.destroy();
+    }
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+  return median(times);
+}
+
+async function setupLatency(): Promise<void> {
+  const node = await nodeTlsSetupLatency();
+  const rpc = await rpcSetupLatency(kernelVsUser ? 'auto' : 'off');
+  console.log(`connection setup, median of ${HANDSHAKES} (client and server share one TlsContext each):`);
+  console.log(`  ${'node:tls: connect + handshake + one exchange'.padEnd(64)} ${node.toFixed(2).padStart(7)} ms`);
+  console.log(`  ${`RPC-with-TLS (${rpc.note}): connect + probe + handshake + first NULL`.padEnd(64)} ${rpc.ms.toFixed(2).padStart(7)} ms`);
+  console.log(`  RPC-with-TLS / node:tls: ${(rpc.ms / node).toFixed(2)}x`);
+}
+
 // ---- main ---------------------------------------------------------------------------------------
 
 function line(label: string, r: Result): string {
@@ -179,6 +260,7 @@ console.log(
   `bench/tls.ts ${kernelVsUser ? '--kernel-vs-user' : '(userspace RPC-with-TLS vs raw node:tls)'}: ` +
     `1 MiB requests, ${INFLIGHT} in flight, ${DURATION_MS} ms per figure after ${WARMUP_MS} ms warm-up, node ${process.version}`,
 );
+await setupLatency();
 const ratios: string[] = [];
 for (const suite of TLS_CIPHERSUITES) {
   console.log(suite);

@@ -7,7 +7,9 @@
         "src/ktls.cc",
         "src/netlink.cc",
         "src/tls_context.cc",
-        "src/tls_socket.cc"
+        "src/tls_socket.cc",
+        "src/records_kernel.cc",
+        "src/records_openssl.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
@@ -16,7 +18,7 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": [],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["src/ktls.cc", "src/netlink.cc"] }]
+        ["OS!='linux'", { "sources!": ["src/ktls.cc", "src/netlink.cc", "src/records_kernel.cc"] }]
       ]
     }
   ]

@@ -150,8 +150,8 @@ export type { RpcCaller, RawProgram, RawProcedure, RawProcedures } from './runti
 export { compileXdr } from './gen/index.js';
 
 // ---- tls ---------------------------------------------------------------------------------------------
-export { TlsStream, connectTlsStream, TLS_CIPHERSUITES, kernelTlsAvailable } from './tls/index.js';
-export type { TlsStreamOptions, TlsInfo, TlsCounters, TlsCipherSuite } from './tls/index.js';
+export { TlsContext, TlsStream, connectTlsStream, stopReading, TLS_CIPHERSUITES, kernelTlsAvailable } from './tls/index.js';
+export type { TlsContextOptions, TlsContextStats, TlsStreamOptions, TlsInfo, TlsCounters, TlsCipherSuite } from './tls/index.js';
 
 // ---- rpc-tls (RFC 9289) --------------------------------------------------------------------------------
 export {

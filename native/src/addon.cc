@@ -54,6 +54,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     error.Set("code", Napi::String::New(env, "ERR_TLS_OPENSSL_MISMATCH"));
     throw error;
   }
+  exports.Set("SecureContext", SecureContext::Init(env));
   exports.Set("TlsSocket", TlsSocket::Init(env));
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("peerAddress", Napi::Function::New(env, PeerAddress, "peerAddress"));

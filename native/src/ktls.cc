@@ -189,8 +189,13 @@ int ProbeKernelTls() {
   } else if (setsockopt(client, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) != 0) {
     result = errno;
   }
-  if (accepted >= 0) close(accepted);
+  // Reset instead of an orderly close: no TIME_WAIT left behind on loopback, whose 4-tuple (and ports) a
+  // connection made right after could otherwise meet again.
+  linger reset{1, 0};
+  if (client >= 0) setsockopt(client, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  if (accepted >= 0) setsockopt(accepted, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
   if (client >= 0) close(client);
+  if (accepted >= 0) close(accepted);
   if (listener >= 0) close(listener);
   return result;
 }

@@ -12,6 +12,8 @@ namespace {
 
 constexpr char kDefaultSuites[] = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
 
+uint32_t nextContextId = 1;
+
 struct CtxDeleter {
   void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
 };
@@ -19,23 +21,26 @@ struct BioDeleter {
   void operator()(BIO* bio) const { BIO_free(bio); }
 };
 
-[[noreturn]] void ThrowOpenSsl(Napi::Env env, const char* what) {
-  char detail[256] = "";
+// C++ reports what failed (which option, OpenSSL's reason); src/tls/context.ts writes the message.
+[[noreturn]] void ThrowConfig(Napi::Env env, const char* option, const char* problem) {
   unsigned long err = ERR_peek_last_error();
-  if (err != 0) ERR_error_string_n(err, detail, sizeof(detail));
+  const char* reason = err != 0 ? ERR_reason_error_string(err) : nullptr;
   ERR_clear_error();
-  Napi::Error error = Napi::Error::New(env, std::string(what) + (err ? ": " + std::string(detail) : ""));
-  error.Set("code", Napi::String::New(env, "ERR_TLS_INVALID_PEM"));
+  Napi::Error error = Napi::Error::New(env, std::string(option) + ": " + problem);
+  error.Set("code", Napi::String::New(env, "ERR_TLS_INVALID_CONFIG"));
+  error.Set("option", Napi::String::New(env, option));
+  error.Set("problem", Napi::String::New(env, problem));
+  if (reason != nullptr) error.Set("reason", Napi::String::New(env, reason));
   throw error;
 }
 
 std::unique_ptr<BIO, BioDeleter> PemBio(Napi::Value value) {
   if (value.IsBuffer()) {
     auto buf = value.As<Napi::Buffer<char>>();
+    // BIO_new_mem_buf does not copy: the Buffer outlives the BIO (both live for this call only).
     return std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(buf.Data(), static_cast<int>(buf.Length())));
   }
   std::string text = value.As<Napi::String>().Utf8Value();
-  // BIO_new_mem_buf does not copy: keep the text in a memory BIO that owns its data.
   BIO* bio = BIO_new(BIO_s_mem());
   BIO_write(bio, text.data(), static_cast<int>(text.size()));
   return std::unique_ptr<BIO, BioDeleter>(bio);
@@ -46,13 +51,13 @@ void LoadCertificateChain(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   X509* leaf = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
   if (leaf == nullptr || SSL_CTX_use_certificate(ctx, leaf) != 1) {
     X509_free(leaf);
-    ThrowOpenSsl(env, "cannot load certificate");
+    ThrowConfig(env, "cert", "no PEM certificate");
   }
   X509_free(leaf);
   while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
     if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
       X509_free(extra);
-      ThrowOpenSsl(env, "cannot add chain certificate");
+      ThrowConfig(env, "cert", "bad chain certificate");
     }
   }
   ERR_clear_error();  // the loop ends on a "no start line" error
@@ -61,9 +66,12 @@ void LoadCertificateChain(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
 void LoadKey(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   auto bio = PemBio(pem);
   EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
-  bool ok = key != nullptr && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+  if (key == nullptr) ThrowConfig(env, "key", "no PEM private key");
+  // SSL_CTX_use_PrivateKey already refuses a key that does not match the certificate loaded before.
+  bool used = SSL_CTX_use_PrivateKey(ctx, key) == 1;
   EVP_PKEY_free(key);
-  if (!ok) ThrowOpenSsl(env, "cannot load private key");
+  if (!used) ThrowConfig(env, "key", "key does not match cert");
+  if (SSL_CTX_check_private_key(ctx) != 1) ThrowConfig(env, "key", "key does not match cert");
 }
 
 void LoadCa(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
@@ -76,7 +84,7 @@ void LoadCa(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
     count++;
   }
   ERR_clear_error();
-  if (count == 0) ThrowOpenSsl(env, "no certificate found in ca");
+  if (count == 0) ThrowConfig(env, "ca", "no PEM certificate");
 }
 
 // rejectUnauthorized=false: finish the handshake and let the caller read the verify result.
@@ -99,46 +107,97 @@ int SelectSunrpc(SSL*, const unsigned char** out, unsigned char* outLen, const u
 
 }  // namespace
 
-SSL_CTX* CreateContext(Napi::Env env, const ContextOptions& options, Napi::Object pem) {
+Napi::Function SecureContext::Init(Napi::Env env) {
+  Napi::Function cls = DefineClass(env, "SecureContext", {InstanceMethod<&SecureContext::Stats>("stats")});
+  auto* ref = new Napi::FunctionReference(Napi::Persistent(cls));
+  env.SetInstanceData<Napi::FunctionReference>(ref);
+  return cls;
+}
+
+SecureContext* SecureContext::FromValue(Napi::Env env, Napi::Value value) {
+  Napi::FunctionReference* cls = env.GetInstanceData<Napi::FunctionReference>();
+  if (cls == nullptr || !value.IsObject() || !value.As<Napi::Object>().InstanceOf(cls->Value())) return nullptr;
+  return Napi::ObjectWrap<SecureContext>::Unwrap(value.As<Napi::Object>());
+}
+
+// new SecureContext({ role, cert?, key?, ca?, rejectUnauthorized, requestCert, requireClientCert, alpn,
+// ciphersuites? }): the options were validated in JS; PEM problems throw here, before any connection.
+SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SecureContext>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "SecureContext(options)");
+  Napi::Object options = info[0].As<Napi::Object>();
+  auto flag = [&](const char* name, bool fallback) {
+    Napi::Value v = options.Get(name);
+    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
+  };
+  auto text = [&](const char* name) {
+    Napi::Value v = options.Get(name);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+  };
+  isServer_ = text("role") == "server";
+  std::string alpn = text("alpn");
+  alpn_ = alpn == "require" ? AlpnMode::kRequire : alpn == "off" ? AlpnMode::kOff : AlpnMode::kOffer;
+  bool rejectUnauthorized = flag("rejectUnauthorized", true);
+  bool requestCert = flag("requestCert", false);
+  bool requireClientCert = flag("requireClientCert", false);
+  std::string suites = text("ciphersuites");
+
   ERR_clear_error();
-  std::unique_ptr<SSL_CTX, CtxDeleter> ctx(SSL_CTX_new(options.isServer ? TLS_server_method() : TLS_client_method()));
-  if (!ctx) ThrowOpenSsl(env, "SSL_CTX_new failed");
+  std::unique_ptr<SSL_CTX, CtxDeleter> ctx(SSL_CTX_new(isServer_ ? TLS_server_method() : TLS_client_method()));
+  if (!ctx) ThrowConfig(env, "context", "SSL_CTX_new failed");
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
   SSL_CTX_set_max_proto_version(ctx.get(), TLS1_3_VERSION);
-  const char* suites = options.ciphersuites.empty() ? kDefaultSuites : options.ciphersuites.c_str();
-  if (SSL_CTX_set_ciphersuites(ctx.get(), suites) != 1) ThrowOpenSsl(env, "invalid ciphersuites");
+  if (SSL_CTX_set_ciphersuites(ctx.get(), suites.empty() ? kDefaultSuites : suites.c_str()) != 1) {
+    ThrowConfig(env, "ciphersuites", "not accepted by OpenSSL");
+  }
   // The kernel takes over exactly where OpenSSL stopped: OpenSSL must not read past the handshake.
   SSL_CTX_set_read_ahead(ctx.get(), 0);
-  // Tickets from a per-connection context could never be used, and each one shifts the TX sequence.
+  // No resumption (each ticket would also shift the kernel's TX sequence).
   SSL_CTX_set_num_tickets(ctx.get(), 0);
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_clear_mode(ctx.get(), SSL_MODE_AUTO_RETRY);
 
-  Napi::Value cert = pem.Get("cert");
-  Napi::Value key = pem.Get("key");
-  Napi::Value ca = pem.Get("ca");
+  Napi::Value cert = options.Get("cert");
+  Napi::Value key = options.Get("key");
+  Napi::Value ca = options.Get("ca");
   if (!cert.IsUndefined()) LoadCertificateChain(env, ctx.get(), cert);
   if (!key.IsUndefined()) LoadKey(env, ctx.get(), key);
   if (!ca.IsUndefined()) {
     LoadCa(env, ctx.get(), ca);
   } else {
+    // Once per configuration, not per connection: the system bundle costs milliseconds and memory.
     SSL_CTX_set_default_verify_paths(ctx.get());
   }
 
   int verifyMode = SSL_VERIFY_NONE;
-  if (!options.isServer) {
+  if (!isServer_) {
     verifyMode = SSL_VERIFY_PEER;
-  } else if (options.requestCert || options.requireClientCert) {
-    verifyMode = SSL_VERIFY_PEER | (options.requireClientCert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
+  } else if (requestCert || requireClientCert) {
+    verifyMode = SSL_VERIFY_PEER | (requireClientCert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
   }
-  SSL_CTX_set_verify(ctx.get(), verifyMode, options.rejectUnauthorized ? nullptr : AcceptAnyCertificate);
-
-  if (options.isServer && options.alpn != AlpnMode::kOff) {
-    SSL_CTX_set_alpn_select_cb(ctx.get(), SelectSunrpc, nullptr);
-  }
+  SSL_CTX_set_verify(ctx.get(), verifyMode, rejectUnauthorized ? nullptr : AcceptAnyCertificate);
+  if (isServer_ && alpn_ != AlpnMode::kOff) SSL_CTX_set_alpn_select_cb(ctx.get(), SelectSunrpc, nullptr);
+  if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx.get(), RequireAlpnClientHello, nullptr);
+  SSL_CTX_set_keylog_callback(ctx.get(), KeylogCallback);
   ERR_clear_error();
-  return ctx.release();
+  ctx_ = ctx.release();
+  id_ = nextContextId++;
+}
+
+SecureContext::~SecureContext() {
+  // Sockets still running hold their own reference through their SSL (SSL_new takes one).
+  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+}
+
+// { id, liveSockets, socketsCreated }
+Napi::Value SecureContext::Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", Napi::Number::New(env, id_));
+  out.Set("liveSockets", Napi::Number::New(env, static_cast<double>(liveSockets_)));
+  out.Set("socketsCreated", Napi::Number::New(env, static_cast<double>(socketsCreated_)));
+  return out;
 }
 
 }  // namespace rpctls

@@ -1,25 +1,53 @@
-// Builds the OpenSSL context for one connection: TLS 1.3 only, the three suites KTLS can take.
+// SecureContext: one OpenSSL SSL_CTX per TLS configuration (TLS 1.3 only, the three suites KTLS can
+// take), built once from PEM and shared by every TlsSocket of that configuration. Per-connection
+// settings (server name check, SNI) live on each SSL; callbacks find their socket through SSL app data.
 #pragma once
 
 #include <napi.h>
 #include <openssl/ssl.h>
 
+#include <cstdint>
 #include <string>
 
 namespace rpctls {
 
 enum class AlpnMode { kOffer, kRequire, kOff };
 
-struct ContextOptions {
-  bool isServer = false;
-  bool rejectUnauthorized = true;
-  bool requestCert = false;
-  bool requireClientCert = false;
-  AlpnMode alpn = AlpnMode::kOffer;
-  std::string ciphersuites;
-};
+// Defined in tls_socket.cc: the keylog callback (captures the traffic secrets for kernel TLS) and the
+// ClientHello check for alpn 'require'; both reach their TlsSocket through SSL_get_app_data.
+void KeylogCallback(const SSL* ssl, const char* line);
+int RequireAlpnClientHello(SSL* ssl, int* alert, void* arg);
 
-// Throws a JS error (Napi::Error) on bad PEM input.
-SSL_CTX* CreateContext(Napi::Env env, const ContextOptions& options, Napi::Object pem);
+class SecureContext : public Napi::ObjectWrap<SecureContext> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  // Returns the SecureContext wrapped by value, or nullptr when it is not one.
+  static SecureContext* FromValue(Napi::Env env, Napi::Value value);
+
+  explicit SecureContext(const Napi::CallbackInfo& info);
+  ~SecureContext() override;
+
+  SSL_CTX* ctx() const { return ctx_; }
+  bool isServer() const { return isServer_; }
+  AlpnMode alpn() const { return alpn_; }
+  uint32_t id() const { return id_; }
+  // Sockets created from this context and not yet closed (for tests and diagnostics).
+  void SocketOpened() {
+    liveSockets_++;
+    socketsCreated_++;
+  }
+  void SocketClosed() { liveSockets_--; }
+
+ private:
+  Napi::Value Stats(const Napi::CallbackInfo& info);
+
+  SSL_CTX* ctx_ = nullptr;
+  bool isServer_ = false;
+  AlpnMode alpn_ = AlpnMode::kOffer;
+  uint32_t id_ = 0;
+  int64_t liveSockets_ = 0;
+  int64_t socketsCreated_ = 0;
+  friend class TlsSocket;
+};
 
 }  // namespace rpctls

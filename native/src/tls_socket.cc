@@ -70,50 +70,33 @@ Napi::Function TlsSocket::Init(Napi::Env env) {
                      });
 }
 
-// new TlsSocket(fd, options, onevent). Takes ownership of fd (closed by close()).
+// new TlsSocket(fd, secureContext, options, onevent). Takes ownership of fd (closed by close()).
+// options: { servername?, kernelTls, handshakeTimeoutMs, keylog }: what is per connection.
 TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocket>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsObject() || !info[2].IsFunction()) {
-    throw Napi::TypeError::New(env, "TlsSocket(fd, options, onevent)");
+  SecureContext* context = info.Length() >= 2 ? SecureContext::FromValue(env, info[1]) : nullptr;
+  if (info.Length() < 4 || !info[0].IsNumber() || context == nullptr || !info[2].IsObject() || !info[3].IsFunction()) {
+    throw Napi::TypeError::New(env, "TlsSocket(fd, secureContext, options, onevent)");
   }
-  Napi::Object options = info[1].As<Napi::Object>();
-  auto flag = [&](const char* name, bool fallback) {
-    Napi::Value v = options.Get(name);
-    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
-  };
+  Napi::Object options = info[2].As<Napi::Object>();
   auto text = [&](const char* name) {
     Napi::Value v = options.Get(name);
     return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
   };
-
-  ContextOptions ctxOptions;
-  ctxOptions.isServer = text("role") == "server";
-  ctxOptions.rejectUnauthorized = flag("rejectUnauthorized", true);
-  ctxOptions.requestCert = flag("requestCert", false);
-  ctxOptions.requireClientCert = flag("requireClientCert", false);
-  std::string alpn = text("alpn");
-  ctxOptions.alpn = alpn == "require" ? AlpnMode::kRequire : alpn == "off" ? AlpnMode::kOff : AlpnMode::kOffer;
-  ctxOptions.ciphersuites = text("ciphersuites");
   std::string kernel = text("kernelTls");
   kernelPolicy_ = kernel == "off" ? KernelTlsPolicy::kOff
                   : kernel == "require" ? KernelTlsPolicy::kRequire
                                         : KernelTlsPolicy::kAuto;
-  isServer_ = ctxOptions.isServer;
-  alpn_ = ctxOptions.alpn;
-  keylog_ = flag("keylog", false);
+  isServer_ = context->isServer();
+  alpn_ = context->alpn();
+  Napi::Value keylog = options.Get("keylog");
+  keylog_ = keylog.IsBoolean() && keylog.As<Napi::Boolean>().Value();
   servername_ = text("servername");
   Napi::Value timeout = options.Get("handshakeTimeoutMs");
   if (timeout.IsNumber()) handshakeTimeoutMs_ = timeout.As<Napi::Number>().Uint32Value();
-  Napi::Value preface = options.Get("preface");
-  if (preface.IsBuffer()) {
-    auto buf = preface.As<Napi::Buffer<uint8_t>>();
-    preface_.assign(buf.Data(), buf.Data() + buf.Length());
-  }
 
-  ctx_ = CreateContext(env, ctxOptions, options);
-  SSL_CTX_set_keylog_callback(ctx_, OnKeylog);
-  if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx_, OnClientHello, this);
-  ssl_ = SSL_new(ctx_);
+  // The SSL_CTX is shared; everything below is this connection's own.
+  ssl_ = SSL_new(context->ctx());
   if (ssl_ == nullptr) throw Napi::Error::New(env, "SSL_new failed");
   SSL_set_app_data(ssl_, this);
   SSL_set_msg_callback(ssl_, OnMessage);
@@ -137,11 +120,10 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
       }
     }
   }
-
   fd_ = info[0].As<Napi::Number>().Int32Value();
   // SSL_set_fd wraps fd in a BIO_NOCLOSE socket BIO: SSL_free leaves the fd to close().
   if (SSL_set_fd(ssl_, fd_) != 1) throw Napi::Error::New(env, "SSL_set_fd failed");
-  onevent_ = Napi::Persistent(info[2].As<Napi::Function>());
+  onevent_ = Napi::Persistent(info[3].As<Napi::Function>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "RpcTlsSocket", Value());
   readBuffer_ = static_cast<uint8_t*>(malloc(kReadSize));
 
@@ -155,6 +137,10 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
   handlesOpen_ = true;
   openHandles_ = 2;
   Ref();  // released when both handles are closed
+  context_ = context;
+  contextId_ = context->id();
+  contextRef_ = Napi::Persistent(info[1].As<Napi::Object>());
+  context_->SocketOpened();
 }
 
 TlsSocket::~TlsSocket() {
@@ -167,16 +153,31 @@ void TlsSocket::ReleaseSsl() {
   clientSecret_.Wipe();
   serverSecret_.Wipe();
   if (ssl_ != nullptr) SSL_free(ssl_);
-  if (ctx_ != nullptr) SSL_CTX_free(ctx_);
   ssl_ = nullptr;
-  ctx_ = nullptr;
+}
+
+// After close nothing may keep the JS objects alive: the event callback closes over the TlsStream,
+// which holds this socket's wrapper, so a persistent reference here would be a cycle through a GC root.
+void TlsSocket::ReleaseJsReferences() {
+  if (emitting_ > 0) {
+    releasePending_ = true;
+    return;
+  }
+  releasePending_ = false;
+  context_ = nullptr;
+  contextRef_.Reset();
+  onevent_.Reset();
+  asyncContext_.reset();
 }
 
 // ---- JS methods --------------------------------------------------------------------------------
 
 Napi::Value TlsSocket::Start(const Napi::CallbackInfo& info) {
   if (phase_ == Phase::kIdle) {
-    phase_ = preface_.empty() ? Phase::kHandshake : Phase::kPreface;
+    phase_ = Phase::kHandshake;
+    // libuv timers count from the loop's cached time: after a long synchronous stretch (seconds of
+    // blocking work before the takeover) the limit would expire at once. Count from now.
+    uv_update_time(timer_.loop);
     if (handshakeTimeoutMs_ > 0) uv_timer_start(&timer_, OnTimer, handshakeTimeoutMs_, 0);
     // The first step runs from the poll callback, so every event reaches JS asynchronously.
     sslWantsWrite_ = true;
@@ -190,7 +191,7 @@ Napi::Value TlsSocket::ReadStart(const Napi::CallbackInfo& info) {
   if (phase_ == Phase::kOpen) {
     UpdatePoll();
     // Userspace: a partly consumed record sits in OpenSSL, where uv_poll cannot see it.
-    if (!kernelMode_ && ssl_ != nullptr && SSL_pending(ssl_) > 0) uv_timer_start(&timer_, OnTimer, 0, 0);
+    if (records_ && records_->HasBuffered()) uv_timer_start(&timer_, OnTimer, 0, 0);
   }
   return info.Env().Undefined();
 }
@@ -205,7 +206,7 @@ Napi::Value TlsSocket::ReadStop(const Napi::CallbackInfo& info) {
 Napi::Value TlsSocket::Write(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (phase_ != Phase::kOpen || pendingWrite_ || shutdownPending_ || shutdownDone_) {
-    return MakeError("ERR_TLS_INVALID_STATE", "write while not open or with a write pending");
+    return StateError("write");
   }
   Napi::Array chunks = info[0].As<Napi::Array>();
   auto pending = std::make_unique<PendingWrite>();
@@ -218,7 +219,7 @@ Napi::Value TlsSocket::Write(const Napi::CallbackInfo& info) {
     pending->iov.push_back({buf.Data(), buf.Length()});
     total += buf.Length();
   }
-  if (!kernelMode_ && pending->iov.size() > 1 && total <= kMaxGather) {
+  if (records_->CopiesGathers() && pending->iov.size() > 1 && total <= kMaxGather) {
     // Userspace SSL_write takes one buffer: copy small gathers so one RPC record stays one TLS record.
     pending->gathered.reserve(total);
     for (const iovec& v : pending->iov) {
@@ -230,7 +231,7 @@ Napi::Value TlsSocket::Write(const Napi::CallbackInfo& info) {
   pendingWrite_ = std::move(pending);
   int result = ContinueWrite();
   if (result == 1) return Napi::Boolean::New(env, true);
-  if (result < 0) return writeError_.Value();
+  if (result < 0) return FailureObject(writeError_);
   pendingWrite_->chunks = Napi::Persistent(chunks.As<Napi::Object>());
   UpdatePoll();
   return Napi::Boolean::New(env, false);
@@ -241,12 +242,12 @@ Napi::Value TlsSocket::Shutdown(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (shutdownDone_) return Napi::Boolean::New(env, true);
   if (phase_ != Phase::kOpen || pendingWrite_) {
-    return MakeError("ERR_TLS_INVALID_STATE", "shutdown while not open or with a write pending");
+    return StateError("shutdown");
   }
   shutdownPending_ = true;
   int result = ContinueShutdown();
   if (result == 1) return Napi::Boolean::New(env, true);
-  if (result < 0) return writeError_.Value();
+  if (result < 0) return FailureObject(writeError_);
   UpdatePoll();
   return Napi::Boolean::New(env, false);
 }
@@ -259,13 +260,14 @@ Napi::Value TlsSocket::Close(const Napi::CallbackInfo& info) {
 Napi::Value TlsSocket::Counters(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
-  out.Set("ticketsDiscarded", Napi::Number::New(env, static_cast<double>(ticketsDiscarded_)));
-  out.Set("bytesRead", Napi::Number::New(env, static_cast<double>(bytesRead_)));
-  out.Set("bytesWritten", Napi::Number::New(env, static_cast<double>(bytesWritten_)));
+  out.Set("ticketsDiscarded", Napi::Number::New(env, static_cast<double>(counters_.ticketsDiscarded)));
+  out.Set("bytesRead", Napi::Number::New(env, static_cast<double>(counters_.bytesRead)));
+  out.Set("bytesWritten", Napi::Number::New(env, static_cast<double>(counters_.bytesWritten)));
   out.Set("txSeqAtHandoff", Napi::Number::New(env, static_cast<double>(txSeqAtHandoff_)));
   out.Set("rxSeqAtHandoff", Napi::Number::New(env, static_cast<double>(rxSeqAtHandoff_)));
-  out.Set("closeNotifyReceived", Napi::Boolean::New(env, closeNotifyReceived_));
-  out.Set("closeNotifySent", Napi::Boolean::New(env, closeNotifySent_));
+  out.Set("closeNotifyReceived", Napi::Boolean::New(env, counters_.closeNotifyReceived));
+  out.Set("closeNotifySent", Napi::Boolean::New(env, counters_.closeNotifySent));
+  out.Set("contextId", Napi::Number::New(env, contextId_));
   // For the security tests: our copies of the traffic secrets must be zeroed once the handshake is
   // over (counted byte by byte, not trusted from len), and in kernel mode OpenSSL's session is freed.
   size_t held = 0;
@@ -281,7 +283,7 @@ Napi::Value TlsSocket::KernelState(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   uint64_t tx = 0;
   uint64_t rx = 0;
-  if (!kernelMode_ || fd_ < 0 || !ReadKernelSequences(fd_, suite_, &tx, &rx)) return env.Null();
+  if (!records_ || !records_->kernel() || fd_ < 0 || !ReadKernelSequences(fd_, suite_, &tx, &rx)) return env.Null();
   Napi::Object out = Napi::Object::New(env);
   out.Set("txSeq", Napi::Number::New(env, static_cast<double>(tx)));
   out.Set("rxSeq", Napi::Number::New(env, static_cast<double>(rx)));
@@ -294,11 +296,10 @@ void TlsSocket::UpdatePoll() {
   if (!handlesOpen_) return;
   int events = 0;
   switch (phase_) {
-    case Phase::kPreface: events = UV_WRITABLE; break;
     case Phase::kHandshake: events = sslWantsWrite_ ? UV_WRITABLE : UV_READABLE; break;
     case Phase::kOpen:
       if (reading_ && !readEnded_) events |= UV_READABLE;
-      if (pendingWrite_ || shutdownPending_) events |= sslWantsReadForWrite_ ? UV_READABLE : UV_WRITABLE;
+      if (pendingWrite_ || shutdownPending_) events |= records_->WantsReadForWrite() ? UV_READABLE : UV_WRITABLE;
       break;
     default: break;
   }
@@ -322,7 +323,7 @@ void TlsSocket::OnPoll(uv_poll_t* handle, int status, int events) {
       int err = 0;
       socklen_t len = sizeof(err);
       getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-      self->Fail(self->SyscallError("poll", err != 0 ? err : -status));
+      self->Fail(SyscallFailure("poll", err != 0 ? err : -status));
       return;
     }
     events = UV_READABLE | UV_WRITABLE;
@@ -330,10 +331,6 @@ void TlsSocket::OnPoll(uv_poll_t* handle, int status, int events) {
     self->pollErrors_ = 0;
   }
   switch (self->phase_) {
-    case Phase::kPreface:
-      self->StepPreface();
-      self->UpdatePoll();
-      break;
     case Phase::kHandshake:
       self->StepHandshake();
       self->UpdatePoll();
@@ -342,7 +339,7 @@ void TlsSocket::OnPoll(uv_poll_t* handle, int status, int events) {
       if (self->pendingWrite_) {
         int result = self->ContinueWrite();
         if (result < 0) {
-          self->Fail(self->writeError_.Value());
+          self->Fail(self->writeError_);
           return;
         }
         if (result == 1) {
@@ -352,7 +349,7 @@ void TlsSocket::OnPoll(uv_poll_t* handle, int status, int events) {
       } else if (self->shutdownPending_) {
         int result = self->ContinueShutdown();
         if (result < 0) {
-          self->Fail(self->writeError_.Value());
+          self->Fail(self->writeError_);
           return;
         }
         if (result == 1) {
@@ -376,11 +373,11 @@ void TlsSocket::OnTimer(uv_timer_t* handle) {
     // waiting. Give the handshake one last non-blocking step before calling it a timeout.
     self->StepHandshake();
   }
-  if (self->phase_ == Phase::kPreface || self->phase_ == Phase::kHandshake) {
-    Napi::Object error = self->MakeError("ERR_TLS_HANDSHAKE_TIMEOUT", "TLS handshake timed out after " +
-                                                                          std::to_string(self->handshakeTimeoutMs_) + " ms");
-    error.Set("timeoutMs", Napi::Number::New(self->Env(), self->handshakeTimeoutMs_));
-    self->Fail(error);
+  if (self->phase_ == Phase::kHandshake) {
+    Failure failure;
+    failure.code = "ERR_TLS_HANDSHAKE_TIMEOUT";
+    failure.timeoutMs = self->handshakeTimeoutMs_;
+    self->Fail(failure);
   } else if (self->phase_ == Phase::kOpen && self->reading_) {
     self->ReadAvailable();  // kicked by ReadStart for data buffered inside OpenSSL
   }
@@ -393,11 +390,20 @@ void TlsSocket::OnHandleClosed(uv_handle_t* handle) {
 
 void TlsSocket::Emit(EventType type, Napi::Value arg) {
   Napi::Env env = Env();
+  if (onevent_.IsEmpty() || !asyncContext_) return;  // closed: nobody listens any more
+  emitting_++;
   try {
     onevent_.MakeCallback(Value(), {Napi::Number::New(env, type), arg}, *asyncContext_);
   } catch (const Napi::Error& e) {
     napi_fatal_exception(env, e.Value());
   }
+  // close() from inside the callback defers dropping the callback and its async context to here.
+  if (--emitting_ == 0 && releasePending_) ReleaseJsReferences();
+}
+
+void TlsSocket::Fail(const Failure& failure) {
+  if (phase_ == Phase::kClosed || phase_ == Phase::kFailed) return;
+  Fail(FailureObject(failure));
 }
 
 void TlsSocket::Fail(Napi::Object error) {
@@ -412,6 +418,7 @@ void TlsSocket::CloseAll() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
   pendingWrite_.reset();
+  records_.reset();  // before the SSL it may use
   if (handlesOpen_) {
     handlesOpen_ = false;
     uv_poll_stop(&poll_);
@@ -422,9 +429,15 @@ void TlsSocket::CloseAll() {
   ReleaseSsl();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  if (context_ != nullptr) context_->SocketClosed();  // contextRef_ keeps it alive until released
+  ReleaseJsReferences();
 }
 
 // ---- OpenSSL callbacks -----------------------------------------------------------------------
+// Set once on the shared SSL_CTX (tls_context.cc); each finds its socket through SSL app data.
+
+void KeylogCallback(const SSL* ssl, const char* line) { TlsSocket::OnKeylog(ssl, line); }
+int RequireAlpnClientHello(SSL* ssl, int* alert, void* arg) { return TlsSocket::OnClientHello(ssl, alert, arg); }
 
 void TlsSocket::OnKeylog(const SSL* ssl, const char* line) {
   auto* self = static_cast<TlsSocket*>(SSL_get_app_data(ssl));
@@ -453,14 +466,15 @@ void TlsSocket::OnMessage(int writeP, int, int contentType, const void* buf, siz
     // Our own Finished is the last record under our handshake key, the peer's likewise for reading.
     if (bytes[0] == SSL3_MT_FINISHED) (writeP ? self->txAppKey_ : self->rxAppKey_) = true;
     if (!writeP && bytes[0] == SSL3_MT_CERTIFICATE_REQUEST) self->certRequested_ = true;
-    if (!writeP && bytes[0] == SSL3_MT_NEWSESSION_TICKET) self->ticketsDiscarded_++;
+    if (!writeP && bytes[0] == SSL3_MT_NEWSESSION_TICKET) self->counters_.ticketsDiscarded++;
   } else if (contentType == SSL3_RT_ALERT && len == 2) {
     (writeP ? self->sentAlert_ : self->receivedAlert_) = bytes[0] << 8 | bytes[1];
   }
 }
 
-int TlsSocket::OnClientHello(SSL* ssl, int* alert, void* arg) {
-  auto* self = static_cast<TlsSocket*>(arg);
+int TlsSocket::OnClientHello(SSL* ssl, int* alert, void*) {
+  auto* self = static_cast<TlsSocket*>(SSL_get_app_data(ssl));
+  if (self == nullptr) return SSL_CLIENT_HELLO_SUCCESS;
   const unsigned char* ext = nullptr;
   size_t extLen = 0;
   if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation, &ext, &extLen) != 1) {
@@ -483,21 +497,6 @@ void TlsSocket::FlushKeylog() {
 
 // ---- handshake -------------------------------------------------------------------------------
 
-void TlsSocket::StepPreface() {
-  while (prefaceSent_ < preface_.size()) {
-    ssize_t n = send(fd_, preface_.data() + prefaceSent_, preface_.size() - prefaceSent_, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n < 0) {
-      Fail(SyscallError("send", errno));
-      return;
-    }
-    prefaceSent_ += static_cast<size_t>(n);
-  }
-  phase_ = Phase::kHandshake;
-  StepHandshake();
-}
-
 void TlsSocket::StepHandshake() {
   ERR_clear_error();
   int rc = SSL_do_handshake(ssl_);
@@ -514,7 +513,7 @@ void TlsSocket::StepHandshake() {
     UpdatePoll();
     return;
   }
-  Fail(HandshakeError(err, savedErrno));
+  Fail(HandshakeFailure(err, savedErrno));
 }
 
 void TlsSocket::FinishHandshake() {
@@ -524,7 +523,10 @@ void TlsSocket::FinishHandshake() {
   unsigned alpnLen = 0;
   SSL_get0_alpn_selected(ssl_, &alpn, &alpnLen);
   if (alpn_ == AlpnMode::kRequire && !(alpnLen == 6 && memcmp(alpn, "sunrpc", 6) == 0)) {
-    Fail(MakeError("ERR_TLS_ALPN_REQUIRED", "the peer did not negotiate ALPN \"sunrpc\""));
+    Failure failure;
+    failure.code = "ERR_TLS_ALPN_REQUIRED";
+    failure.violation = "not_selected";
+    Fail(failure);
     return;
   }
 
@@ -542,14 +544,13 @@ void TlsSocket::FinishHandshake() {
     const TrafficSecret& rx = isServer_ ? clientSecret_ : serverSecret_;
     KtlsResult result = InstallKernelTls(fd_, suite_, tx, txSeqAtHandoff_, rx, rxSeqAtHandoff_);
     if (result.outcome == KtlsOutcome::kInstalled) {
-      kernelMode_ = true;
+      records_ = NewKernelRecords(fd_, &counters_);
     } else if (result.outcome == KtlsOutcome::kFailed) {
-      Napi::Object error = MakeError("ERR_TLS_KTLS", std::string("setsockopt ") + result.step + " failed after the kernel took the session: " +
-                                                         ErrnoName(result.err) + " (" + strerror(result.err) + ")");
-      error.Set("errno", Napi::Number::New(Env(), result.err));
-      error.Set("errnoName", Napi::String::New(Env(), ErrnoName(result.err)));
-      error.Set("step", Napi::String::New(Env(), result.step));
-      Fail(error);
+      Failure failure;
+      failure.code = "ERR_TLS_KTLS";
+      failure.err = result.err;
+      failure.step = result.step;
+      Fail(failure);
       return;
     } else if (strcmp(result.step, "TCP_ULP") == 0 && result.err == ENOENT) {
       reason = std::string(ErrnoName(result.err)) + ": kernel has no TLS ULP (TCP_ULP \"tls\" unavailable)";
@@ -559,14 +560,17 @@ void TlsSocket::FinishHandshake() {
   }
   clientSecret_.Wipe();
   serverSecret_.Wipe();
-  if (!kernelMode_ && kernelPolicy_ == KernelTlsPolicy::kRequire) {
-    Napi::Object error = MakeError("ERR_TLS_KTLS", "kernel TLS required but unavailable: " + reason);
-    error.Set("reason", Napi::String::New(Env(), reason));
-    Fail(error);
+  if (!records_ && kernelPolicy_ == KernelTlsPolicy::kRequire) {
+    Failure failure;
+    failure.code = "ERR_TLS_KTLS";
+    failure.offloadReason = reason;
+    Fail(failure);
     return;
   }
-  Napi::Object info = BuildInfo(kernelMode_ ? nullptr : reason.c_str());
-  if (kernelMode_) {
+  bool kernel = records_ != nullptr;
+  if (!kernel) records_ = NewOpenSslRecords(ssl_, &counters_, &receivedAlert_);
+  Napi::Object info = BuildInfo(kernel ? nullptr : reason.c_str());
+  if (kernel) {
     // The kernel owns the record layer now; SSL_free sends nothing and leaves the fd open.
     ReleaseSsl();
   }
@@ -605,8 +609,9 @@ Napi::Object TlsSocket::BuildInfo(const char* offloadReason) {
   bool mutual = isServer_ ? peerVerified : certRequested_ && SSL_get_certificate(ssl_) != nullptr;
   info.Set("authMode", Napi::String::New(env, mutual ? "mtls" : "tls"));
   Napi::Object offload = Napi::Object::New(env);
-  offload.Set("tx", Napi::Boolean::New(env, kernelMode_));
-  offload.Set("rx", Napi::Boolean::New(env, kernelMode_));
+  bool kernel = records_ && records_->kernel();
+  offload.Set("tx", Napi::Boolean::New(env, kernel));
+  offload.Set("rx", Napi::Boolean::New(env, kernel));
   offload.Set("reason", offloadReason ? Napi::Value(Napi::String::New(env, offloadReason)) : env.Null());
   info.Set("offload", offload);
   return info;
@@ -617,15 +622,28 @@ Napi::Object TlsSocket::BuildInfo(const char* offloadReason) {
 void TlsSocket::ReadAvailable() {
   // Bounded so one busy connection cannot hold the loop; level-triggered polling resumes the rest.
   for (int i = 0; i < 16 && phase_ == Phase::kOpen && reading_ && !readEnded_; i++) {
-    bool more = kernelMode_ ? ReadKernelRecord() : ReadUserspace();
-    if (!more) break;
+    size_t got = 0;
+    Failure failure;
+    ReadOutcome outcome = records_->Read(readBuffer_, kReadSize, &got, &failure);
+    if (outcome == ReadOutcome::kData) {
+      DeliverData(got);
+      continue;
+    }
+    if (outcome == ReadOutcome::kContinue) continue;
+    if (outcome == ReadOutcome::kAgain) break;
+    if (outcome == ReadOutcome::kFailed) {
+      Fail(failure);
+      return;
+    }
+    readEnded_ = true;
+    Emit(kEventEnd, Napi::Boolean::New(Env(), outcome == ReadOutcome::kCloseNotify));
+    break;
   }
   UpdatePoll();
 }
 
 void TlsSocket::DeliverData(size_t len) {
   Napi::Env env = Env();
-  bytesRead_ += len;
   Napi::Buffer<uint8_t> chunk;
   if (len >= kReadSize / 2) {
     // Large reads go to JS as they are; the next read gets a fresh buffer.
@@ -637,324 +655,100 @@ void TlsSocket::DeliverData(size_t len) {
   Emit(kEventData, chunk);
 }
 
-bool TlsSocket::ReadKernelRecord() {
-  char control[CMSG_SPACE(sizeof(uint8_t))];
-  iovec iov{readBuffer_, kReadSize};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  ssize_t n;
-  do {
-    n = recvmsg(fd_, &msg, MSG_DONTWAIT);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    int err = errno;
-    if (err == EAGAIN || err == EWOULDBLOCK) return false;
-    if (err == EBADMSG || err == EMSGSIZE || err == EINVAL) {
-      Napi::Object error = MakeError("ERR_TLS_BAD_RECORD", std::string("kernel TLS rejected a record: ") +
-                                                               ErrnoName(err) + " (" + strerror(err) + ")");
-      error.Set("errno", Napi::Number::New(Env(), err));
-      error.Set("errnoName", Napi::String::New(Env(), ErrnoName(err)));
-      Fail(error);
-    } else {
-      Fail(SyscallError("recvmsg", err));
-    }
-    return false;
-  }
-  if (n == 0) {
-    readEnded_ = true;
-    Emit(kEventEnd, Napi::Boolean::New(Env(), false));
-    return false;
-  }
-  uint8_t type = kRecordApplicationData;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE) type = *CMSG_DATA(c);
-  }
-  if (type == kRecordApplicationData) {
-    DeliverData(static_cast<size_t>(n));
-    return true;
-  }
-  return HandleControlRecord(type, readBuffer_, static_cast<size_t>(n));
-}
-
-// The outcome of every non-data record after the hand-off.
-bool TlsSocket::HandleControlRecord(uint8_t type, const uint8_t* data, size_t len) {
-  if (type == kRecordAlert) {
-    if (len != 2) {
-      Fail(MakeError("ERR_TLS_PROTOCOL", "malformed alert record of " + std::to_string(len) + " bytes"));
-      return false;
-    }
-    if (data[0] == 1 && data[1] == 0) {
-      closeNotifyReceived_ = true;
-      readEnded_ = true;
-      Emit(kEventEnd, Napi::Boolean::New(Env(), true));
-      return false;
-    }
-    Fail(AlertError(data[0], data[1], true));
-    return false;
-  }
-  if (type == kRecordHandshake) {
-    size_t offset = 0;
-    while (offset + 4 <= len) {
-      uint8_t msgType = data[offset];
-      size_t msgLen = size_t{data[offset + 1]} << 16 | size_t{data[offset + 2]} << 8 | data[offset + 3];
-      if (offset + 4 + msgLen > len) break;
-      if (msgType == kHandshakeNewSessionTicket) {
-        ticketsDiscarded_++;
-      } else if (msgType == kHandshakeKeyUpdate) {
-        Fail(MakeError("ERR_TLS_KEY_UPDATE", "the peer sent a TLS 1.3 KeyUpdate, which kernel TLS here cannot follow"));
-        return false;
-      } else {
-        Napi::Object error = MakeError("ERR_TLS_PROTOCOL", "unexpected post-handshake message " + std::to_string(msgType));
-        error.Set("handshakeType", Napi::Number::New(Env(), msgType));
-        Fail(error);
-        return false;
-      }
-      offset += 4 + msgLen;
-    }
-    if (offset != len) {
-      Fail(MakeError("ERR_TLS_PROTOCOL", "handshake message split across records"));
-      return false;
-    }
-    return true;
-  }
-  Napi::Object error = MakeError("ERR_TLS_PROTOCOL", "unexpected TLS record type " + std::to_string(type));
-  error.Set("recordType", Napi::Number::New(Env(), type));
-  Fail(error);
-  return false;
-}
-
-bool TlsSocket::ReadUserspace() {
-  size_t filled = 0;
-  int failure = SSL_ERROR_NONE;
-  int savedErrno = 0;
-  sslWantsReadForWrite_ = false;
-  while (filled < kReadSize) {
-    ERR_clear_error();
-    size_t got = 0;
-    int rc = SSL_read_ex(ssl_, readBuffer_ + filled, kReadSize - filled, &got);
-    if (rc == 1) {
-      filled += got;
-      continue;
-    }
-    savedErrno = errno;
-    failure = SSL_get_error(ssl_, rc);
-    break;
-  }
-  bool more = failure == SSL_ERROR_NONE;
-  if (filled > 0) {
-    DeliverData(filled);
-    if (phase_ != Phase::kOpen) return false;
-  }
-  switch (failure) {
-    case SSL_ERROR_NONE:
-    case SSL_ERROR_WANT_READ:
-      break;
-    case SSL_ERROR_WANT_WRITE:
-      break;  // level-triggered readable polling retries; OpenSSL flushes on the next call
-    case SSL_ERROR_ZERO_RETURN:
-      closeNotifyReceived_ = true;
-      readEnded_ = true;
-      Emit(kEventEnd, Napi::Boolean::New(Env(), true));
-      break;
-    default: {
-      unsigned long err = ERR_peek_last_error();
-      if (ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
-          (failure == SSL_ERROR_SYSCALL && savedErrno == 0 && err == 0)) {
-        readEnded_ = true;
-        ERR_clear_error();
-        Emit(kEventEnd, Napi::Boolean::New(Env(), false));
-      } else {
-        Fail(SslDataError(failure, savedErrno));
-      }
-      break;
-    }
-  }
-  return more;
-}
-
 // ---- write path ------------------------------------------------------------------------------
 
 int TlsSocket::ContinueWrite() {
-  int result = kernelMode_ ? WriteKernel() : WriteUserspace();
-  if (result != 0) pendingWrite_.reset();
-  return result;
-}
-
-int TlsSocket::WriteKernel() {
-  PendingWrite& w = *pendingWrite_;
-  while (w.index < w.iov.size()) {
-    msghdr msg{};
-    msg.msg_iov = w.iov.data() + w.index;
-    msg.msg_iovlen = std::min<size_t>(w.iov.size() - w.index, kMaxIov);
-    ssize_t n = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    if (n < 0) {
-      writeError_ = Napi::Persistent(SyscallError("sendmsg", errno));
-      return -1;
-    }
-    bytesWritten_ += static_cast<size_t>(n);
-    size_t left = static_cast<size_t>(n);
-    while (left > 0 && w.index < w.iov.size()) {
-      iovec& v = w.iov[w.index];
-      size_t take = std::min(left, v.iov_len);
-      v.iov_base = static_cast<uint8_t*>(v.iov_base) + take;
-      v.iov_len -= take;
-      left -= take;
-      if (v.iov_len == 0) w.index++;
-    }
-  }
-  return 1;
-}
-
-int TlsSocket::WriteUserspace() {
-  PendingWrite& w = *pendingWrite_;
-  sslWantsReadForWrite_ = false;
-  while (w.index < w.iov.size()) {
-    iovec& v = w.iov[w.index];
-    ERR_clear_error();
-    size_t written = 0;
-    int rc = SSL_write_ex(ssl_, v.iov_base, v.iov_len, &written);
-    if (rc == 1) {
-      bytesWritten_ += written;
-      v.iov_base = static_cast<uint8_t*>(v.iov_base) + written;
-      v.iov_len -= written;
-      if (v.iov_len == 0) w.index++;
-      continue;
-    }
-    int savedErrno = errno;
-    int err = SSL_get_error(ssl_, rc);
-    if (err == SSL_ERROR_WANT_WRITE) return 0;
-    if (err == SSL_ERROR_WANT_READ) {
-      sslWantsReadForWrite_ = true;
-      return 0;
-    }
-    writeError_ = Napi::Persistent(SslDataError(err, savedErrno));
-    return -1;
-  }
-  return 1;
+  Failure failure;
+  IoOutcome outcome = records_->Write(*pendingWrite_, &failure);
+  if (outcome == IoOutcome::kPending) return 0;
+  pendingWrite_.reset();
+  if (outcome == IoOutcome::kDone) return 1;
+  writeError_ = failure;
+  return -1;
 }
 
 int TlsSocket::ContinueShutdown() {
-  if (kernelMode_) {
-    // close_notify as a control record; the kernel encrypts it with the next TX sequence number.
-    uint8_t alert[2] = {1, 0};
-    char control[CMSG_SPACE(sizeof(uint8_t))] = {};
-    iovec iov{alert, sizeof(alert)};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_TLS;
-    c->cmsg_type = TLS_SET_RECORD_TYPE;
-    c->cmsg_len = CMSG_LEN(sizeof(uint8_t));
-    *CMSG_DATA(c) = kRecordAlert;
-    ssize_t n;
-    do {
-      n = sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-    if (n < 0) {
-      writeError_ = Napi::Persistent(SyscallError("sendmsg", errno));
-      shutdownPending_ = false;
-      return -1;
-    }
-  } else {
-    ERR_clear_error();
-    int rc = SSL_shutdown(ssl_);
-    if (rc < 0) {
-      int savedErrno = errno;
-      int err = SSL_get_error(ssl_, rc);
-      if (err == SSL_ERROR_WANT_WRITE) return 0;
-      if (err == SSL_ERROR_WANT_READ) {
-        sslWantsReadForWrite_ = true;
-        return 0;
-      }
-      writeError_ = Napi::Persistent(SslDataError(err, savedErrno));
-      shutdownPending_ = false;
-      return -1;
-    }
-  }
-  closeNotifySent_ = true;
+  Failure failure;
+  IoOutcome outcome = records_->Shutdown(&failure);
+  if (outcome == IoOutcome::kPending) return 0;
   shutdownPending_ = false;
+  if (outcome == IoOutcome::kFailed) {
+    writeError_ = failure;
+    return -1;
+  }
   shutdownDone_ = true;
   ::shutdown(fd_, SHUT_WR);
   return 1;
 }
 
 // ---- errors ----------------------------------------------------------------------------------
+// Codes and data only: src/tls/errors.ts picks the class and writes the message.
 
-Napi::Object TlsSocket::MakeError(const char* code, const std::string& message) {
+Napi::Object TlsSocket::FailureObject(const Failure& f) {
   Napi::Env env = Env();
-  Napi::Object error = Napi::Object::New(env);
-  error.Set("code", Napi::String::New(env, code));
-  error.Set("message", Napi::String::New(env, message));
-  return error;
+  Napi::Object out = Napi::Object::New(env);
+  auto number = [&](const char* name, double value) { out.Set(name, Napi::Number::New(env, value)); };
+  out.Set("code", Napi::String::New(env, f.code != nullptr ? f.code : "ERR_TLS"));
+  if (f.syscall != nullptr) out.Set("syscall", Napi::String::New(env, f.syscall));
+  if (f.err != 0) {
+    number("errno", f.err);
+    out.Set("errnoName", Napi::String::New(env, ErrnoName(f.err)));
+    out.Set("errnoText", Napi::String::New(env, strerror(f.err)));
+  }
+  if (f.alertDescription >= 0) {
+    number("level", f.alertLevel);
+    number("description", f.alertDescription);
+    out.Set("received", Napi::Boolean::New(env, f.alertReceived));
+  }
+  if (f.sentAlert >= 0) number("sentAlert", f.sentAlert);
+  if (f.verifyCode >= 0) number("verifyCode", static_cast<double>(f.verifyCode));
+  if (!f.reason.empty()) out.Set("reason", Napi::String::New(env, f.reason));
+  if (f.violation != nullptr) out.Set("violation", Napi::String::New(env, f.violation));
+  if (f.recordType >= 0) number("recordType", f.recordType);
+  if (f.handshakeType >= 0) number("handshakeType", f.handshakeType);
+  if (f.length >= 0) number("length", static_cast<double>(f.length));
+  if (f.step != nullptr) out.Set("step", Napi::String::New(env, f.step));
+  if (!f.offloadReason.empty()) out.Set("offloadReason", Napi::String::New(env, f.offloadReason));
+  if (f.timeoutMs != 0) number("timeoutMs", f.timeoutMs);
+  return out;
 }
 
-Napi::Object TlsSocket::SyscallError(const char* syscall, int err) {
-  Napi::Object error = MakeError("ERR_TLS_SYSCALL", std::string(syscall) + " failed: " + ErrnoName(err) + " (" + strerror(err) + ")");
-  error.Set("syscall", Napi::String::New(Env(), syscall));
-  error.Set("errno", Napi::Number::New(Env(), err));
-  error.Set("errnoName", Napi::String::New(Env(), ErrnoName(err)));
-  return error;
+Napi::Object TlsSocket::StateError(const char* operation) {
+  Failure failure;
+  failure.code = "ERR_TLS_INVALID_STATE";
+  failure.violation = operation;
+  return FailureObject(failure);
 }
 
-Napi::Object TlsSocket::AlertError(uint8_t level, uint8_t description, bool received) {
-  Napi::Object error = MakeError("ERR_TLS_ALERT", std::string(received ? "received" : "sent") + " TLS alert " +
-                                                      SSL_alert_desc_string_long(description));
-  error.Set("level", Napi::Number::New(Env(), level));
-  error.Set("description", Napi::Number::New(Env(), description));
-  error.Set("received", Napi::Boolean::New(Env(), received));
-  return error;
-}
-
-Napi::Object TlsSocket::HandshakeError(int sslError, int savedErrno) {
+Failure TlsSocket::HandshakeFailure(int sslError, int savedErrno) {
   unsigned long err = ERR_peek_last_error();
   int reason = ERR_GET_REASON(err);
   long verifyResult = ssl_ ? SSL_get_verify_result(ssl_) : X509_V_OK;
-  Napi::Object error;
+  Failure failure;
   if (alpnRejected_) {
-    error = MakeError("ERR_TLS_ALPN_REQUIRED", "the client did not offer ALPN \"sunrpc\"");
+    failure.code = "ERR_TLS_ALPN_REQUIRED";
+    failure.violation = "not_offered";
   } else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verifyResult != X509_V_OK) {
-    const char* why = X509_verify_cert_error_string(verifyResult);
-    error = MakeError("ERR_TLS_CERT_VERIFY", std::string("peer certificate verification failed: ") + why);
-    error.Set("verifyCode", Napi::Number::New(Env(), static_cast<double>(verifyResult)));
-    error.Set("reason", Napi::String::New(Env(), why));
+    failure.code = "ERR_TLS_CERT_VERIFY";
+    failure.verifyCode = verifyResult;
+    failure.reason = X509_verify_cert_error_string(verifyResult);
   } else if (receivedAlert_ >= 0) {
-    error = AlertError(static_cast<uint8_t>(receivedAlert_ >> 8), static_cast<uint8_t>(receivedAlert_), true);
+    failure.code = "ERR_TLS_ALERT";
+    failure.alertLevel = receivedAlert_ >> 8;
+    failure.alertDescription = receivedAlert_ & 0xff;
+    failure.alertReceived = true;
   } else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
-    error = MakeError("ERR_TLS_CERT_REQUIRED", "the peer did not send the required certificate");
+    failure.code = "ERR_TLS_CERT_REQUIRED";
   } else if (sslError == SSL_ERROR_SYSCALL && savedErrno != 0) {
-    error = SyscallError("handshake", savedErrno);
+    failure = SyscallFailure("handshake", savedErrno);
   } else {
-    error = MakeError("ERR_TLS_HANDSHAKE", "TLS handshake failed: " + OpenSslReason(err));
-    error.Set("reason", Napi::String::New(Env(), OpenSslReason(err)));
+    failure.code = "ERR_TLS_HANDSHAKE";
+    failure.reason = OpenSslReason(err);
   }
-  error.Set("opensslError", Napi::String::New(Env(), OpenSslReason(err)));
-  if (sentAlert_ >= 0) error.Set("sentAlert", Napi::Number::New(Env(), sentAlert_ & 0xff));
+  if (failure.reason.empty() && err != 0) failure.reason = OpenSslReason(err);
+  if (sentAlert_ >= 0) failure.sentAlert = sentAlert_ & 0xff;
   ERR_clear_error();
-  return error;
-}
-
-Napi::Object TlsSocket::SslDataError(int sslError, int savedErrno) {
-  unsigned long err = ERR_peek_last_error();
-  Napi::Object error;
-  if (receivedAlert_ >= 0 && receivedAlert_ != 0x0100) {
-    error = AlertError(static_cast<uint8_t>(receivedAlert_ >> 8), static_cast<uint8_t>(receivedAlert_), true);
-  } else if (sslError == SSL_ERROR_SYSCALL && savedErrno != 0) {
-    error = SyscallError("SSL_read/SSL_write", savedErrno);
-  } else {
-    error = MakeError("ERR_TLS_PROTOCOL", "TLS error: " + OpenSslReason(err));
-    error.Set("reason", Napi::String::New(Env(), OpenSslReason(err)));
-  }
-  ERR_clear_error();
-  return error;
+  return failure;
 }
 
 }  // namespace rpctls

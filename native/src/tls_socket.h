@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ktls.h"
+#include "records.h"
 #include "tls_context.h"
 
 namespace rpctls {
@@ -35,14 +36,8 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   ~TlsSocket() override;
 
  private:
-  enum class Phase { kIdle, kPreface, kHandshake, kOpen, kFailed, kClosed };
+  enum class Phase { kIdle, kHandshake, kOpen, kFailed, kClosed };
 
-  struct PendingWrite {
-    Napi::ObjectReference chunks;  // keeps the Buffers alive while the kernel has not taken them
-    std::vector<iovec> iov;
-    size_t index = 0;
-    std::vector<uint8_t> gathered;  // userspace: small chunks copied into one TLS record
-  };
 
   Napi::Value Start(const Napi::CallbackInfo& info);
   Napi::Value ReadStart(const Napi::CallbackInfo& info);
@@ -56,50 +51,48 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
   static void OnHandleClosed(uv_handle_t* handle);
+  friend void KeylogCallback(const SSL* ssl, const char* line);
+  friend int RequireAlpnClientHello(SSL* ssl, int* alert, void* arg);
   static void OnKeylog(const SSL* ssl, const char* line);
   static void OnMessage(int writeP, int version, int contentType, const void* buf, size_t len, SSL* ssl,
                         void* arg);
   static int OnClientHello(SSL* ssl, int* alert, void* arg);
+  void ReleaseJsReferences();
 
   void UpdatePoll();
-  void StepPreface();
   void StepHandshake();
   void FinishHandshake();
   Napi::Object BuildInfo(const char* offloadReason);
   void ReadAvailable();
-  bool ReadKernelRecord();     // false: stop reading for now
-  bool ReadUserspace();
-  bool HandleControlRecord(uint8_t type, const uint8_t* data, size_t len);
   void DeliverData(size_t len);
   int ContinueWrite();         // 1 done, 0 pending, -1 failed (error stored in writeError_)
-  int WriteKernel();
-  int WriteUserspace();
   int ContinueShutdown();
+  void Fail(const Failure& failure);
   void Fail(Napi::Object error);
   void FlushKeylog();
   void Emit(EventType type, Napi::Value arg);
   void ReleaseSsl();
   void CloseAll();
 
-  Napi::Object MakeError(const char* code, const std::string& message);
-  Napi::Object SyscallError(const char* syscall, int err);
-  Napi::Object HandshakeError(int sslError, int savedErrno);
-  Napi::Object SslDataError(int sslError, int savedErrno);
-  Napi::Object AlertError(uint8_t level, uint8_t description, bool received);
+  Napi::Object FailureObject(const Failure& failure);
+  Napi::Object StateError(const char* operation);
+  Failure HandshakeFailure(int sslError, int savedErrno);
 
   int fd_ = -1;
   bool isServer_ = false;
   Phase phase_ = Phase::kIdle;
-  bool kernelMode_ = false;
+  // Set when the handshake completes: kernel TLS or OpenSSL records, chosen once.
+  std::unique_ptr<RecordLayer> records_;
+  RecordCounters counters_;
   KernelTlsPolicy kernelPolicy_ = KernelTlsPolicy::kAuto;
   AlpnMode alpn_ = AlpnMode::kOffer;
   bool keylog_ = false;
   uint32_t handshakeTimeoutMs_ = 10000;
   std::string servername_;
-  std::vector<uint8_t> preface_;
-  size_t prefaceSent_ = 0;
 
-  SSL_CTX* ctx_ = nullptr;
+  SecureContext* context_ = nullptr;  // kept alive by contextRef_ until close
+  Napi::ObjectReference contextRef_;
+  uint32_t contextId_ = 0;
   SSL* ssl_ = nullptr;
   uint16_t suite_ = 0;
   TrafficSecret clientSecret_;
@@ -123,7 +116,6 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   int pollEvents_ = 0;
   int pollErrors_ = 0;
   bool sslWantsWrite_ = false;
-  bool sslWantsReadForWrite_ = false;
 
   bool reading_ = false;
   bool readEnded_ = false;
@@ -131,16 +123,13 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   std::unique_ptr<PendingWrite> pendingWrite_;
   bool shutdownPending_ = false;
   bool shutdownDone_ = false;
-  Napi::ObjectReference writeError_;
+  Failure writeError_;
 
-  uint64_t ticketsDiscarded_ = 0;
-  uint64_t bytesRead_ = 0;
-  uint64_t bytesWritten_ = 0;
   uint64_t txSeqAtHandoff_ = 0;
   uint64_t rxSeqAtHandoff_ = 0;
-  bool closeNotifyReceived_ = false;
-  bool closeNotifySent_ = false;
 
+  int emitting_ = 0;
+  bool releasePending_ = false;
   Napi::FunctionReference onevent_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
 };

@@ -8,8 +8,10 @@ import { EventEmitter } from 'node:events';
 import { appendFileSync, closeSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 
-import { tlsErrorFromNative } from '../tls/errors.js';
-import { NativeEvent, loadNative, type NativeErrorInfo, type NativeSocketOptions, type NativeTlsInfo, type NativeTlsSocket } from '../tls/native.js';
+import { TlsContext, type TlsContextOptions } from '../tls/context.js';
+import { TlsKtlsError } from '../tls/errors.js';
+import { loadNative, type NativeTlsInfo } from '../tls/native.js';
+import { handshakeOnFd, type TlsSessionOptions } from '../tls/session.js';
 import type { AgentConfig } from './config.js';
 import { type HandshakeRequest, HandshakeNetlink } from './handshake-netlink.js';
 import type { NetlinkError } from './netlink.js';
@@ -88,6 +90,8 @@ function statusFor(error: { code: string; errnoName?: unknown }): number {
 
 export class HandshakeAgent extends EventEmitter {
   #config: AgentConfig;
+  /** TlsContext per side of #config (or the error building it gave), rebuilt after reload(). */
+  readonly #contexts = new Map<string, TlsContext | Error>();
   readonly #log: (entry: LogEntry) => void;
   readonly #once: boolean;
   readonly #maxConcurrent: number;
@@ -141,6 +145,7 @@ export class HandshakeAgent extends EventEmitter {
   /** New handshakes use `config`; those in progress finish with the one they started with. */
   reload(config: AgentConfig): void {
     this.#config = config;
+    this.#contexts.clear();
     this.#logConfig();
     this.#log({ level: 'info', msg: 'configuration reloaded', config: config.source });
   }
@@ -239,30 +244,22 @@ export class HandshakeAgent extends EventEmitter {
         this.#emitLog({ level: 'debug', msg: 'kernel keyring certificates are not used; using the configuration file', ...base });
       }
       const servername = request.role === 'client' ? (request.peername ?? peerAddress?.address) : undefined;
-      const options: NativeSocketOptions = {
-        role: request.role,
-        rejectUnauthorized: true,
-        // RFC 9289: a server requests client certificates; a verified one makes the session mutual.
-        requestCert: request.role === 'server' && side.ca !== undefined,
-        requireClientCert: false,
-        // ALPN is the consumer's business (tlshd sends none; NVMe/TCP is not "sunrpc").
-        alpn: 'off',
-        kernelTls: 'require',
-        handshakeTimeoutMs: request.timeoutMs ?? config.handshakeTimeoutMs,
-        keylog: config.keylogFile !== undefined || Boolean(process.env.SSLKEYLOGFILE),
-      };
-      if (side.ca !== undefined) options.ca = side.ca;
       // An "unauth" ClientHello (xprtsec=tls) is anonymous: presenting the configured client
       // certificate would make the session mutual, which a tls-only export refuses (as tlshd does).
       const presentCert = request.role === 'server' || request.authMode === 'x509';
-      if (presentCert && side.cert !== undefined) options.cert = side.cert;
-      if (presentCert && side.key !== undefined) options.key = side.key;
-      if (servername) options.servername = servername;
       try {
-        // The engine gets a duplicate (it closes it when done); DONE needs the kernel's fd still open.
-        info = await this.#handshake(addon.dup(request.sockfd), options, config.keylogFile ?? process.env.SSLKEYLOGFILE);
+        const context = this.#context(request.role, presentCert);
+        // handshakeOnFd works on a duplicate (closed when done); DONE needs the kernel's fd still open.
+        const sessionOptions: TlsSessionOptions = {};
+        if (servername) sessionOptions.servername = servername;
+        if (request.timeoutMs !== undefined) sessionOptions.handshakeTimeout = request.timeoutMs;
+        info = await handshakeOnFd(request.sockfd, context, sessionOptions);
+        if (!info.offload.tx || !info.offload.rx) {
+          throw new TlsKtlsError(`kernel TLS not installed: ${info.offload.reason ?? 'unknown reason'}`, {});
+        }
         status = DoneStatus.OK;
       } catch (error) {
+        info = null;
         const e = error as Error & { code: string; errnoName?: unknown };
         failure = { code: e.code ?? 'ERR_AGENT', message: e.message };
         status = statusFor(e);
@@ -315,56 +312,50 @@ export class HandshakeAgent extends EventEmitter {
     }
   }
 
-  /** One handshake on a kernel socket's fd; resolves when kernel TLS is installed both ways. */
-  #handshake(fd: number, options: NativeSocketOptions, keylogFile: string | undefined): Promise<NativeTlsInfo> {
-    const addon = loadNative();
-    return new Promise<NativeTlsInfo>((resolve, reject) => {
-      let socket: NativeTlsSocket | null = null;
-      const finish = (error: Error | null, info?: NativeTlsInfo): void => {
-        // No close_notify, no shutdown: the socket is the kernel's; only our fd goes.
-        socket?.close();
-        socket = null;
-        if (error) reject(error);
-        else resolve(info!);
-      };
-      const onEvent = (type: number, arg: unknown): void => {
-        if (socket === null) return;
-        switch (type) {
-          case NativeEvent.secure: {
-            const info = arg as NativeTlsInfo;
-            if (!info.offload.tx || !info.offload.rx) {
-              finish(Object.assign(new Error(`kernel TLS not installed: ${info.offload.reason ?? 'unknown reason'}`), { code: 'ERR_TLS_KTLS' }));
-            } else {
-              finish(null, info);
-            }
-            break;
-          }
-          case NativeEvent.error:
-            finish(tlsErrorFromNative(arg as NativeErrorInfo));
-            break;
-          case NativeEvent.keylog:
-            if (keylogFile) {
-              try {
-                appendFileSync(keylogFile, `${String(arg)}\n`, { mode: 0o600 });
-              } catch (error) {
-                this.#emitLog({ level: 'warn', msg: 'cannot write the key log', file: keylogFile, error: (error as Error).message });
-              }
-            }
-            break;
-        }
-      };
-      try {
-        socket = new addon.TlsSocket(fd, options, onEvent);
-      } catch (error) {
+  /**
+   * The TlsContext (one SSL_CTX) for a side of the current configuration, built at its first use and
+   * dropped on reload. Handshakes already running keep the one they started with.
+   */
+  #context(role: 'client' | 'server', presentCert: boolean): TlsContext {
+    const key = `${role}:${presentCert}`;
+    const cached = this.#contexts.get(key);
+    if (cached instanceof Error) throw cached;
+    if (cached) return cached;
+    const config = this.#config;
+    const side = role === 'client' ? config.client : config.server;
+    const options: TlsContextOptions = {
+      role,
+      rejectUnauthorized: true,
+      // RFC 9289: a server requests client certificates; a verified one makes the session mutual.
+      requestCert: role === 'server' && side.ca !== undefined,
+      requireClientCert: false,
+      // ALPN is the consumer's business (tlshd sends none; NVMe/TCP is not "sunrpc").
+      alpn: 'off',
+      // No userspace fallback for a socket the kernel owns.
+      kernelTls: 'require',
+      handshakeTimeout: config.handshakeTimeoutMs,
+    };
+    if (side.ca !== undefined) options.ca = side.ca;
+    if (presentCert && side.cert !== undefined) options.cert = side.cert;
+    if (presentCert && side.key !== undefined) options.key = side.key;
+    const keylogFile = config.keylogFile;
+    if (keylogFile !== undefined) {
+      options.keylog = (line) => {
         try {
-          closeSync(fd);
-        } catch {
-          // nothing to close
+          appendFileSync(keylogFile, `${line}\n`, { mode: 0o600 });
+        } catch (error) {
+          this.#emitLog({ level: 'warn', msg: 'cannot write the key log', file: keylogFile, error: (error as Error).message });
         }
-        reject(error);
-        return;
-      }
-      socket.start();
-    });
+      };
+    }
+    let context: TlsContext | Error;
+    try {
+      context = new TlsContext(options, `[authenticate.${role}]`);
+    } catch (error) {
+      context = error as Error;
+    }
+    this.#contexts.set(key, context);
+    if (context instanceof Error) throw context;
+    return context;
   }
 }

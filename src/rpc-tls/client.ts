@@ -54,7 +54,8 @@ export function handshake(stream: Duplex, options: TlsStreamOptions, signal: Abo
  * rejects with StartTlsRefusedError before a single TLS byte is sent.
  */
 export function rpcTlsUpgrade(tlsOptions: RpcTlsClientOptions, probe: ProbeTarget): (connection: RpcConnection) => Promise<void> {
-  const { stream: options, probeTimeout, onProbeReply } = validateClientTls(tlsOptions);
+  const { context, servername, probeTimeout, onProbeReply } = validateClientTls(tlsOptions);
+  const options: TlsStreamOptions = servername === undefined ? { context } : { context, servername };
   return async (connection) => {
     const replied = connection.callForReply(probe.program, probe.version, NULL_PROCEDURE, EMPTY, { auth: AUTH_TLS, timeout: probeTimeout });
     // The probe's reply is the last plaintext record read, and nothing more is sent in clear: calls made

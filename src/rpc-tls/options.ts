@@ -1,7 +1,6 @@
 import { InvalidOptionError, validateInteger } from '../errors.js';
-import { TLS_CIPHERSUITES, type TlsCipherSuite, type TlsStreamOptions } from '../tls/tls-stream.js';
-import type { RpcReply } from '../rpc/message.js';
-import type { RpcCall } from '../rpc/message.js';
+import { TlsContext, type TlsCipherSuite, type TlsContextOptions } from '../tls/context.js';
+import type { RpcCall, RpcReply } from '../rpc/message.js';
 import type { ProbeAnswer } from './probe.js';
 
 /** The TLS options of RPC-with-TLS clients and servers, and the one place they are checked. */
@@ -59,101 +58,61 @@ export interface RpcTlsServerOptions extends CommonTlsOptions {
 /** Linux's client gives the probe and the handshake 10 s each. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 10_000;
 const MAX_MS = 0x7fffffff;
-const CIPHERSUITE_SET: ReadonlySet<string> = new Set(TLS_CIPHERSUITES);
 
-function oneOf<T extends string>(value: unknown, option: string, allowed: readonly T[]): T | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new InvalidOptionError(option, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, value);
-  }
-  return value as T;
-}
+/** What the TLS engine's TlsContext takes; everything else here is RPC-with-TLS's own. */
+const CONTEXT_OPTIONS = [
+  'cert', 'key', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog',
+  'rejectUnauthorized', 'requestCert', 'requireClientCert',
+] as const;
 
 function flag(value: unknown, option: string): boolean | undefined {
-  if (value !== undefined && typeof value !== 'boolean') throw new InvalidOptionError(option, 'true or false', value);
+  if (value !== undefined && typeof value !== 'boolean') throw new InvalidOptionError(option, 'a boolean', value);
   return value as boolean | undefined;
-}
-
-function pem(value: unknown, option: string): void {
-  if (value === undefined) return;
-  const items = option.endsWith('.ca') && Array.isArray(value) ? value : [value];
-  for (const item of items) {
-    const text = typeof item === 'string' ? item : Buffer.isBuffer(item) ? item.toString('latin1') : null;
-    if (text === null) throw new InvalidOptionError(option, 'a PEM string or Buffer', item);
-    if (!text.includes('-----BEGIN ')) throw new InvalidOptionError(option, 'PEM text (-----BEGIN ...)', item);
-  }
 }
 
 function fn(value: unknown, option: string): void {
   if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(option, 'a function', value);
 }
 
-/** Checks the options both roles share and maps them to the TLS stream's. */
-function common(role: 'client' | 'server', o: CommonTlsOptions, prefix: string): TlsStreamOptions {
+/** One validated TLS configuration (one SSL_CTX) for every connection of a client or server. */
+function context(role: 'client' | 'server', o: object, prefix: string): TlsContext {
   if (typeof o !== 'object' || o === null) throw new InvalidOptionError(prefix.slice(0, -1) || 'tls', 'an object', o);
-  pem(o.cert, `${prefix}cert`);
-  pem(o.key, `${prefix}key`);
-  pem(o.ca, `${prefix}ca`);
-  if ((o.cert === undefined) !== (o.key === undefined)) {
-    throw new InvalidOptionError(o.cert === undefined ? `${prefix}cert` : `${prefix}key`, `given together with ${prefix}${o.cert === undefined ? 'key' : 'cert'}`, undefined);
-  }
-  const out: TlsStreamOptions = { role };
-  if (o.cert !== undefined) out.cert = o.cert;
-  if (o.key !== undefined) out.key = o.key;
-  if (o.ca !== undefined) out.ca = o.ca;
-  const alpn = oneOf(o.alpn, `${prefix}alpn`, ['offer', 'require', 'off'] as const);
-  if (alpn !== undefined) out.alpn = alpn;
-  if (o.handshakeTimeout !== undefined) out.handshakeTimeoutMs = validateInteger(o.handshakeTimeout, `${prefix}handshakeTimeout`, 0, MAX_MS);
-  const kernelTls = oneOf(o.kernelTls, `${prefix}kernelTls`, ['auto', 'off', 'require'] as const);
-  if (kernelTls !== undefined) out.kernelTls = kernelTls;
-  if (o.ciphersuites !== undefined) {
-    const option = `${prefix}ciphersuites`;
-    if (!Array.isArray(o.ciphersuites) || o.ciphersuites.length === 0) throw new InvalidOptionError(option, `a non-empty array of ${TLS_CIPHERSUITES.join(', ')}`, o.ciphersuites);
-    for (const suite of o.ciphersuites) {
-      if (!CIPHERSUITE_SET.has(suite)) throw new InvalidOptionError(option, `made of ${TLS_CIPHERSUITES.join(', ')} (the suites kernel TLS can take)`, suite);
-    }
-    out.ciphersuites = o.ciphersuites;
-  }
-  fn(o.keylog, `${prefix}keylog`);
-  if (o.keylog !== undefined) out.keylog = o.keylog;
-  return out;
+  const raw = o as Record<string, unknown>;
+  const options: Record<string, unknown> = { role };
+  for (const key of CONTEXT_OPTIONS) if (raw[key] !== undefined) options[key] = raw[key];
+  return new TlsContext(options as unknown as TlsContextOptions, prefix);
 }
 
 export interface ClientTls {
-  stream: TlsStreamOptions;
+  context: TlsContext;
+  servername: string | undefined;
   probeTimeout: number;
   onProbeReply: ((reply: RpcReply) => void) | undefined;
 }
 
+/** Checks a client's TLS options at construction (the TLS engine checks its own, with this prefix). */
 export function validateClientTls(o: RpcTlsClientOptions, prefix = 'tls.'): ClientTls {
-  const stream = common('client', o, prefix);
-  if (o.servername !== undefined) {
-    if (typeof o.servername !== 'string' || o.servername.length === 0) throw new InvalidOptionError(`${prefix}servername`, 'a non-empty host name or IP literal', o.servername);
-    stream.servername = o.servername;
+  const tls = context('client', o, prefix);
+  if (o.servername !== undefined && (typeof o.servername !== 'string' || o.servername.length === 0)) {
+    throw new InvalidOptionError(`${prefix}servername`, 'a non-empty host name or IP literal', o.servername);
   }
-  const reject = flag(o.rejectUnauthorized, `${prefix}rejectUnauthorized`);
-  if (reject !== undefined) stream.rejectUnauthorized = reject;
   fn(o.onProbeReply, `${prefix}onProbeReply`);
   return {
-    stream,
+    context: tls,
+    servername: o.servername,
     probeTimeout: validateInteger(o.probeTimeout ?? DEFAULT_PROBE_TIMEOUT_MS, `${prefix}probeTimeout`, 1, MAX_MS),
     onProbeReply: o.onProbeReply,
   };
 }
 
 export interface ServerTls {
-  stream: TlsStreamOptions;
+  context: TlsContext;
   requireTls: boolean;
   onProbe: ((call: RpcCall, answer: ProbeAnswer) => void) | undefined;
 }
 
 export function validateServerTls(o: RpcTlsServerOptions, prefix = 'tls.'): ServerTls {
-  const stream = common('server', o, prefix);
-  if (o.cert === undefined) throw new InvalidOptionError(`${prefix}cert`, 'a PEM certificate (a TLS server needs one, with its key)', undefined);
-  const requestCert = flag(o.requestCert, `${prefix}requestCert`);
-  if (requestCert !== undefined) stream.requestCert = requestCert;
-  const requireClientCert = flag(o.requireClientCert, `${prefix}requireClientCert`);
-  if (requireClientCert !== undefined) stream.requireClientCert = requireClientCert;
+  const tls = context('server', o, prefix);
   fn(o.onProbe, `${prefix}onProbe`);
-  return { stream, requireTls: flag(o.requireTls, `${prefix}requireTls`) ?? false, onProbe: o.onProbe };
+  return { context: tls, requireTls: flag(o.requireTls, `${prefix}requireTls`) ?? false, onProbe: o.onProbe };
 }

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { AuthFlavor, AuthStat } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
 import { RpcServer, type ServerOptions } from '../rpc/server.js';
-import type { TlsInfo } from '../tls/tls-stream.js';
+import type { TlsInfo, TlsStreamOptions } from '../tls/tls-stream.js';
 import { handshake } from './client.js';
 import { type RpcTlsServerOptions, validateServerTls } from './options.js';
 import { NULL_PROCEDURE, judgeProbe, startTlsReply } from './probe.js';
@@ -14,7 +14,8 @@ import { NULL_PROCEDURE, judgeProbe, startTlsReply } from './probe.js';
  * right before it closes with that error when the handshake fails; the server itself is unaffected.
  */
 export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallInterceptor {
-  const { stream: options, requireTls, onProbe } = validateServerTls(tlsOptions);
+  const { context, requireTls, onProbe } = validateServerTls(tlsOptions);
+  const options: TlsStreamOptions = { context };
   return (call, connection) => {
     if (call.cred.flavor === AuthFlavor.AUTH_TLS) {
       const answer = judgeProbe(call, connection.security !== null, connection.transport instanceof net.Socket);

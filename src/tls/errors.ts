@@ -1,5 +1,8 @@
-// Coded errors of the TLS layer. The addon reports plain { code, message, ...wire values } objects;
-// this file owns the catalogue and turns them into classes callers can test with instanceof or `code`.
+import { RpctlsError } from '../errors.js';
+
+// Coded errors of the TLS layer. The addon reports plain { code, ...data } objects (errno, syscall, alert
+// numbers, verify codes, OpenSSL's reason; no prose); this file owns the catalogue, writes the messages
+// and turns them into classes callers can test with instanceof or `code`, as Node core does.
 
 /** TLS alert descriptions (RFC 8446 6) by number. */
 export const ALERT_NAMES: Readonly<Record<number, string>> = {
@@ -16,12 +19,9 @@ export const ALERT_NAMES: Readonly<Record<number, string>> = {
 /** Wire values the addon attaches to an error (numbers and strings). */
 export type WireFields = Readonly<Record<string, unknown>>;
 
-export class TlsError extends Error {
-  readonly code: string;
+export class TlsError extends RpctlsError {
   constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-    this.name = new.target.name;
+    super(code, message);
   }
 }
 
@@ -70,7 +70,7 @@ export class TlsAlertError extends TlsError {
   constructor(message: string, info: WireFields) {
     const description = Number(info.description);
     const alertName = ALERT_NAMES[description] ?? `alert_${description}`;
-    super('ERR_TLS_ALERT', `${message} (${alertName})`);
+    super('ERR_TLS_ALERT', `${message} ${alertName} (level ${Number(info.level)}, description ${description})`);
     this.level = Number(info.level);
     this.description = description;
     this.alertName = alertName;
@@ -113,8 +113,21 @@ export class TlsBadRecordError extends TlsError {
 }
 
 export class TlsProtocolError extends TlsError {
-  constructor(message: string) {
+  /** OpenSSL's reason (userspace records), when it gave one. */
+  readonly reason: string | undefined;
+  /** Kernel mode: what was wrong with the control record ("alert_length", "record_type", ...). */
+  readonly violation: string | undefined;
+  readonly recordType: number | undefined;
+  readonly handshakeType: number | undefined;
+  /** The alert description sent to the peer before closing, if one went out. */
+  readonly sentAlert: number | undefined;
+  constructor(message: string, info: WireFields = {}) {
     super('ERR_TLS_PROTOCOL', message);
+    this.reason = typeof info.reason === 'string' ? info.reason : undefined;
+    this.violation = typeof info.violation === 'string' ? info.violation : undefined;
+    this.recordType = typeof info.recordType === 'number' ? info.recordType : undefined;
+    this.handshakeType = typeof info.handshakeType === 'number' ? info.handshakeType : undefined;
+    this.sentAlert = typeof info.sentAlert === 'number' ? info.sentAlert : undefined;
   }
 }
 
@@ -136,20 +149,59 @@ export class TlsTakeoverError extends TlsError {
   }
 }
 
-/** Builds the error class for a native error description. */
-export function tlsErrorFromNative(info: { code: string; message: string; [key: string]: unknown }): TlsError {
+const alertName = (description: unknown): string => ALERT_NAMES[Number(description)] ?? `alert_${String(description)}`;
+const errnoText = (info: WireFields): string => `${String(info.errnoName)} (${String(info.errnoText ?? 'unknown error')})`;
+
+/** Kernel-mode control-record violations, by the addon's `violation` tag (native/src/records_kernel.cc). */
+function violationText(info: WireFields): string {
+  switch (info.violation) {
+    case 'alert_length': return `malformed alert record of ${String(info.length)} bytes`;
+    case 'record_type': return `unexpected TLS record type ${String(info.recordType)} after the handshake`;
+    case 'handshake_type': return `unexpected post-handshake message ${String(info.handshakeType)}`;
+    case 'handshake_length': return `malformed post-handshake record (${String(info.length)} bytes, a message cut or empty)`;
+    default: return `TLS error: ${String(info.reason ?? 'unknown error')}`;
+  }
+}
+
+/** The message of a native error description. */
+export function nativeErrorMessage(info: WireFields & { code: string }): string {
+  const sent = typeof info.sentAlert === 'number' ? `; sent alert ${alertName(info.sentAlert)}` : '';
   switch (info.code) {
-    case 'ERR_TLS_HANDSHAKE_TIMEOUT': return new TlsHandshakeTimeoutError(info.message, info);
-    case 'ERR_TLS_HANDSHAKE': return new TlsHandshakeError(info.message, info);
-    case 'ERR_TLS_CERT_VERIFY': return new TlsCertVerifyError(info.message, info);
-    case 'ERR_TLS_CERT_REQUIRED': return new TlsCertRequiredError(info.message);
-    case 'ERR_TLS_ALERT': return new TlsAlertError(info.message, info);
-    case 'ERR_TLS_KEY_UPDATE': return new TlsKeyUpdateError(info.message);
-    case 'ERR_TLS_ALPN_REQUIRED': return new TlsAlpnRequiredError(info.message);
-    case 'ERR_TLS_KTLS': return new TlsKtlsError(info.message, info);
-    case 'ERR_TLS_BAD_RECORD': return new TlsBadRecordError(info.message, info);
-    case 'ERR_TLS_PROTOCOL': return new TlsProtocolError(info.message);
-    case 'ERR_TLS_SYSCALL': return new TlsSyscallError(info.message, info);
-    default: return new TlsError(info.code, info.message);
+    case 'ERR_TLS_HANDSHAKE_TIMEOUT': return `TLS handshake timed out after ${String(info.timeoutMs)} ms`;
+    case 'ERR_TLS_HANDSHAKE': return `TLS handshake failed: ${String(info.reason ?? 'unknown error')}${sent}`;
+    case 'ERR_TLS_CERT_VERIFY': return `peer certificate verification failed: ${String(info.reason)}`;
+    case 'ERR_TLS_CERT_REQUIRED': return 'the peer did not send the required certificate';
+    case 'ERR_TLS_ALERT': return `${info.received === false ? 'sent' : 'received'} TLS alert`;
+    case 'ERR_TLS_KEY_UPDATE': return 'the peer sent a TLS 1.3 KeyUpdate, which kernel TLS here cannot follow';
+    case 'ERR_TLS_ALPN_REQUIRED':
+      return info.violation === 'not_offered' ? 'the client did not offer ALPN "sunrpc"' : 'the peer did not negotiate ALPN "sunrpc"';
+    case 'ERR_TLS_KTLS':
+      return typeof info.offloadReason === 'string'
+        ? `kernel TLS required but unavailable: ${info.offloadReason}`
+        : `setsockopt ${String(info.step)} failed after the kernel took the session: ${errnoText(info)}`;
+    case 'ERR_TLS_BAD_RECORD': return `kernel TLS rejected a record: ${errnoText(info)}`;
+    case 'ERR_TLS_PROTOCOL': return `${violationText(info)}${sent}`;
+    case 'ERR_TLS_SYSCALL': return `${String(info.syscall)} failed: ${errnoText(info)}`;
+    case 'ERR_TLS_INVALID_STATE': return `${String(info.violation)} while not open or with a write pending`;
+    default: return typeof info.message === 'string' ? info.message : `TLS error ${info.code}`;
+  }
+}
+
+/** Builds the error class (and its message) for a native error description. */
+export function tlsErrorFromNative(info: { code: string; [key: string]: unknown }): TlsError {
+  const message = nativeErrorMessage(info);
+  switch (info.code) {
+    case 'ERR_TLS_HANDSHAKE_TIMEOUT': return new TlsHandshakeTimeoutError(message, info);
+    case 'ERR_TLS_HANDSHAKE': return new TlsHandshakeError(message, info);
+    case 'ERR_TLS_CERT_VERIFY': return new TlsCertVerifyError(message, info);
+    case 'ERR_TLS_CERT_REQUIRED': return new TlsCertRequiredError(message);
+    case 'ERR_TLS_ALERT': return new TlsAlertError(message, info);
+    case 'ERR_TLS_KEY_UPDATE': return new TlsKeyUpdateError(message);
+    case 'ERR_TLS_ALPN_REQUIRED': return new TlsAlpnRequiredError(message);
+    case 'ERR_TLS_KTLS': return new TlsKtlsError(message, info);
+    case 'ERR_TLS_BAD_RECORD': return new TlsBadRecordError(message, info);
+    case 'ERR_TLS_PROTOCOL': return new TlsProtocolError(message, info);
+    case 'ERR_TLS_SYSCALL': return new TlsSyscallError(message, info);
+    default: return new TlsError(info.code, message);
   }
 }

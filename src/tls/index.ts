@@ -1,7 +1,26 @@
 // TLS layer of rpctls: owns the TLS 1.3 session (OpenSSL handshake in the addon, then Linux kernel TLS
 // or userspace records) under an unchanged byte stream. It knows nothing of RPC framing or STARTTLS
-// messages; callers hand it a connected socket at the right moment.
-export { TlsStream, connectTlsStream, TLS_CIPHERSUITES } from './tls-stream.js';
-export type { TlsStreamOptions, TlsInfo, TlsCounters, TlsCipherSuite } from './tls-stream.js';
-export * from './errors.js';
+// messages; callers hand it a connected socket at the right moment. One TlsContext per configuration
+// (one SSL_CTX), shared by the TlsStreams made from it.
+export { TlsContext, TLS_CIPHERSUITES } from './context.js';
+export type { TlsContextOptions, TlsContextStats, TlsCipherSuite } from './context.js';
+export { TlsStream, connectTlsStream, stopReading } from './tls-stream.js';
+export type { TlsStreamOptions, TlsInfo, TlsCounters } from './tls-stream.js';
+export {
+  ALERT_NAMES,
+  TlsError,
+  TlsHandshakeTimeoutError,
+  TlsHandshakeError,
+  TlsCertVerifyError,
+  TlsCertRequiredError,
+  TlsAlertError,
+  TlsKeyUpdateError,
+  TlsAlpnRequiredError,
+  TlsKtlsError,
+  TlsBadRecordError,
+  TlsProtocolError,
+  TlsSyscallError,
+  TlsTakeoverError,
+  tlsErrorFromNative,
+} from './errors.js';
 export { kernelTlsAvailable, loadNative } from './native.js';

@@ -15,10 +15,9 @@ export const NativeEvent = {
   keylog: 7,
 } as const;
 
-/** Plain error description built by the addon; errors.ts turns it into a TlsError subclass. */
+/** Plain error description built by the addon (a code and data, no message); errors.ts turns it into a TlsError subclass. */
 export interface NativeErrorInfo {
   code: string;
-  message: string;
   [key: string]: unknown;
 }
 
@@ -45,23 +44,21 @@ export interface NativeCounters {
   secretBytesHeld: number;
   /** Whether OpenSSL's session object still exists (only in userspace mode, which needs it). */
   opensslSessionHeld: boolean;
+  /** Id of the SecureContext (SSL_CTX) the connection was made from. */
+  contextId: number;
 }
 
+/** Per-connection settings of a native socket (the shared ones live in its SecureContext). */
 export interface NativeSocketOptions {
-  role: 'client' | 'server';
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  ca?: string | Buffer;
   servername?: string;
-  rejectUnauthorized?: boolean;
-  requestCert?: boolean;
-  requireClientCert?: boolean;
-  alpn?: 'offer' | 'require' | 'off';
-  ciphersuites?: string;
-  kernelTls?: 'auto' | 'off' | 'require';
-  handshakeTimeoutMs?: number;
-  keylog?: boolean;
-  preface?: Buffer;
+  kernelTls: 'auto' | 'off' | 'require';
+  handshakeTimeoutMs: number;
+  keylog: boolean;
+}
+
+/** One SSL_CTX (native/src/tls_context.h); built by TlsContext from validated options. */
+export interface NativeSecureContext {
+  stats(): { id: number; liveSockets: number; socketsCreated: number };
 }
 
 export interface NativeTlsSocket {
@@ -77,8 +74,10 @@ export interface NativeTlsSocket {
 }
 
 export interface NativeAddon {
+  SecureContext: new (options: Record<string, unknown>) => NativeSecureContext;
   TlsSocket: new (
     fd: number,
+    context: NativeSecureContext,
     options: NativeSocketOptions,
     onevent: (type: number, arg: unknown) => void,
   ) => NativeTlsSocket;

@@ -16,6 +16,7 @@ import { type AgentConfig, AgentConfigError, parseAgentConfig } from '../../src/
 import type { HandshakeRequest } from '../../src/agent/handshake-netlink.js';
 import { connectTlsStream, type TlsStream } from '../../src/tls/tls-stream.js';
 import { clientOptions, expectKtls, makeCerts, serverOptions } from '../native/helpers.js';
+import { readExactly } from '../helpers/read.js';
 
 const certs = makeCerts();
 const dir = mkdtempSync(join(tmpdir(), 'rpctls-agent-'));
@@ -120,32 +121,15 @@ function request(fd: number, role: 'client' | 'server', extra: Partial<Handshake
   return { sockfd: fd, role, authMode: 'x509', timeoutMs: undefined, peername: undefined, peerIdentities: [], certificates: [], keyring: undefined, ...extra };
 }
 
-function readSome(socket: net.Socket | TlsStream, expected: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length >= expected) {
-        socket.off('data', onData);
-        resolve(Buffer.concat(chunks));
-      }
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-  });
-}
-
 /** After DONE 0: the kernel's socket speaks plaintext; the TLS peer sees it decrypted, both ways. */
 async function assertKernelCarriesData(t: import('ava').ExecutionContext, kernelSide: net.Socket, peer: TlsStream): Promise<void> {
   kernelSide.resume();
-  const fromPeer = readSome(kernelSide, 5);
+  const fromPeer = readExactly(kernelSide, 5);
   peer.write('hello');
-  t.is((await fromPeer).toString(), 'hello', 'peer -> kernel socket, decrypted by kernel TLS');
-  const fromKernel = readSome(peer, 5);
+  t.is((await fromPeer)[0].toString(), 'hello', 'peer -> kernel socket, decrypted by kernel TLS');
+  const fromKernel = readExactly(peer, 5);
   kernelSide.write('world');
-  t.is((await fromKernel).toString(), 'world', 'kernel socket -> peer, encrypted by kernel TLS');
+  t.is((await fromKernel)[0].toString(), 'world', 'kernel socket -> peer, encrypted by kernel TLS');
 }
 
 test('tlshd configuration: both sides, debug and rpctls keys; errors name the file and line', (t) => {

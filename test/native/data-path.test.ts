@@ -4,9 +4,13 @@ import { randomBytes } from 'node:crypto';
 import test from 'ava';
 
 import { TLS_CIPHERSUITES, kernelTlsAvailable } from '../../src/tls/index.js';
-import { drain, expectKtls, okPair, readTlsStat, sendAll, sha256 } from './helpers.js';
+import { drain, expectKtls, makeCerts, okPair, readTlsStat, sendAll, sha256 } from './helpers.js';
 
 const SIZE = (expectKtls ? 3 : 8) * 1024 * 1024 + 13;
+
+test.before(() => {
+  makeCerts(); // openssl CLI runs synchronously: not between a TCP connect and its handshake
+});
 
 test.serial('kernel TLS probe matches the environment', (t) => {
   const probe = kernelTlsAvailable();

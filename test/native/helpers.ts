@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 
-import { connectTlsStream, type TlsStream, type TlsStreamOptions } from '../../src/tls/index.js';
+import { TlsContext, type TlsContextOptions, connectTlsStream, type TlsStream, type TlsStreamOptions } from '../../src/tls/index.js';
 
 /** Inside the UML runner: kernel TLS must be used. */
 export const expectKtls = process.env.RPCTLS_EXPECT_KTLS === '1';
@@ -86,20 +86,42 @@ export async function tcpPair(): Promise<[net.Socket, net.Socket]> {
   return [client, serverSide];
 }
 
-export function serverOptions(extra: Partial<TlsStreamOptions> = {}): TlsStreamOptions {
-  const c = makeCerts();
-  return { role: 'server', cert: c.serverCert, key: c.serverKey, ca: c.ca, ...extra };
+/** Context options plus the per-connection ones, as the tests spell one side's settings. */
+export type PeerOptions = Partial<Omit<TlsContextOptions, 'role'>> & { servername?: string; allowHalfOpen?: boolean };
+
+/** Splits one side's settings into a TlsContext (built here) and the stream's own options. */
+export function streamOptions(role: 'client' | 'server', options: PeerOptions): TlsStreamOptions {
+  const { servername, allowHalfOpen, ...context } = options;
+  const out: TlsStreamOptions = { context: new TlsContext({ role, ...context }) };
+  if (servername !== undefined) out.servername = servername;
+  if (allowHalfOpen !== undefined) out.allowHalfOpen = allowHalfOpen;
+  return out;
 }
 
-export function clientOptions(extra: Partial<TlsStreamOptions> = {}): TlsStreamOptions {
+export function serverContextOptions(extra: PeerOptions = {}): PeerOptions {
   const c = makeCerts();
-  return { role: 'client', ca: c.ca, servername: 'localhost', ...extra };
+  return { cert: c.serverCert, key: c.serverKey, ca: c.ca, ...extra };
+}
+
+export function clientContextOptions(extra: PeerOptions = {}): PeerOptions {
+  const c = makeCerts();
+  return { ca: c.ca, servername: 'localhost', ...extra };
+}
+
+/** A server side with the test certificates (a fresh TlsContext per call). */
+export function serverOptions(extra: PeerOptions = {}): TlsStreamOptions {
+  return streamOptions('server', serverContextOptions(extra));
+}
+
+/** A client side trusting the test CA, checking "localhost" (a fresh TlsContext per call). */
+export function clientOptions(extra: PeerOptions = {}): TlsStreamOptions {
+  return streamOptions('client', clientContextOptions(extra));
 }
 
 /** Both handshakes at once; settles with each side's stream or error. */
 export async function tlsPair(
-  client: Partial<TlsStreamOptions> = {},
-  server: Partial<TlsStreamOptions> = {},
+  client: PeerOptions = {},
+  server: PeerOptions = {},
 ): Promise<[PromiseSettledResult<TlsStream>, PromiseSettledResult<TlsStream>]> {
   const [c, s] = await tcpPair();
   return Promise.all([
@@ -115,8 +137,8 @@ export async function tlsPair(
 }
 
 export async function okPair(
-  client: Partial<TlsStreamOptions> = {},
-  server: Partial<TlsStreamOptions> = {},
+  client: PeerOptions = {},
+  server: PeerOptions = {},
 ): Promise<[TlsStream, TlsStream]> {
   const [c, s] = await tlsPair(client, server);
   if (c.status === 'rejected') throw c.reason;

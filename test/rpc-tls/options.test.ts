@@ -4,15 +4,15 @@ import test from 'ava';
 
 import { InvalidOptionError } from '../../src/errors.js';
 import { createTlsClient, createTlsServer } from '../../src/rpc-tls/index.js';
-import { clientTls, serverTls } from '../tls/helpers.js';
+import { clientTls, makeCerts, serverTls } from '../tls/helpers.js';
 
 type Case = [option: string, value: unknown, allowed: RegExp];
 
 const COMMON: Case[] = [
   ['kernelTls', 'bogus', /"auto", "off", "require"/],
   ['alpn', 1, /"offer", "require", "off"/],
-  ['handshakeTimeout', -5, /integer from 0/],
-  ['handshakeTimeout', 1.5, /integer from 0/],
+  ['handshakeTimeout', -5, /integer number of milliseconds from 0/],
+  ['handshakeTimeout', 1.5, /integer number of milliseconds from 0/],
   ['ciphersuites', ['TLS_FOO'], /TLS_AES_128_GCM_SHA256/],
   ['ciphersuites', [], /TLS_AES_128_GCM_SHA256/],
   ['ciphersuites', 'TLS_AES_128_GCM_SHA256', /TLS_AES_128_GCM_SHA256/],
@@ -24,7 +24,7 @@ const COMMON: Case[] = [
 const CLIENT: Case[] = [
   ...COMMON,
   ['servername', '', /host name or IP literal/],
-  ['rejectUnauthorized', 'false', /true or false/],
+  ['rejectUnauthorized', 'false', /a boolean/],
   ['probeTimeout', 0, /integer from 1/],
   ['onProbeReply', {}, /function/],
 ];
@@ -33,16 +33,17 @@ const SERVER: Case[] = [
   ...COMMON,
   ['cert', 'garbage', /PEM/],
   ['key', Buffer.from('garbage'), /PEM/],
-  ['requestCert', 1, /true or false/],
-  ['requireClientCert', 'yes', /true or false/],
-  ['requireTls', 'yes', /true or false/],
+  ['requestCert', 1, /a boolean/],
+  ['requireClientCert', 'yes', /a boolean/],
+  ['requireTls', 'yes', /a boolean/],
   ['onProbe', 1, /function/],
 ];
 
 function check(t: import('ava').ExecutionContext, make: () => unknown, option: string, allowed: RegExp): void {
   const error = t.throws(make, { instanceOf: InvalidOptionError });
-  t.is(error?.option, `tls.${option}`);
-  t.regex(error?.message ?? '', new RegExp(`^tls\\.${option} must be `));
+  // An array option may name the offending element: tls.ciphersuites[0].
+  t.regex(error?.option ?? '', new RegExp(`^tls\\.${option}(\\[\\d+\\])?$`));
+  t.regex(error?.message ?? '', new RegExp(`^tls\\.${option}(\\[\\d+\\])? must be `));
   t.regex(error?.message ?? '', allowed);
 }
 
@@ -60,8 +61,14 @@ for (const [option, value, allowed] of SERVER) {
 
 test('server: a certificate without its key, and no certificate at all, are refused at creation', (t) => {
   const { cert } = serverTls();
-  check(t, () => createTlsServer({ tls: { cert } }), 'key', /given together with tls\.cert/);
-  check(t, () => createTlsServer({ tls: {} }), 'cert', /PEM certificate/);
+  check(t, () => createTlsServer({ tls: { cert } }), 'key', /given with tls\.cert/);
+  check(t, () => createTlsServer({ tls: {} }), 'cert', /a server must present one/);
+});
+
+test('server: a key that does not belong to the certificate is refused at creation, not at the first handshake', (t) => {
+  const c = makeCerts();
+  const error = t.throws(() => createTlsServer({ tls: { cert: c.serverCert, key: c.clientKey } }), { instanceOf: InvalidOptionError });
+  t.regex(error?.option ?? '', /^tls\.(key|cert)$/);
 });
 
 test('good options construct, and nothing connects or listens at construction', (t) => {

@@ -142,3 +142,55 @@ test.serial('a record that fails authentication mid-stream: coded fatal error on
     await s.close();
   }
 });
+
+/** Waits until the client has sent an alert toward the server (decrypted by the relay), or gives up. */
+async function alertSentToServer(relay: ForgeRelay, timeoutMs = 5000): Promise<Buffer | null> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const alert = relay.seen('toServer').find((r) => r.keys === 'application' && r.innerType === ContentType.alert);
+    if (alert?.content) return alert.content;
+    if (Date.now() > deadline) return null;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+// A bad control record is a protocol violation: the client answers with the matching fatal alert before
+// it closes (kernel mode: native/src/records_kernel.cc; userspace: OpenSSL does the same).
+const violations = [
+  { name: 'an alert that is not 2 bytes', type: ContentType.alert, content: Buffer.from([2, 80, 0]), alert: 50, violation: 'alert_length' },
+  { name: 'an unknown content type', type: 24, content: Buffer.from([1, 2, 3]), alert: 10, violation: 'record_type' },
+  { name: 'a handshake message that is not a ticket or KeyUpdate', type: ContentType.handshake, content: ForgeRelay.handshake(13, Buffer.from([0, 0, 0])), alert: 10, violation: 'handshake_type' },
+  // Legal fragmentation for OpenSSL (it waits for the rest); the kernel path cannot reassemble.
+  { name: 'a handshake message cut by its record', type: ContentType.handshake, content: ForgeRelay.handshake(4, Buffer.alloc(40)).subarray(0, 20), alert: 50, violation: 'handshake_length', kernelOnly: true },
+] as const;
+
+for (const v of violations) {
+  test.serial(`${v.name}: the client sends the matching fatal alert, then fails coded`, async (t) => {
+    if ('kernelOnly' in v && !expectKtls) {
+      t.pass('userspace: OpenSSL reassembles fragmented handshake messages');
+      return;
+    }
+    const s = await session();
+    try {
+      const [pending] = await callsWithHeldReplies(t, s, ['pending']);
+      s.relay.inject('toClient', v.type, v.content);
+      const error = (await t.throwsAsync(pending)) as (Error & { code?: string }) | undefined;
+      t.is(error?.code, 'ERR_RPC_CONNECTION_CLOSED');
+      const cause = tlsCause(error) as (Error & { code?: string; violation?: string; sentAlert?: number }) | undefined;
+      t.regex(cause?.code ?? '', /^ERR_TLS_(PROTOCOL|ALERT)$/);
+      const alert = await alertSentToServer(s.relay);
+      t.log(`${cause?.code}: ${cause?.message}; alert on the wire: ${alert?.toString('hex') ?? 'none'}`);
+      if (expectKtls) {
+        t.is(cause?.code, 'ERR_TLS_PROTOCOL');
+        t.is(cause?.violation, v.violation);
+        t.is(cause?.sentAlert, v.alert);
+        t.deepEqual(alert, Buffer.from([2, v.alert]));
+      } else {
+        t.truthy(alert, 'OpenSSL sent an alert');
+        t.is(alert![0], 2);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+}

@@ -1,6 +1,10 @@
 // Fixtures for the RPC-with-TLS tests: an echo program, TLS servers and clients with throwaway certs.
 import { readdirSync } from 'node:fs';
 
+import type { ExecutionContext } from 'ava';
+
+import type { TlsInfo } from '../../src/tls/index.js';
+
 import type { RpcClient } from '../../src/rpc/client.js';
 import type { CallContext, ProgramDefinition } from '../../src/rpc/program.js';
 import type { RpcServer } from '../../src/rpc/server.js';
@@ -15,6 +19,25 @@ import {
 import { expectKtls, makeCerts } from '../native/helpers.js';
 
 export { expectKtls, makeCerts, readTlsStat, sha256 } from '../native/helpers.js';
+
+/**
+ * The session runs on kernel TLS both ways inside the UML runner, and says why not (ENOENT: no tls.ko)
+ * on the host. With `suite`, also checks the negotiated TLS 1.3 suite.
+ */
+export function assertOffload(t: ExecutionContext, info: TlsInfo | null, side: string, suite?: string): void {
+  t.truthy(info, side);
+  if (suite !== undefined) {
+    t.is(info!.cipher, suite, `${side} negotiated cipher`);
+    t.is(info!.version, 'TLSv1.3', side);
+  }
+  if (expectKtls) {
+    t.deepEqual(info!.offload, { tx: true, rx: true, reason: null }, `${side} on kernel TLS`);
+  } else {
+    t.false(info!.offload.tx, side);
+    t.false(info!.offload.rx, side);
+    t.regex(info!.offload.reason ?? '', /ENOENT/, `${side} says why there is no offload`);
+  }
+}
 
 /** UML runs ~10x slower than the host: bulk sizes and connection counts shrink there. */
 export const scale = (host: number, uml: number): number => (expectKtls ? uml : host);

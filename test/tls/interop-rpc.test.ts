@@ -30,42 +30,13 @@ import {
   startTlsServer,
   tlsClient,
 } from './helpers.js';
+import { readExactly } from '../helpers/read.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rpctls-interop-'));
 process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 
 function has(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`]).status === 0;
-}
-
-/** Reads exactly n bytes from a socket that is not flowing yet; resolves with them and any excess. */
-function readExactly(socket: net.Socket, n: number): Promise<[Buffer, Buffer]> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    const onData = (chunk: Buffer): void => {
-      chunks.push(chunk);
-      length += chunk.length;
-      if (length >= n) {
-        cleanup();
-        socket.pause();
-        const all = Buffer.concat(chunks);
-        resolve([all.subarray(0, n), all.subarray(n)]);
-      }
-    };
-    const onEnd = (): void => {
-      cleanup();
-      reject(new Error(`connection ended after ${length} of ${n} bytes`));
-    };
-    const cleanup = (): void => {
-      socket.off('data', onData);
-      socket.off('end', onEnd);
-      socket.off('error', reject);
-    };
-    socket.on('data', onData);
-    socket.once('end', onEnd);
-    socket.once('error', reject);
-  });
 }
 
 /**

@@ -10,7 +10,7 @@ import { RpcClient } from '../../src/rpc/client.js';
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import { RpcServer } from '../../src/rpc/server.js';
 import { StartTlsRefusedError, tlsInfoOf } from '../../src/rpc-tls/index.js';
-import { connectTlsStream } from '../../src/tls/index.js';
+import { connectTlsStream, stopReading } from '../../src/tls/index.js';
 import { rawConnect, until } from '../helpers/net.js';
 import { serverOptions } from '../native/helpers.js';
 import {
@@ -56,13 +56,15 @@ test('the probe is byte for byte the reference capture; STARTTLS with accept_sta
   let probe: Buffer | undefined;
   const server = net.createServer((socket) => {
     socket.once('data', (chunk: Buffer) => {
-      // Take the socket over before libuv reads anything else: the ClientHello is TLS's to read.
-      socket.pause();
+      // Stop libuv reading before the reply goes out: the ClientHello is TLS's to read.
+      stopReading(socket);
       probe = chunk;
       const xid = chunk.readUInt32BE(4);
-      connectTlsStream(socket, serverOptions({ preface: startTlsReplyBytes(xid, 1) })).then(
-        (stream) => stream.on('error', () => undefined),
-        () => undefined,
+      socket.write(startTlsReplyBytes(xid, 1), () =>
+        connectTlsStream(socket, serverOptions()).then(
+          (stream) => stream.on('error', () => undefined),
+          () => undefined,
+        ),
       );
     });
   });

@@ -20,18 +20,8 @@ import {
   sha256,
   startTlsServer,
   tlsClient,
+  assertOffload,
 } from './helpers.js';
-
-function assertOffload(t: import('ava').ExecutionContext, info: TlsInfo | null, side: string): void {
-  t.truthy(info, side);
-  if (expectKtls) {
-    t.deepEqual(info!.offload, { tx: true, rx: true, reason: null }, side);
-  } else {
-    t.false(info!.offload.tx, side);
-    t.false(info!.offload.rx, side);
-    t.regex(info!.offload.reason ?? '', /ENOENT/, side);
-  }
-}
 
 test.serial('NULL and echo both ways, a callback inside TLS, security seen by handlers, offload', async (t) => {
   const before = readTlsStat();

@@ -1,0 +1,90 @@
+// The record layer after the handshake, behind one interface: KernelRecords (Linux kernel TLS holds the
+// keys; control records arrive through recvmsg cmsgs and are handled here) and OpenSslRecords (the same
+// session kept in userspace by OpenSSL). TlsSocket picks one when the handshake completes and never
+// asks which it has. Results are codes and data (Failure); src/tls/errors.ts writes the messages.
+#pragma once
+
+#include <napi.h>
+#include <openssl/ssl.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace rpctls {
+
+// What went wrong, as data. `code` selects the JS error class (ERR_TLS_*); the rest rides along.
+struct Failure {
+  const char* code = nullptr;
+  const char* syscall = nullptr;  // ERR_TLS_SYSCALL
+  int err = 0;                    // errno (ERR_TLS_SYSCALL, ERR_TLS_BAD_RECORD, ERR_TLS_KTLS)
+  int alertLevel = -1;            // ERR_TLS_ALERT
+  int alertDescription = -1;
+  bool alertReceived = true;
+  int sentAlert = -1;             // the alert description we sent before closing, if any
+  long verifyCode = -1;           // ERR_TLS_CERT_VERIFY: X509_V_ERR_*
+  std::string reason;             // OpenSSL's reason string (or X509 verify text)
+  const char* violation = nullptr;  // ERR_TLS_PROTOCOL in kernel mode: what the bad record was
+  int recordType = -1;
+  int handshakeType = -1;
+  long length = -1;
+  const char* step = nullptr;     // ERR_TLS_KTLS: the setsockopt that failed
+  std::string offloadReason;      // ERR_TLS_KTLS with kernelTls 'require'
+  uint32_t timeoutMs = 0;         // ERR_TLS_HANDSHAKE_TIMEOUT
+};
+
+struct PendingWrite {
+  Napi::ObjectReference chunks;  // keeps the Buffers alive while the kernel has not taken them
+  std::vector<iovec> iov;
+  size_t index = 0;
+  std::vector<uint8_t> gathered;  // userspace: small chunks copied into one TLS record
+};
+
+struct RecordCounters {
+  uint64_t ticketsDiscarded = 0;
+  uint64_t bytesRead = 0;
+  uint64_t bytesWritten = 0;
+  bool closeNotifyReceived = false;
+  bool closeNotifySent = false;
+};
+
+enum class ReadOutcome {
+  kData,         // *got bytes of application data in the buffer
+  kContinue,     // a control record was consumed (a ticket): read again
+  kAgain,        // nothing more now; wait for readability
+  kEnd,          // TCP FIN without close_notify
+  kCloseNotify,  // the peer's close_notify: orderly end of the read side
+  kFailed,       // see the Failure; the connection is done
+};
+
+enum class IoOutcome { kDone, kPending, kFailed };
+
+class RecordLayer {
+ public:
+  virtual ~RecordLayer() = default;
+  virtual bool kernel() const = 0;
+  virtual ReadOutcome Read(uint8_t* buf, size_t cap, size_t* got, Failure* failure) = 0;
+  // Decrypted bytes waiting where poll cannot see them (inside OpenSSL).
+  virtual bool HasBuffered() const { return false; }
+  // Whether small gathered chunks should be copied into one buffer (one TLS record per RPC record).
+  virtual bool CopiesGathers() const { return false; }
+  virtual IoOutcome Write(PendingWrite& write, Failure* failure) = 0;
+  // close_notify, sent only after every pending write.
+  virtual IoOutcome Shutdown(Failure* failure) = 0;
+  // The last Write/Shutdown/Read is blocked on readability rather than writability.
+  virtual bool WantsReadForWrite() const { return false; }
+};
+
+// Kernel TLS is installed on fd (ktls.cc did the setup); `counters` outlives the layer.
+std::unique_ptr<RecordLayer> NewKernelRecords(int fd, RecordCounters* counters);
+// OpenSSL keeps the session; `receivedAlert` is where the message callback stores the last alert
+// (level << 8 | description, -1 for none).
+std::unique_ptr<RecordLayer> NewOpenSslRecords(SSL* ssl, RecordCounters* counters, const int* receivedAlert);
+
+// Failure for an SSL_* call that failed in the data phase (also used for the handshake's tail).
+Failure SslDataFailure(int sslError, int savedErrno, int receivedAlert);
+Failure SyscallFailure(const char* syscall, int err);
+
+}  // namespace rpctls

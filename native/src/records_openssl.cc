@@ -1,0 +1,177 @@
+// OpenSslRecords: the record layer when the session stays in userspace (no kernel TLS, or kernelTls
+// 'off'). OpenSSL reads and writes the records on the fd; control records are its business.
+#include <errno.h>
+#include <openssl/err.h>
+
+#include "records.h"
+
+namespace rpctls {
+namespace {
+
+std::string Reason(unsigned long err) {
+  if (err == 0) return "unknown error";
+  const char* reason = ERR_reason_error_string(err);
+  if (reason != nullptr) return reason;
+  char buf[256];
+  ERR_error_string_n(err, buf, sizeof(buf));
+  return buf;
+}
+
+class OpenSslRecords final : public RecordLayer {
+ public:
+  OpenSslRecords(SSL* ssl, RecordCounters* counters, const int* receivedAlert)
+      : ssl_(ssl), counters_(counters), receivedAlert_(receivedAlert) {}
+
+  bool kernel() const override { return false; }
+  bool CopiesGathers() const override { return true; }
+  bool HasBuffered() const override { return SSL_pending(ssl_) > 0; }
+  bool WantsReadForWrite() const override { return wantsRead_; }
+
+  // Fills the buffer as far as OpenSSL has data; an end or failure met after some data is reported at
+  // the next call, so the data goes first.
+  ReadOutcome Read(uint8_t* buf, size_t cap, size_t* got, Failure* failure) override {
+    if (deferred_ != ReadOutcome::kData) {
+      ReadOutcome outcome = deferred_;
+      deferred_ = ReadOutcome::kData;
+      *failure = deferredFailure_;
+      return outcome;
+    }
+    size_t filled = 0;
+    ReadOutcome outcome = ReadOutcome::kData;
+    Failure found;
+    wantsRead_ = false;
+    while (filled < cap) {
+      ERR_clear_error();
+      size_t n = 0;
+      int rc = SSL_read_ex(ssl_, buf + filled, cap - filled, &n);
+      if (rc == 1) {
+        filled += n;
+        continue;
+      }
+      int savedErrno = errno;
+      int error = SSL_get_error(ssl_, rc);
+      switch (error) {
+        case SSL_ERROR_WANT_READ:
+        case SSL_ERROR_WANT_WRITE:  // level-triggered polling retries; OpenSSL flushes on the next call
+          outcome = ReadOutcome::kAgain;
+          break;
+        case SSL_ERROR_ZERO_RETURN:
+          counters_->closeNotifyReceived = true;
+          outcome = ReadOutcome::kCloseNotify;
+          break;
+        default: {
+          unsigned long err = ERR_peek_last_error();
+          if (ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
+              (error == SSL_ERROR_SYSCALL && savedErrno == 0 && err == 0)) {
+            ERR_clear_error();
+            outcome = ReadOutcome::kEnd;
+          } else {
+            found = SslDataFailure(error, savedErrno, *receivedAlert_);
+            outcome = ReadOutcome::kFailed;
+          }
+          break;
+        }
+      }
+      break;
+    }
+    if (filled == 0) {
+      *failure = found;
+      return outcome == ReadOutcome::kData ? ReadOutcome::kAgain : outcome;
+    }
+    counters_->bytesRead += filled;
+    *got = filled;
+    if (outcome != ReadOutcome::kData && outcome != ReadOutcome::kAgain) {
+      deferred_ = outcome;
+      deferredFailure_ = found;
+    }
+    return ReadOutcome::kData;
+  }
+
+  IoOutcome Write(PendingWrite& w, Failure* failure) override {
+    wantsRead_ = false;
+    while (w.index < w.iov.size()) {
+      iovec& v = w.iov[w.index];
+      ERR_clear_error();
+      size_t written = 0;
+      int rc = SSL_write_ex(ssl_, v.iov_base, v.iov_len, &written);
+      if (rc == 1) {
+        counters_->bytesWritten += written;
+        v.iov_base = static_cast<uint8_t*>(v.iov_base) + written;
+        v.iov_len -= written;
+        if (v.iov_len == 0) w.index++;
+        continue;
+      }
+      int savedErrno = errno;
+      int error = SSL_get_error(ssl_, rc);
+      if (error == SSL_ERROR_WANT_WRITE) return IoOutcome::kPending;
+      if (error == SSL_ERROR_WANT_READ) {
+        wantsRead_ = true;
+        return IoOutcome::kPending;
+      }
+      *failure = SslDataFailure(error, savedErrno, *receivedAlert_);
+      return IoOutcome::kFailed;
+    }
+    return IoOutcome::kDone;
+  }
+
+  IoOutcome Shutdown(Failure* failure) override {
+    wantsRead_ = false;
+    ERR_clear_error();
+    int rc = SSL_shutdown(ssl_);
+    if (rc < 0) {
+      int savedErrno = errno;
+      int error = SSL_get_error(ssl_, rc);
+      if (error == SSL_ERROR_WANT_WRITE) return IoOutcome::kPending;
+      if (error == SSL_ERROR_WANT_READ) {
+        wantsRead_ = true;
+        return IoOutcome::kPending;
+      }
+      *failure = SslDataFailure(error, savedErrno, *receivedAlert_);
+      return IoOutcome::kFailed;
+    }
+    counters_->closeNotifySent = true;
+    return IoOutcome::kDone;
+  }
+
+ private:
+  SSL* ssl_;
+  RecordCounters* counters_;
+  const int* receivedAlert_;
+  bool wantsRead_ = false;
+  ReadOutcome deferred_ = ReadOutcome::kData;
+  Failure deferredFailure_;
+};
+
+}  // namespace
+
+std::unique_ptr<RecordLayer> NewOpenSslRecords(SSL* ssl, RecordCounters* counters, const int* receivedAlert) {
+  return std::make_unique<OpenSslRecords>(ssl, counters, receivedAlert);
+}
+
+Failure SyscallFailure(const char* syscall, int err) {
+  Failure failure;
+  failure.code = "ERR_TLS_SYSCALL";
+  failure.syscall = syscall;
+  failure.err = err;
+  return failure;
+}
+
+Failure SslDataFailure(int sslError, int savedErrno, int receivedAlert) {
+  unsigned long err = ERR_peek_last_error();
+  Failure failure;
+  if (receivedAlert >= 0 && receivedAlert != 0x0100) {
+    failure.code = "ERR_TLS_ALERT";
+    failure.alertLevel = receivedAlert >> 8;
+    failure.alertDescription = receivedAlert & 0xff;
+    failure.alertReceived = true;
+  } else if (sslError == SSL_ERROR_SYSCALL && savedErrno != 0) {
+    failure = SyscallFailure("SSL_read/SSL_write", savedErrno);
+  } else {
+    failure.code = "ERR_TLS_PROTOCOL";
+    failure.reason = Reason(err);
+  }
+  ERR_clear_error();
+  return failure;
+}
+
+}  // namespace rpctls

@@ -1,0 +1,224 @@
+// TlsContext: one TLS configuration, validated once and compiled once into a native SecureContext (one
+// OpenSSL SSL_CTX: PEM parsed and CA store loaded a single time), shared by every TlsStream made from it.
+// Per-connection settings (the server name a client checks) are given to each TlsStream instead.
+import { InvalidOptionError } from '../errors.js';
+import { TlsError } from './errors.js';
+import { loadNative, type NativeSecureContext } from './native.js';
+
+/** The only suites offered: those Linux kernel TLS can take over. */
+export const TLS_CIPHERSUITES = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+] as const;
+export type TlsCipherSuite = (typeof TLS_CIPHERSUITES)[number];
+
+type Pem = string | Buffer;
+
+export interface TlsContextOptions {
+  role: 'client' | 'server';
+  /** PEM certificate (chain, leaf first). Required for a server; a client presents it when asked. */
+  cert?: Pem;
+  /** PEM private key of `cert`. */
+  key?: Pem;
+  /** Trusted CAs (PEM, one or several); without it the system store is loaded (once per context). */
+  ca?: Pem | Pem[];
+  /** Reject a peer certificate that fails verification (default true). */
+  rejectUnauthorized?: boolean;
+  /** Server: ask for a client certificate (default: true when `ca` is given). */
+  requestCert?: boolean;
+  /** Server: refuse clients without a certificate. */
+  requireClientCert?: boolean;
+  /** 'offer' (default): offer/select "sunrpc", accept peers without ALPN; 'require'; 'off'. */
+  alpn?: 'offer' | 'require' | 'off';
+  /** Subset of TLS_CIPHERSUITES, in preference order. */
+  ciphersuites?: readonly TlsCipherSuite[];
+  /** 'auto' (default): kernel TLS when available, else userspace; 'require'; 'off'. */
+  kernelTls?: 'auto' | 'off' | 'require';
+  /** Handshake time limit in ms: default 10000 for clients, 5000 for servers (as Linux); 0 = none. */
+  handshakeTimeout?: number;
+  /**
+   * Receives SSLKEYLOGFILE lines; only set it when debugging. Without it, the lines are appended to
+   * the file named by the SSLKEYLOGFILE environment variable when that is set (read per connection).
+   */
+  keylog?: (line: string) => void;
+}
+
+/** Live-object figures of a context (tests and diagnostics). */
+export interface TlsContextStats {
+  /** Process-unique id of the native SSL_CTX; each TlsStream's counters carry it as `contextId`. */
+  id: number;
+  /** Connections made from this context and not closed yet. */
+  liveSockets: number;
+  /** Connections ever made from it. */
+  socketsCreated: number;
+}
+
+const ROLES = ['client', 'server'] as const;
+const ALPN_MODES = ['offer', 'require', 'off'] as const;
+const KERNEL_TLS = ['auto', 'off', 'require'] as const;
+const MAX_TIMEOUT = 2_147_483_647;
+/** Options that moved or went away, with what to do instead. */
+const RENAMED: Readonly<Record<string, string>> = {
+  handshakeTimeoutMs: 'use handshakeTimeout (milliseconds)',
+  servername: 'the server name is per connection: pass it to new TlsStream(socket, { context, servername })',
+  preface: 'removed: write plaintext (such as a STARTTLS reply) on the socket before handing it over',
+  allowHalfOpen: 'per connection: pass it to new TlsStream(socket, { context, allowHalfOpen })',
+};
+
+const quoted = (values: readonly string[]): string => values.map((v) => `"${v}"`).join(', ');
+
+function oneOf<T extends string>(value: unknown, name: string, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new InvalidOptionError(name, `one of ${quoted(allowed)}`, value);
+  }
+  return value as T;
+}
+
+function bool(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new InvalidOptionError(name, 'a boolean', value);
+  return value;
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----/;
+
+/** PEM text (no secrets echoed back in messages: only the kind and size of what was received). */
+function pemError(name: string, expectation: string, value: unknown): InvalidOptionError {
+  const error = new InvalidOptionError(name, expectation, undefined);
+  const received =
+    typeof value === 'string' ? `a string of ${value.length} characters`
+      : Buffer.isBuffer(value) ? `a Buffer of ${value.length} bytes`
+        : undefined;
+  if (received !== undefined) error.message = `${name} must be ${expectation}; received ${received}`;
+  else error.message = new InvalidOptionError(name, expectation, value).message;
+  return error;
+}
+
+function pem(value: unknown, name: string, kind: 'certificate' | 'private key'): Pem | undefined {
+  if (value === undefined) return undefined;
+  const expectation = `a PEM ${kind} (string or Buffer)`;
+  if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw pemError(name, expectation, value);
+  const match = PEM_BLOCK.exec(typeof value === 'string' ? value : value.toString('latin1'));
+  const ok = match !== null && (kind === 'certificate' ? match[1] === 'CERTIFICATE' : match[1]!.endsWith('PRIVATE KEY'));
+  if (!ok) throw pemError(name, expectation, value);
+  return value;
+}
+
+export class TlsContext {
+  readonly role: 'client' | 'server';
+  readonly kernelTls: 'auto' | 'off' | 'require';
+  /** Milliseconds; 0 = no limit. */
+  readonly handshakeTimeout: number;
+  readonly keylog: ((line: string) => void) | undefined;
+  /** @internal the addon's SecureContext (one SSL_CTX). */
+  readonly native: NativeSecureContext;
+
+  /**
+   * Validates every option (throwing InvalidOptionError naming it, prefixed with `optionPrefix`, e.g.
+   * "tls.") and builds the SSL_CTX: bad PEM or a key that does not match the certificate throw here.
+   */
+  constructor(options: TlsContextOptions, optionPrefix = '') {
+    const prefix = optionPrefix === '' || optionPrefix.endsWith('.') ? optionPrefix : `${optionPrefix}.`;
+    const name = (option: string): string => `${prefix}${option}`;
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError(prefix === '' ? 'options' : prefix.slice(0, -1), 'an object', options);
+    }
+    const raw = options as unknown as Record<string, unknown>;
+    for (const [option, hint] of Object.entries(RENAMED)) {
+      if (raw[option] !== undefined) {
+        const error = new InvalidOptionError(name(option), 'absent', raw[option]);
+        error.message = `${name(option)} is not a TlsContext option: ${hint}`;
+        throw error;
+      }
+    }
+    if (raw.role === undefined) throw new InvalidOptionError(name('role'), `one of ${quoted(ROLES)}`, undefined);
+    const role = oneOf(raw.role, name('role'), ROLES, 'client');
+    const isServer = role === 'server';
+    const cert = pem(raw.cert, name('cert'), 'certificate');
+    const key = pem(raw.key, name('key'), 'private key');
+    if (cert !== undefined && key === undefined) {
+      throw new InvalidOptionError(name('key'), `given with ${name('cert')} (the certificate's private key)`, undefined);
+    }
+    if (key !== undefined && cert === undefined) {
+      throw new InvalidOptionError(name('cert'), `given with ${name('key')} (the key's certificate)`, undefined);
+    }
+    if (isServer && cert === undefined) {
+      throw new InvalidOptionError(name('cert'), 'a PEM certificate (a server must present one)', undefined);
+    }
+    let ca: Pem | undefined;
+    if (Array.isArray(raw.ca)) {
+      if (raw.ca.length === 0) throw new InvalidOptionError(name('ca'), 'a PEM certificate or a non-empty array of them', raw.ca);
+      const parts = raw.ca.map((entry, i) => pem(entry, `${name('ca')}[${i}]`, 'certificate') as Pem);
+      ca = parts.every((p) => typeof p === 'string')
+        ? parts.join('\n')
+        : Buffer.concat(parts.flatMap((p) => [Buffer.from(p), Buffer.from('\n')]));
+    } else {
+      ca = pem(raw.ca, name('ca'), 'certificate');
+    }
+    const rejectUnauthorized = bool(raw.rejectUnauthorized, name('rejectUnauthorized'), true);
+    const requestCert = bool(raw.requestCert, name('requestCert'), isServer && ca !== undefined);
+    const requireClientCert = bool(raw.requireClientCert, name('requireClientCert'), false);
+    const alpn = oneOf(raw.alpn, name('alpn'), ALPN_MODES, 'offer');
+    this.kernelTls = oneOf(raw.kernelTls, name('kernelTls'), KERNEL_TLS, 'auto');
+    let ciphersuites: string | undefined;
+    if (raw.ciphersuites !== undefined) {
+      const expectation = `a non-empty array of distinct values from ${quoted(TLS_CIPHERSUITES)}`;
+      const list = raw.ciphersuites;
+      if (!Array.isArray(list) || list.length === 0 || new Set(list).size !== list.length) {
+        throw new InvalidOptionError(name('ciphersuites'), expectation, list);
+      }
+      list.forEach((suite: unknown, i) => {
+        if (typeof suite !== 'string' || !(TLS_CIPHERSUITES as readonly string[]).includes(suite)) {
+          throw new InvalidOptionError(`${name('ciphersuites')}[${i}]`, `one of ${quoted(TLS_CIPHERSUITES)}`, suite);
+        }
+      });
+      ciphersuites = list.join(':');
+    }
+    const timeout = raw.handshakeTimeout;
+    if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMEOUT)) {
+      throw new InvalidOptionError(name('handshakeTimeout'), `an integer number of milliseconds from 0 (no limit) to ${MAX_TIMEOUT}`, timeout);
+    }
+    this.handshakeTimeout = (timeout as number | undefined) ?? (isServer ? 5000 : 10000);
+    if (raw.keylog !== undefined && typeof raw.keylog !== 'function') {
+      throw new InvalidOptionError(name('keylog'), 'a function (line: string) => void', raw.keylog);
+    }
+    this.keylog = raw.keylog as ((line: string) => void) | undefined;
+    this.role = role;
+
+    const native: Record<string, unknown> = { role, rejectUnauthorized, requestCert, requireClientCert, alpn };
+    if (cert !== undefined) native.cert = cert;
+    if (key !== undefined) native.key = key;
+    if (ca !== undefined) native.ca = ca;
+    if (ciphersuites !== undefined) native.ciphersuites = ciphersuites;
+    const addon = loadNative();
+    try {
+      this.native = new addon.SecureContext(native);
+    } catch (error) {
+      throw configError(error, name, raw);
+    }
+  }
+
+  /** Identity and live connection count of the shared native context. */
+  stats(): TlsContextStats {
+    return this.native.stats();
+  }
+}
+
+/** The addon reports { option, problem, reason }: the message is written here. */
+function configError(error: unknown, name: (option: string) => string, raw: Record<string, unknown>): Error {
+  const info = error as { code?: string; option?: string; problem?: string; reason?: string };
+  if (info.code !== 'ERR_TLS_INVALID_CONFIG' || info.option === undefined) return error as Error;
+  const why = info.reason ? ` (OpenSSL: ${info.reason})` : '';
+  switch (info.option) {
+    case 'cert': return pemError(name('cert'), `a PEM certificate OpenSSL can load${why}`, raw.cert);
+    case 'ca': return pemError(name('ca'), `PEM certificates OpenSSL can load${why}`, raw.ca);
+    case 'key':
+      return info.problem === 'key does not match cert'
+        ? pemError(name('key'), `the private key of ${name('cert')}${why}`, raw.key)
+        : pemError(name('key'), `a PEM private key OpenSSL can load (unencrypted)${why}`, raw.key);
+    case 'ciphersuites': return new InvalidOptionError(name('ciphersuites'), `suites this OpenSSL accepts${why}`, raw.ciphersuites);
+    default: return new TlsError('ERR_TLS_INVALID_CONFIG', `OpenSSL refused the TLS configuration (${info.option}: ${info.problem ?? 'invalid'})${why}`);
+  }
+}
