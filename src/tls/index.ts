@@ -6,21 +6,5 @@ export { TlsContext, TLS_CIPHERSUITES } from './context.js';
 export type { TlsContextOptions, TlsContextStats, TlsCipherSuite } from './context.js';
 export { TlsStream, connectTlsStream, stopReading } from './tls-stream.js';
 export type { TlsStreamOptions, TlsInfo, TlsCounters } from './tls-stream.js';
-export {
-  ALERT_NAMES,
-  TlsError,
-  TlsHandshakeTimeoutError,
-  TlsHandshakeError,
-  TlsCertVerifyError,
-  TlsCertRequiredError,
-  TlsAlertError,
-  TlsKeyUpdateError,
-  TlsAlpnRequiredError,
-  TlsKtlsError,
-  TlsBadRecordError,
-  TlsProtocolError,
-  TlsSyscallError,
-  TlsTakeoverError,
-  tlsErrorFromNative,
-} from './errors.js';
+export * from './errors.js';
 export { kernelTlsAvailable, loadNative } from './native.js';
