@@ -31,10 +31,13 @@ const s = env.LOAD_SECONDS ?? '60';
 run(`load: ${c} TLS connections x ${f} in flight x ${s} s (userspace TLS)`, `ulimit -n "$(ulimit -Hn)" && node --import tsx test/hostile/load.ts ${c} ${f} ${s}`);
 run('faults during load: 200 x 16 x 20 s, server killed at 40% and restarted', 'ulimit -n "$(ulimit -Hn)" && node --import tsx test/hostile/load.ts 200 16 20 0.4');
 const churn = env.CHURN_CONNECTIONS ?? '10000';
-run(`churn: ${churn} TLS connections (probe, handshake, NULL, close; 1 in 10 handshakes fails), userspace TLS`, `node --import tsx test/hostile/churn.ts ${churn}`);
+// RSS is judged with one glibc malloc arena: with the default (8 per core) the same run grows RSS by ~35%
+// at 10,000 connections while the JS heap stays flat, no object stays alive and LSan finds no leak
+// (scripts/asan.sh test/hostile/churn.test.ts): that is arena fragmentation, which would hide a real leak.
+run(`churn: ${churn} TLS connections (probe, handshake, NULL, close; 1 in 10 handshakes fails), userspace TLS`, `MALLOC_ARENA_MAX=1 node --import tsx test/hostile/churn.ts ${churn}`);
 if (env.HARDENING_UML === '1') {
   run('load in kernel mode (UML): 100 x 16 x 30 s', 'test/uml/run.sh node --import tsx test/hostile/load.ts 100 16 30');
-  run(`churn in kernel mode (UML): ${churn} TLS connections`, `test/uml/run.sh node --import tsx test/hostile/churn.ts ${churn} require`);
+  run(`churn in kernel mode (UML): ${churn} TLS connections`, `MALLOC_ARENA_MAX=1 test/uml/run.sh node --import tsx test/hostile/churn.ts ${churn} require`);
 }
 
 process.stderr.write('\n=== hardening figures\n');

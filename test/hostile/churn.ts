@@ -22,6 +22,9 @@ export interface ChurnResult {
   /** RSS (MiB) after GC: at the end of the first 1,000 (or all, when fewer) and at the end. */
   rssAtFirstThousand: number;
   rssAtEnd: number;
+  /** JS heap in use (MiB) after GC, at the same two points: tells JS growth from native growth. */
+  heapAtFirstThousand: number;
+  heapAtEnd: number;
   offload: boolean;
 }
 
@@ -35,6 +38,7 @@ async function settle(): Promise<void> {
 }
 
 const mib = (): number => process.memoryUsage().rss / (1 << 20);
+const heapMib = (): number => process.memoryUsage().heapUsed / (1 << 20);
 
 /** `connections` clients, 16 at a time; every 10th presents the wrong CA and fails its handshake. */
 export async function runChurn(connections: number, kernelTls: 'auto' | 'off' | 'require' = 'auto'): Promise<ChurnResult> {
@@ -64,6 +68,7 @@ export async function runChurn(connections: number, kernelTls: 'auto' | 'off' | 
   let succeeded = 0;
   let offload = false;
   let rssAtFirstThousand = 0;
+  let heapAtFirstThousand = 0;
   const one = async (i: number): Promise<void> => {
     const failing = i % 10 === 9;
     const client = createTlsClient({ host: '127.0.0.1', port, probe: { program: PROG, version: 1 }, tls: failing ? bad : good, timeout: 10_000 });
@@ -92,6 +97,7 @@ export async function runChurn(connections: number, kernelTls: 'auto' | 'off' | 
       if (i === Math.min(connections, 1000) - 1) {
         await settle();
         rssAtFirstThousand = mib();
+        heapAtFirstThousand = heapMib();
       }
     }
   };
@@ -106,6 +112,8 @@ export async function runChurn(connections: number, kernelTls: 'auto' | 'off' | 
     liveStreams: live.streams,
     rssAtFirstThousand: rssAtFirstThousand || mib(),
     rssAtEnd: mib(),
+    heapAtFirstThousand: heapAtFirstThousand || heapMib(),
+    heapAtEnd: heapMib(),
     offload,
   };
 }
@@ -114,7 +122,8 @@ export function describeChurn(r: ChurnResult): string {
   return (
     `churn ${r.connections} TLS connections (${r.failedHandshakes} failed handshakes, ${r.succeeded} ok, offload ${r.offload}): ` +
     `alive after GC ${r.liveConnections} RpcConnection, ${r.liveStreams} TlsStream; ` +
-    `RSS ${r.rssAtFirstThousand.toFixed(1)} MiB after the first 1,000, ${r.rssAtEnd.toFixed(1)} MiB at the end`
+    `RSS ${r.rssAtFirstThousand.toFixed(1)} MiB after the first 1,000, ${r.rssAtEnd.toFixed(1)} MiB at the end ` +
+    `(JS heap ${r.heapAtFirstThousand.toFixed(1)} -> ${r.heapAtEnd.toFixed(1)} MiB)`
   );
 }
 
