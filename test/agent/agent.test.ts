@@ -256,8 +256,9 @@ test('a peer that never answers: DONE ETIMEDOUT at the kernel-given timeout, the
     const elapsed = Date.now() - started;
     t.is(kernel.dones[0]!.status, DoneStatus.ETIMEDOUT);
     t.true(elapsed >= 380 && elapsed < 5000, `${elapsed} ms`);
-    // UML's timers are coarse under load: there it is enough that the loop ran at all meanwhile.
-    t.true(ticks >= (expectKtls ? 2 : 15), `interval ran ${ticks} times during the handshake wait`);
+    // A loop blocked by the wait would tick at most once; a loaded machine (or UML's coarse timers)
+    // may tick far fewer than 40 times in 400 ms, so only "it kept running" is asserted.
+    t.true(ticks >= 3, `interval ran ${ticks} times during the handshake wait`);
   } finally {
     clearInterval(ticker);
     kernelSide.destroy();
