@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cstring>
 #include <memory>
@@ -87,8 +88,31 @@ void LoadCa(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   if (count == 0) ThrowConfig(env, "ca", "no PEM certificate");
 }
 
+int NoSanIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// Records why a name check failed (see PeerLeafLacksSubjectAltName), then keeps OpenSSL's verdict.
+void NoteNameFailure(X509_STORE_CTX* store) {
+  int err = X509_STORE_CTX_get_error(store);
+  if (err != X509_V_ERR_HOSTNAME_MISMATCH && err != X509_V_ERR_IP_ADDRESS_MISMATCH) return;
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (cert == nullptr || ssl == nullptr) return;
+  if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) < 0) SSL_set_ex_data(ssl, NoSanIndex(), reinterpret_cast<void*>(1));
+}
+
+int VerifyCertificate(int ok, X509_STORE_CTX* store) {
+  if (!ok) NoteNameFailure(store);
+  return ok;
+}
+
 // rejectUnauthorized=false: finish the handshake and let the caller read the verify result.
-int AcceptAnyCertificate(int, X509_STORE_CTX*) { return 1; }
+int AcceptAnyCertificate(int ok, X509_STORE_CTX* store) {
+  if (!ok) NoteNameFailure(store);
+  return 1;
+}
 
 int SelectSunrpc(SSL*, const unsigned char** out, unsigned char* outLen, const unsigned char* in,
                  unsigned inLen, void*) {
@@ -106,6 +130,8 @@ int SelectSunrpc(SSL*, const unsigned char** out, unsigned char* outLen, const u
 }
 
 }  // namespace
+
+bool PeerLeafLacksSubjectAltName(const SSL* ssl) { return SSL_get_ex_data(ssl, NoSanIndex()) != nullptr; }
 
 Napi::Function SecureContext::Init(Napi::Env env) {
   Napi::Function cls = DefineClass(env, "SecureContext", {InstanceMethod<&SecureContext::Stats>("stats")});
@@ -176,7 +202,7 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   } else if (requestCert || requireClientCert) {
     verifyMode = SSL_VERIFY_PEER | (requireClientCert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
   }
-  SSL_CTX_set_verify(ctx.get(), verifyMode, rejectUnauthorized ? nullptr : AcceptAnyCertificate);
+  SSL_CTX_set_verify(ctx.get(), verifyMode, rejectUnauthorized ? VerifyCertificate : AcceptAnyCertificate);
   if (isServer_ && alpn_ != AlpnMode::kOff) SSL_CTX_set_alpn_select_cb(ctx.get(), SelectSunrpc, nullptr);
   if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx.get(), RequireAlpnClientHello, nullptr);
   SSL_CTX_set_keylog_callback(ctx.get(), KeylogCallback);
