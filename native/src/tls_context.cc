@@ -1,5 +1,6 @@
 #include "tls_context.h"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -47,15 +48,39 @@ std::unique_ptr<BIO, BioDeleter> PemBio(Napi::Value value) {
   return std::unique_ptr<BIO, BioDeleter>(bio);
 }
 
+// OpenSSL's default PEM password callback prompts on the terminal ("Enter PEM pass phrase:") and blocks
+// the loop: every PEM load here gets this callback instead. It hands over the configured passphrase or
+// fails, and records that a passphrase was asked for (to tell "encrypted, none given" from a bad one).
+struct Passphrase {
+  bool given = false;
+  std::string text;
+  bool asked = false;
+  ~Passphrase() { OPENSSL_cleanse(text.data(), text.size()); }
+};
+
+int PassphraseCallback(char* buf, int size, int, void* userdata) {
+  auto* pass = static_cast<Passphrase*>(userdata);
+  if (pass == nullptr) return -1;
+  pass->asked = true;
+  if (!pass->given || size <= 0) return -1;
+  int len = static_cast<int>(pass->text.size());
+  if (len > size) return -1;
+  memcpy(buf, pass->text.data(), static_cast<size_t>(len));
+  return len;
+}
+
+// Certificates are never encrypted: a prompt for one fails.
+int NoPassphrase(char*, int, int, void*) { return -1; }
+
 void LoadCertificateChain(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   auto bio = PemBio(pem);
-  X509* leaf = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+  X509* leaf = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr);
   if (leaf == nullptr || SSL_CTX_use_certificate(ctx, leaf) != 1) {
     X509_free(leaf);
     ThrowConfig(env, "cert", "no PEM certificate");
   }
   X509_free(leaf);
-  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
     if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
       X509_free(extra);
       ThrowConfig(env, "cert", "bad chain certificate");
@@ -64,9 +89,12 @@ void LoadCertificateChain(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   ERR_clear_error();  // the loop ends on a "no start line" error
 }
 
-void LoadKey(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
+void LoadKey(Napi::Env env, SSL_CTX* ctx, Napi::Value pem, Passphrase* pass) {
   auto bio = PemBio(pem);
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, PassphraseCallback, pass);
+  if (key == nullptr && pass->asked) {
+    ThrowConfig(env, pass->given ? "passphrase" : "key", pass->given ? "wrong passphrase" : "encrypted key without passphrase");
+  }
   if (key == nullptr) ThrowConfig(env, "key", "no PEM private key");
   // SSL_CTX_use_PrivateKey already refuses a key that does not match the certificate loaded before.
   bool used = SSL_CTX_use_PrivateKey(ctx, key) == 1;
@@ -79,7 +107,7 @@ void LoadCa(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   auto bio = PemBio(pem);
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   int count = 0;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
     X509_STORE_add_cert(store, cert);
     X509_free(cert);
     count++;
@@ -147,7 +175,7 @@ SecureContext* SecureContext::FromValue(Napi::Env env, Napi::Value value) {
 }
 
 // new SecureContext({ role, cert?, key?, ca?, rejectUnauthorized, requestCert, requireClientCert, alpn,
-// ciphersuites? }): the options were validated in JS; PEM problems throw here, before any connection.
+// ciphersuites?, passphrase? }): the options were validated in JS; PEM problems throw here, before any connection.
 SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SecureContext>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "SecureContext(options)");
@@ -188,7 +216,16 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   Napi::Value key = options.Get("key");
   Napi::Value ca = options.Get("ca");
   if (!cert.IsUndefined()) LoadCertificateChain(env, ctx.get(), cert);
-  if (!key.IsUndefined()) LoadKey(env, ctx.get(), key);
+  Passphrase pass;
+  Napi::Value passphrase = options.Get("passphrase");
+  if (passphrase.IsString()) {
+    pass.given = true;
+    pass.text = passphrase.As<Napi::String>().Utf8Value();
+  }
+  // Nothing loaded later through this SSL_CTX may prompt either.
+  SSL_CTX_set_default_passwd_cb(ctx.get(), NoPassphrase);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx.get(), nullptr);
+  if (!key.IsUndefined()) LoadKey(env, ctx.get(), key, &pass);
   if (!ca.IsUndefined()) {
     LoadCa(env, ctx.get(), ca);
   } else {
