@@ -112,7 +112,10 @@ export class TlsStream extends Duplex {
     data: (chunk) => {
       if (!this.push(chunk)) this.#session.readStop();
     },
-    end: () => {
+    end: (closeNotify) => {
+      // RFC 8446 6.1: answer the peer's close_notify with ours. Ended here, before the readable side
+      // ends, so it goes out (after any queued write) even when the owner destroys the stream on 'end'.
+      if (closeNotify && !this.allowHalfOpen && !this.writableEnded) this.end();
       this.push(null);
     },
     error: (error) => {
