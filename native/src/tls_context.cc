@@ -211,6 +211,10 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_clear_mode(ctx.get(), SSL_MODE_AUTO_RETRY);
+  // A TCP FIN without close_notify is reported by us as a truncation (records_openssl.cc). Without this
+  // option OpenSSL 3 makes it a fatal error (and sends decode_error), so the replies to the calls read
+  // just before it could no longer be written.
+  SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
 
   Napi::Value cert = options.Get("cert");
   Napi::Value key = options.Get("key");

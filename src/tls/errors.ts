@@ -84,6 +84,16 @@ export class TlsKeyUpdateError extends TlsError {
   }
 }
 
+/**
+ * The peer closed the TCP connection (FIN) without a close_notify first (RFC 8446 6.1): what arrived
+ * may be cut short by an attacker or a crash. Everything received before it was delivered.
+ */
+export class TlsTruncatedError extends TlsError {
+  constructor(message = 'the peer closed the connection without a TLS close_notify: what it sent may be truncated') {
+    super('ERR_TLS_TRUNCATED', message);
+  }
+}
+
 export class TlsAlpnRequiredError extends TlsError {
   constructor(message: string) {
     super('ERR_TLS_ALPN_REQUIRED', message);

@@ -15,6 +15,7 @@ export {
   TlsCertRequiredError,
   TlsAlertError,
   TlsKeyUpdateError,
+  TlsTruncatedError,
   TlsAlpnRequiredError,
   TlsKtlsError,
   TlsBadRecordError,
