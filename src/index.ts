@@ -69,6 +69,7 @@ export {
   TlsCertRequiredError,
   TlsAlertError,
   TlsKeyUpdateError,
+  TlsTruncatedError,
   TlsAlpnRequiredError,
   TlsKtlsError,
   TlsBadRecordError,

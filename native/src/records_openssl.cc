@@ -56,8 +56,14 @@ class OpenSslRecords final : public RecordLayer {
           outcome = ReadOutcome::kAgain;
           break;
         case SSL_ERROR_ZERO_RETURN:
-          counters_->closeNotifyReceived = true;
-          outcome = ReadOutcome::kCloseNotify;
+          // With SSL_OP_IGNORE_UNEXPECTED_EOF a bare FIN also reads as a zero return: only an alert
+          // seen by the message callback is the peer's close_notify.
+          if (*receivedAlert_ == 0x0100) {
+            counters_->closeNotifyReceived = true;
+            outcome = ReadOutcome::kCloseNotify;
+          } else {
+            outcome = ReadOutcome::kEnd;
+          }
           break;
         default: {
           unsigned long err = ERR_peek_last_error();
@@ -89,6 +95,12 @@ class OpenSslRecords final : public RecordLayer {
 
   IoOutcome Write(PendingWrite& w, Failure* failure) override {
     wantsRead_ = false;
+    // A read failure met together with data is reported after the data; a reply written meanwhile
+    // must fail with that error, not with OpenSSL's now empty error queue ("unknown error").
+    if (deferred_ == ReadOutcome::kFailed) {
+      *failure = deferredFailure_;
+      return IoOutcome::kFailed;
+    }
     while (w.index < w.iov.size()) {
       iovec& v = w.iov[w.index];
       ERR_clear_error();
@@ -116,6 +128,10 @@ class OpenSslRecords final : public RecordLayer {
 
   IoOutcome Shutdown(Failure* failure) override {
     wantsRead_ = false;
+    if (deferred_ == ReadOutcome::kFailed) {
+      *failure = deferredFailure_;
+      return IoOutcome::kFailed;
+    }
     ERR_clear_error();
     int rc = SSL_shutdown(ssl_);
     if (rc < 0) {

@@ -1,8 +1,10 @@
 #include "tls_context.h"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cstring>
 #include <memory>
@@ -46,15 +48,39 @@ std::unique_ptr<BIO, BioDeleter> PemBio(Napi::Value value) {
   return std::unique_ptr<BIO, BioDeleter>(bio);
 }
 
+// OpenSSL's default PEM password callback prompts on the terminal ("Enter PEM pass phrase:") and blocks
+// the loop: every PEM load here gets this callback instead. It hands over the configured passphrase or
+// fails, and records that a passphrase was asked for (to tell "encrypted, none given" from a bad one).
+struct Passphrase {
+  bool given = false;
+  std::string text;
+  bool asked = false;
+  ~Passphrase() { OPENSSL_cleanse(text.data(), text.size()); }
+};
+
+int PassphraseCallback(char* buf, int size, int, void* userdata) {
+  auto* pass = static_cast<Passphrase*>(userdata);
+  if (pass == nullptr) return -1;
+  pass->asked = true;
+  if (!pass->given || size <= 0) return -1;
+  int len = static_cast<int>(pass->text.size());
+  if (len > size) return -1;
+  memcpy(buf, pass->text.data(), static_cast<size_t>(len));
+  return len;
+}
+
+// Certificates are never encrypted: a prompt for one fails.
+int NoPassphrase(char*, int, int, void*) { return -1; }
+
 void LoadCertificateChain(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   auto bio = PemBio(pem);
-  X509* leaf = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+  X509* leaf = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr);
   if (leaf == nullptr || SSL_CTX_use_certificate(ctx, leaf) != 1) {
     X509_free(leaf);
     ThrowConfig(env, "cert", "no PEM certificate");
   }
   X509_free(leaf);
-  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+  while (X509* extra = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
     if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
       X509_free(extra);
       ThrowConfig(env, "cert", "bad chain certificate");
@@ -63,9 +89,12 @@ void LoadCertificateChain(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   ERR_clear_error();  // the loop ends on a "no start line" error
 }
 
-void LoadKey(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
+void LoadKey(Napi::Env env, SSL_CTX* ctx, Napi::Value pem, Passphrase* pass) {
   auto bio = PemBio(pem);
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, PassphraseCallback, pass);
+  if (key == nullptr && pass->asked) {
+    ThrowConfig(env, pass->given ? "passphrase" : "key", pass->given ? "wrong passphrase" : "encrypted key without passphrase");
+  }
   if (key == nullptr) ThrowConfig(env, "key", "no PEM private key");
   // SSL_CTX_use_PrivateKey already refuses a key that does not match the certificate loaded before.
   bool used = SSL_CTX_use_PrivateKey(ctx, key) == 1;
@@ -78,7 +107,7 @@ void LoadCa(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   auto bio = PemBio(pem);
   X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   int count = 0;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
     X509_STORE_add_cert(store, cert);
     X509_free(cert);
     count++;
@@ -87,8 +116,31 @@ void LoadCa(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   if (count == 0) ThrowConfig(env, "ca", "no PEM certificate");
 }
 
+int NoSanIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// Records why a name check failed (see PeerLeafLacksSubjectAltName), then keeps OpenSSL's verdict.
+void NoteNameFailure(X509_STORE_CTX* store) {
+  int err = X509_STORE_CTX_get_error(store);
+  if (err != X509_V_ERR_HOSTNAME_MISMATCH && err != X509_V_ERR_IP_ADDRESS_MISMATCH) return;
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (cert == nullptr || ssl == nullptr) return;
+  if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) < 0) SSL_set_ex_data(ssl, NoSanIndex(), reinterpret_cast<void*>(1));
+}
+
+int VerifyCertificate(int ok, X509_STORE_CTX* store) {
+  if (!ok) NoteNameFailure(store);
+  return ok;
+}
+
 // rejectUnauthorized=false: finish the handshake and let the caller read the verify result.
-int AcceptAnyCertificate(int, X509_STORE_CTX*) { return 1; }
+int AcceptAnyCertificate(int ok, X509_STORE_CTX* store) {
+  if (!ok) NoteNameFailure(store);
+  return 1;
+}
 
 int SelectSunrpc(SSL*, const unsigned char** out, unsigned char* outLen, const unsigned char* in,
                  unsigned inLen, void*) {
@@ -107,6 +159,8 @@ int SelectSunrpc(SSL*, const unsigned char** out, unsigned char* outLen, const u
 
 }  // namespace
 
+bool PeerLeafLacksSubjectAltName(const SSL* ssl) { return SSL_get_ex_data(ssl, NoSanIndex()) != nullptr; }
+
 Napi::Function SecureContext::Init(Napi::Env env) {
   Napi::Function cls = DefineClass(env, "SecureContext", {InstanceMethod<&SecureContext::Stats>("stats")});
   auto* ref = new Napi::FunctionReference(Napi::Persistent(cls));
@@ -121,7 +175,7 @@ SecureContext* SecureContext::FromValue(Napi::Env env, Napi::Value value) {
 }
 
 // new SecureContext({ role, cert?, key?, ca?, rejectUnauthorized, requestCert, requireClientCert, alpn,
-// ciphersuites? }): the options were validated in JS; PEM problems throw here, before any connection.
+// ciphersuites?, passphrase? }): the options were validated in JS; PEM problems throw here, before any connection.
 SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<SecureContext>(info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "SecureContext(options)");
@@ -157,12 +211,25 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
   SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   SSL_CTX_clear_mode(ctx.get(), SSL_MODE_AUTO_RETRY);
+  // A TCP FIN without close_notify is reported by us as a truncation (records_openssl.cc). Without this
+  // option OpenSSL 3 makes it a fatal error (and sends decode_error), so the replies to the calls read
+  // just before it could no longer be written.
+  SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
 
   Napi::Value cert = options.Get("cert");
   Napi::Value key = options.Get("key");
   Napi::Value ca = options.Get("ca");
   if (!cert.IsUndefined()) LoadCertificateChain(env, ctx.get(), cert);
-  if (!key.IsUndefined()) LoadKey(env, ctx.get(), key);
+  Passphrase pass;
+  Napi::Value passphrase = options.Get("passphrase");
+  if (passphrase.IsString()) {
+    pass.given = true;
+    pass.text = passphrase.As<Napi::String>().Utf8Value();
+  }
+  // Nothing loaded later through this SSL_CTX may prompt either.
+  SSL_CTX_set_default_passwd_cb(ctx.get(), NoPassphrase);
+  SSL_CTX_set_default_passwd_cb_userdata(ctx.get(), nullptr);
+  if (!key.IsUndefined()) LoadKey(env, ctx.get(), key, &pass);
   if (!ca.IsUndefined()) {
     LoadCa(env, ctx.get(), ca);
   } else {
@@ -176,7 +243,7 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   } else if (requestCert || requireClientCert) {
     verifyMode = SSL_VERIFY_PEER | (requireClientCert ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
   }
-  SSL_CTX_set_verify(ctx.get(), verifyMode, rejectUnauthorized ? nullptr : AcceptAnyCertificate);
+  SSL_CTX_set_verify(ctx.get(), verifyMode, rejectUnauthorized ? VerifyCertificate : AcceptAnyCertificate);
   if (isServer_ && alpn_ != AlpnMode::kOff) SSL_CTX_set_alpn_select_cb(ctx.get(), SelectSunrpc, nullptr);
   if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx.get(), RequireAlpnClientHello, nullptr);
   SSL_CTX_set_keylog_callback(ctx.get(), KeylogCallback);

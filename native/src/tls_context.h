@@ -18,6 +18,10 @@ enum class AlpnMode { kOffer, kRequire, kOff };
 void KeylogCallback(const SSL* ssl, const char* line);
 int RequireAlpnClientHello(SSL* ssl, int* alert, void* arg);
 
+// Set by the verify callback when the peer's leaf certificate failed the name check and carries no
+// subjectAltName at all (OpenSSL does not keep a certificate that failed verification for later).
+bool PeerLeafLacksSubjectAltName(const SSL* ssl);
+
 class SecureContext : public Napi::ObjectWrap<SecureContext> {
  public:
   static Napi::Function Init(Napi::Env env);

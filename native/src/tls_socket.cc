@@ -111,7 +111,9 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
     }
     if (!servername_.empty()) {
       X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_WILDCARDS);
+      // RFC 9525: names are matched in subjectAltName only; a certificate without one is refused
+      // (never its subject CN).
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
       if (IsIpLiteral(servername_)) {
         X509_VERIFY_PARAM_set1_ip_asc(param, servername_.c_str());
       } else {
@@ -732,6 +734,9 @@ Failure TlsSocket::HandshakeFailure(int sslError, int savedErrno) {
     failure.code = "ERR_TLS_CERT_VERIFY";
     failure.verifyCode = verifyResult;
     failure.reason = X509_verify_cert_error_string(verifyResult);
+    if (verifyResult == X509_V_ERR_HOSTNAME_MISMATCH || verifyResult == X509_V_ERR_IP_ADDRESS_MISMATCH) {
+      if (PeerLeafLacksSubjectAltName(ssl_)) failure.violation = "no_subject_alt_name";
+    }
   } else if (receivedAlert_ >= 0) {
     failure.code = "ERR_TLS_ALERT";
     failure.alertLevel = receivedAlert_ >> 8;

@@ -208,8 +208,13 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     await client.call(o.program, o.version, 0);
     result.nullRttMs = round3(performance.now() - start);
   } catch (error) {
-    result.error = errorJson(error);
-    result.exitCode = Exit.FAILURE;
+    // In TLS 1.3 the server judges our certificate after our handshake completed: its refusal (an alert
+    // such as unknown_ca or certificate_required) ends the connection under the first call. That is a
+    // TLS failure, and the alert itself is what the user must see.
+    const cause = (error as { cause?: unknown }).cause;
+    const tlsCause = [error, cause].find((e) => String((e as { code?: unknown } | undefined)?.code ?? '').startsWith('ERR_TLS_'));
+    result.error = errorJson(tlsCause ?? error);
+    result.exitCode = tlsCause === undefined ? Exit.FAILURE : Exit.TLS_FAILED;
   }
   await client.close().catch(() => client.destroy());
   if (result.certificate && !result.certificate.verified && !o.insecure && result.exitCode === Exit.OK) {

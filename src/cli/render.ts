@@ -130,6 +130,9 @@ export function errorJson(error: unknown): ErrorJson {
   return out;
 }
 
+/** Alerts by which a server refuses the client's certificate (RFC 8446 6.2). */
+const CERT_ALERTS = new Set(['bad_certificate', 'unsupported_certificate', 'certificate_revoked', 'certificate_expired', 'certificate_unknown', 'unknown_ca']);
+
 /** What to do about an error, by code; empty when the message says it all. */
 function hint(error: ErrorJson): string {
   const causeCode = (error.cause as { code?: string } | undefined)?.code;
@@ -145,6 +148,19 @@ function hint(error: ErrorJson): string {
       return "pass --ca <file> with the CA that issued the server's certificate, and --servername <name> when the certificate is for another name";
     case 'ERR_TLS_CERT_REQUIRED':
       return 'the server wants a client certificate: pass --cert <file> --key <file>';
+    case 'ERR_TLS_ALERT':
+      if (error.received === false) return '';
+      if (error.alertName === 'certificate_required') return 'the server wants a client certificate: pass --cert <file> --key <file>';
+      if (CERT_ALERTS.has(String(error.alertName))) {
+        return 'the server refused the client certificate (--cert): use one issued by a CA the server trusts, valid now, for client authentication';
+      }
+      return '';
+    case 'ERR_TLS_SYSCALL':
+      // A server that refuses the client certificate sends its alert and closes; a reset can overtake it.
+      if (error.errnoName === 'ECONNRESET' || error.errnoName === 'EPIPE') {
+        return 'the server reset the connection during or just after the TLS handshake: with --cert, it may not trust that client certificate';
+      }
+      return '';
     case 'ERR_TLS_HANDSHAKE_TIMEOUT':
       return 'the peer accepted STARTTLS but did not complete a TLS handshake in time';
     case 'ERR_RPC_AUTH_TOOWEAK':

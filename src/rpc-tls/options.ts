@@ -10,6 +10,8 @@ type Pem = string | Buffer;
 export interface CommonTlsOptions {
   cert?: Pem;
   key?: Pem;
+  /** Passphrase of an encrypted `key` (OpenSSL never prompts for one). */
+  passphrase?: string;
   /** Trusted CAs; without it the OpenSSL default store is used. */
   ca?: Pem | Pem[];
   /** 'offer' (default): offer/select "sunrpc" but accept a peer without ALPN (Linux sends none). */
@@ -61,7 +63,7 @@ const MAX_MS = 0x7fffffff;
 
 /** What the TLS engine's TlsContext takes; everything else here is RPC-with-TLS's own. */
 const CONTEXT_OPTIONS = [
-  'cert', 'key', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog',
+  'cert', 'key', 'passphrase', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog',
   'rejectUnauthorized', 'requestCert', 'requireClientCert',
 ] as const;
 

@@ -21,6 +21,8 @@ export interface TlsContextOptions {
   cert?: Pem;
   /** PEM private key of `cert`. */
   key?: Pem;
+  /** Passphrase of an encrypted `key`. OpenSSL never prompts: an encrypted key without it is refused. */
+  passphrase?: string;
   /** Trusted CAs (PEM, one or several); without it the system store is loaded (once per context). */
   ca?: Pem | Pem[];
   /** Reject a peer certificate that fails verification (default true). */
@@ -144,6 +146,14 @@ export class TlsContext {
     if (key !== undefined && cert === undefined) {
       throw new InvalidOptionError(name('cert'), `given with ${name('key')} (the key's certificate)`, undefined);
     }
+    if (raw.passphrase !== undefined && typeof raw.passphrase !== 'string') {
+      const error = new InvalidOptionError(name('passphrase'), 'a string', undefined);
+      error.message = `${name('passphrase')} must be a string; received ${raw.passphrase === null ? 'null' : typeof raw.passphrase}`;
+      throw error;
+    }
+    if (raw.passphrase !== undefined && key === undefined) {
+      throw new InvalidOptionError(name('key'), `given with ${name('passphrase')} (the encrypted private key)`, undefined);
+    }
     if (isServer && cert === undefined) {
       throw new InvalidOptionError(name('cert'), 'a PEM certificate (a server must present one)', undefined);
     }
@@ -190,6 +200,7 @@ export class TlsContext {
     const native: Record<string, unknown> = { role, rejectUnauthorized, requestCert, requireClientCert, alpn };
     if (cert !== undefined) native.cert = cert;
     if (key !== undefined) native.key = key;
+    if (raw.passphrase !== undefined) native.passphrase = raw.passphrase;
     if (ca !== undefined) native.ca = ca;
     if (ciphersuites !== undefined) native.ciphersuites = ciphersuites;
     const addon = loadNative();
@@ -214,7 +225,17 @@ function configError(error: unknown, name: (option: string) => string, raw: Reco
   switch (info.option) {
     case 'cert': return pemError(name('cert'), `a PEM certificate OpenSSL can load${why}`, raw.cert);
     case 'ca': return pemError(name('ca'), `PEM certificates OpenSSL can load${why}`, raw.ca);
+    case 'passphrase': {
+      const error = new InvalidOptionError(name('passphrase'), `the passphrase of the encrypted ${name('key')}`, undefined);
+      error.message = `${name('passphrase')} must be the passphrase of the encrypted ${name('key')}: it does not decrypt it${why}`;
+      return error;
+    }
     case 'key':
+      if (info.problem === 'encrypted key without passphrase') {
+        const error = new InvalidOptionError(name('passphrase'), `given: ${name('key')} is encrypted`, undefined);
+        error.message = `${name('passphrase')} must be given: ${name('key')} is encrypted (OpenSSL is never left to prompt for it)`;
+        return error;
+      }
       return info.problem === 'key does not match cert'
         ? pemError(name('key'), `the private key of ${name('cert')}${why}`, raw.key)
         : pemError(name('key'), `a PEM private key OpenSSL can load (unencrypted)${why}`, raw.key);

@@ -84,6 +84,16 @@ export class TlsKeyUpdateError extends TlsError {
   }
 }
 
+/**
+ * The peer closed the TCP connection (FIN) without a close_notify first (RFC 8446 6.1): what arrived
+ * may be cut short by an attacker or a crash. Everything received before it was delivered.
+ */
+export class TlsTruncatedError extends TlsError {
+  constructor(message = 'the peer closed the connection without a TLS close_notify: what it sent may be truncated') {
+    super('ERR_TLS_TRUNCATED', message);
+  }
+}
+
 export class TlsAlpnRequiredError extends TlsError {
   constructor(message: string) {
     super('ERR_TLS_ALPN_REQUIRED', message);
@@ -169,7 +179,11 @@ export function nativeErrorMessage(info: WireFields & { code: string }): string 
   switch (info.code) {
     case 'ERR_TLS_HANDSHAKE_TIMEOUT': return `TLS handshake timed out after ${String(info.timeoutMs)} ms`;
     case 'ERR_TLS_HANDSHAKE': return `TLS handshake failed: ${String(info.reason ?? 'unknown error')}${sent}`;
-    case 'ERR_TLS_CERT_VERIFY': return `peer certificate verification failed: ${String(info.reason)}`;
+    case 'ERR_TLS_CERT_VERIFY':
+      return info.violation === 'no_subject_alt_name'
+        ? `peer certificate verification failed: ${String(info.reason)} (the certificate has no subjectAltName; ` +
+          'a name in its subject CN is not accepted, RFC 9525)'
+        : `peer certificate verification failed: ${String(info.reason)}`;
     case 'ERR_TLS_CERT_REQUIRED': return 'the peer did not send the required certificate';
     case 'ERR_TLS_ALERT': return `${info.received === false ? 'sent' : 'received'} TLS alert`;
     case 'ERR_TLS_KEY_UPDATE': return 'the peer sent a TLS 1.3 KeyUpdate, which kernel TLS here cannot follow';

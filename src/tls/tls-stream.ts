@@ -7,7 +7,7 @@ import { Duplex } from 'node:stream';
 
 import { InvalidOptionError } from '../errors.js';
 import { TlsContext } from './context.js';
-import { TlsError, TlsTakeoverError } from './errors.js';
+import { TlsError, TlsTakeoverError, TlsTruncatedError } from './errors.js';
 import { loadNative, type NativeCounters, type NativeTlsInfo } from './native.js';
 import { TlsSession, type TlsSessionHandler } from './session.js';
 
@@ -112,7 +112,16 @@ export class TlsStream extends Duplex {
     data: (chunk) => {
       if (!this.push(chunk)) this.#session.readStop();
     },
-    end: () => {
+    end: (closeNotify) => {
+      // RFC 8446 6.1: answer the peer's close_notify with ours. Ended here, before the readable side
+      // ends, so it goes out (after any queued write) even when the owner destroys the stream on 'end'.
+      if (!closeNotify) {
+        // A TCP FIN without close_notify: everything before it was delivered; the end itself is
+        // reported as a truncation, not as an orderly end.
+        this.destroy(new TlsTruncatedError());
+        return;
+      }
+      if (!this.allowHalfOpen && !this.writableEnded) this.end();
       this.push(null);
     },
     error: (error) => {

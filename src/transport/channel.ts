@@ -88,6 +88,7 @@ export class RecordChannel {
   private receivedAny = false;
   private firstByteTimer: NodeJS.Timeout | null = null;
   private writeTimer: NodeJS.Timeout | null = null;
+  private lingerTimer: NodeJS.Timeout | null = null;
   /** Bytes the stream still had to send when the write timer was (re)armed: less later is progress. */
   private unsentAtArm = 0;
   private feedScheduled = false;
@@ -414,8 +415,17 @@ export class RecordChannel {
     }
     if (this.corked) this.uncork();
     stream.end();
-    // The peer may keep its side open; once our data is flushed we are done with the connection.
-    stream.once('finish', () => this.destroy());
+    // Once our data is flushed, the peer's end (in TLS: its close_notify answering ours) closes the
+    // channel; a peer that keeps its side open is cut off after CLOSE_LINGER_MS.
+    stream.once('finish', () => {
+      if (this.isClosed) return;
+      if (stream.readableEnded || !stream.readable) {
+        this.destroy();
+        return;
+      }
+      this.lingerTimer = setTimeout(() => this.destroy(), CLOSE_LINGER_MS);
+      this.lingerTimer.unref();
+    });
   }
 
   /** Closes at once; the sink hears `onClose(error)`. */
@@ -428,6 +438,7 @@ export class RecordChannel {
     if (this.idleTimer) clearInterval(this.idleTimer);
     if (this.firstByteTimer) clearTimeout(this.firstByteTimer);
     if (this.writeTimer) clearTimeout(this.writeTimer);
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     const stream = this.stream;
     this.stream = null;
     if (stream) {
@@ -439,6 +450,9 @@ export class RecordChannel {
 }
 
 function noop(): void {}
+
+/** How long a graceful end() waits, after our data is flushed, for the peer to end its side. */
+const CLOSE_LINGER_MS = 500;
 
 /**
  * Stops libuv from reading a socket's fd: `pause()` alone only stops delivery, and libuv would go on

@@ -155,8 +155,9 @@ test('ServerHello request: the agent is the TLS server on the kernel socket; ker
   const kernel = new FakeKernel();
   const { agent, outcomes } = await startAgent(kernel);
   const { kernelSide, fd, peer } = await kernelSocket();
+  let client: Promise<TlsStream> | undefined;
   try {
-    const client = connectTlsStream(peer, clientOptions({ kernelTls: 'off' }));
+    client = connectTlsStream(peer, clientOptions({ kernelTls: 'off' }));
     kernel.submit(request(fd, 'server'));
     await kernel.waitDone(1);
     const [done] = kernel.dones;
@@ -174,6 +175,8 @@ test('ServerHello request: the agent is the TLS server on the kernel socket; ker
       await client.then((s) => s.destroy(), () => undefined);
     }
   } finally {
+    // Ours first: the kernel side closes without close_notify, which a live stream reports (ERR_TLS_TRUNCATED).
+    await client?.then((s) => s.destroy(), () => undefined);
     kernelSide.destroy();
     peer.destroy();
     await agent.close();
@@ -184,8 +187,9 @@ test('ServerHello request with a client certificate: mtls, a peer identity in DO
   const kernel = new FakeKernel();
   const { agent, outcomes } = await startAgent(kernel);
   const { kernelSide, fd, peer } = await kernelSocket();
+  let client: Promise<TlsStream> | undefined;
   try {
-    const client = connectTlsStream(peer, clientOptions({ kernelTls: 'off', cert: certs.clientCert, key: certs.clientKey }));
+    client = connectTlsStream(peer, clientOptions({ kernelTls: 'off', cert: certs.clientCert, key: certs.clientKey }));
     kernel.submit(request(fd, 'server'));
     await kernel.waitDone(1);
     if (expectKtls) {
@@ -198,6 +202,7 @@ test('ServerHello request with a client certificate: mtls, a peer identity in DO
       await client.then((s) => s.destroy(), () => undefined);
     }
   } finally {
+    await client?.then((s) => s.destroy(), () => undefined);
     kernelSide.destroy();
     peer.destroy();
     await agent.close();
@@ -210,8 +215,9 @@ test('ClientHello request with a peername: the server certificate is checked aga
   const good = await kernelSocket();
   const wrongName = await kernelSocket();
   const untrusted = await kernelSocket();
+  let servers: Array<Promise<TlsStream>> = [];
   try {
-    const servers = [
+    servers = [
       connectTlsStream(good.peer, serverOptions({ kernelTls: 'off' })),
       connectTlsStream(wrongName.peer, serverOptions({ kernelTls: 'off' })),
       connectTlsStream(untrusted.peer, serverOptions({ kernelTls: 'off', cert: certs.otherCert, key: certs.otherKey })),
@@ -233,8 +239,8 @@ test('ClientHello request with a peername: the server certificate is checked aga
     } else {
       t.is(statusOf(good.fd), DoneStatus.EIO);
     }
-    await Promise.allSettled(servers.map((s) => s.then((x) => x.destroy())));
   } finally {
+    await Promise.allSettled(servers.map((s) => s.then((x) => x.destroy())));
     for (const s of [good, wrongName, untrusted]) {
       s.kernelSide.destroy();
       s.peer.destroy();

@@ -156,3 +156,18 @@ test('usage errors exit 2 with precise messages; --help exits 0', async (t) => {
   t.regex(help.stdout, /usage: rpctls probe <host>\[:<port>\]/);
   t.regex(help.stdout, /--servername <name>/);
 });
+
+test('H78 a client certificate the server does not trust: exit 5 (not 1), the server\'s alert or the reset explained by a hint', async (t) => {
+  const other = pkiFiles(); // another CA: its client certificate is not trusted by `mtls`
+  const args = ['probe', `127.0.0.1:${mtls.port}`, '--ca', f.ca, '--cert', other.clientCert, '--key', other.clientKey];
+  const r = await rpctls([...args, '--json']);
+  t.is(r.code, 5, r.stderr);
+  const j = json(r);
+  t.log(`${j.error.code}: ${j.error.message}`);
+  // The alert usually arrives; a reset may overtake it (the server closes with our data unread).
+  if (j.error.code === 'ERR_TLS_ALERT') t.regex(j.error.message, /unknown_ca/);
+  else t.like(j.error, { code: 'ERR_TLS_SYSCALL', errnoName: 'ECONNRESET' });
+  const human = await rpctls(args);
+  t.is(human.code, 5);
+  t.regex(human.stdout + human.stderr, /hint:.*client certificate/);
+});

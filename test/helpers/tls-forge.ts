@@ -277,6 +277,14 @@ export class ForgeRelay {
     );
   }
 
+  /**
+   * Ends the TCP stream toward `direction`'s receiver (a FIN) after what was forwarded so far, with no
+   * close_notify: the receiver sees its peer stop mid-session. The other direction keeps flowing.
+   */
+  finish(direction: Direction): void {
+    this.#side(direction).out.end();
+  }
+
   async close(): Promise<void> {
     for (const socket of this.#sockets) socket.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));

@@ -7,6 +7,7 @@ import test from 'ava';
 import type { RpcClient } from '../../src/rpc/client.js';
 import type { CallContext } from '../../src/rpc/program.js';
 import type { TlsStream } from '../../src/tls/tls-stream.js';
+import { RecordDecoder } from '../../src/transport/record-marking.js';
 import { ContentType, ForgeRelay } from '../helpers/tls-forge.js';
 import { expectKtls, tlsClient } from '../tls/helpers.js';
 import { type Arena, PROG, Proc, VERS, arena, callBody, codeOf, record, u32, until } from './helpers.js';
@@ -172,3 +173,44 @@ test.serial('H66 KeyUpdate from the client mid-record: the server fails the conn
   t.is(codeOf(undefined), undefined);
   await f.close();
 });
+
+/** Plaintext of the application data records the relay forwarded in `direction`. */
+function applicationBytes(f: Forged, direction: 'toServer' | 'toClient'): Buffer {
+  return Buffer.concat(
+    f.relay.seen(direction).filter((r) => r.keys === 'application' && r.innerType === ContentType.applicationData).map((r) => r.content!),
+  );
+}
+
+/** xids of the RPC replies (msg_type 1) among the plaintext the relay forwarded to the client. */
+function repliedXids(f: Forged, xids: number[]): Set<number> {
+  const replied = new Set<number>();
+  new RecordDecoder((r) => {
+    if (r.length >= 8 && r.readUInt32BE(4) === 1 && xids.includes(r.readUInt32BE(0))) replied.add(r.readUInt32BE(0));
+  }).push(applicationBytes(f, 'toClient'));
+  return replied;
+}
+
+for (const calls of [1, 20]) {
+  test.serial(`H77 ${calls} call(s) then a TCP FIN without close_notify: every call answered, the server reports ERR_TLS_TRUNCATED (never "unknown error"); bystander served`, async (t) => {
+    const f = await forged();
+    try {
+      const xids = Array.from({ length: calls }, (_, i) => 0x7700 + i);
+      const wire = Buffer.concat(xids.map((xid) => record(callBody({ xid, args: Buffer.alloc(16, 0x61) }))));
+      const sent = applicationBytes(f, 'toServer').length;
+      f.stream.write(wire);
+      await until(() => applicationBytes(f, 'toServer').length >= sent + wire.length, 5000);
+      f.relay.finish('toServer');
+      await until(() => f.a.errors.length + f.a.tlsErrors.length >= 1 || f.a.server.connections.size === 1, 5000);
+      await until(() => f.a.server.connections.size === 1, 5000); // only the bystander left
+      const verdict = [...f.a.errors, ...f.a.tlsErrors][0];
+      t.log(`${calls} call(s): ${codeOf(verdict) ?? 'no error'}: ${verdict?.message ?? 'closed cleanly'}`);
+      t.is(codeOf(verdict), 'ERR_TLS_TRUNCATED');
+      t.notRegex(verdict?.message ?? '', /unknown error/);
+      await until(() => repliedXids(f, xids).size === calls, 2000).catch(() => undefined);
+      t.is(repliedXids(f, xids).size, calls, 'a reply to every complete call');
+      await f.a.bystanderServed();
+    } finally {
+      await f.close();
+    }
+  });
+}

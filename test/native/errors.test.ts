@@ -58,6 +58,17 @@ test('wrong DNS name: hostname mismatch', async (t) => {
   t.is(error.reason, 'hostname mismatch');
 });
 
+test('H74: a server certificate without subjectAltName is refused, not matched by its CN', async (t) => {
+  const certs = makeCerts();
+  const [client] = await tlsPair({}, { cert: certs.noSanCert, key: certs.noSanKey });
+  t.is(client.status, 'rejected');
+  const error = (client as PromiseRejectedResult).reason as TlsCertVerifyError;
+  t.is(error.code, 'ERR_TLS_CERT_VERIFY');
+  t.is(error.verifyCode, 62);
+  t.regex(error.message, /no subjectAltName/);
+  t.regex(error.message, /RFC 9525/);
+});
+
 test('IP literal servername is matched against iPAddress SANs', async (t) => {
   const [good] = await okPair({ servername: '127.0.0.1' });
   t.true(good.tlsInfo!.peerVerified);

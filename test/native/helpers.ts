@@ -22,6 +22,12 @@ export interface Certs {
   otherCa: string;
   otherCert: string;
   otherKey: string;
+  /** CN=localhost, no subjectAltName, issued by `ca`. */
+  noSanCert: string;
+  noSanKey: string;
+  /** serverKey encrypted (AES-256) with `keyPassphrase`. */
+  encryptedServerKey: string;
+  keyPassphrase: string;
 }
 
 function openssl(dir: string, ...args: string[]): void {
@@ -55,6 +61,9 @@ export function makeCerts(): Certs {
   issue(dir, 'client', 'ca', '/CN=rpctls client',
     'extendedKeyUsage=clientAuth,1.3.6.1.5.5.7.3.33\n');
   issue(dir, 'other', 'other-ca', '/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  issue(dir, 'nosan', 'ca', '/CN=localhost', 'extendedKeyUsage=serverAuth\n');
+  const keyPassphrase = 'rpctls test passphrase';
+  openssl(dir, 'pkey', '-in', 'server.key', '-aes256', '-passout', `pass:${keyPassphrase}`, '-out', 'server-enc.key');
   const read = (f: string) => readFileSync(join(dir, f), 'utf8');
   certs = {
     dir,
@@ -66,6 +75,10 @@ export function makeCerts(): Certs {
     otherCa: read('other-ca.pem'),
     otherCert: read('other.pem'),
     otherKey: read('other.key'),
+    noSanCert: read('nosan.pem'),
+    noSanKey: read('nosan.key'),
+    encryptedServerKey: read('server-enc.key'),
+    keyPassphrase,
   };
   return certs;
 }

@@ -75,3 +75,10 @@ test('good options construct, and nothing connects or listens at construction', 
   t.notThrows(() => createTlsServer({ tls: serverTls({ kernelTls: 'off', alpn: 'require', handshakeTimeout: 0, ciphersuites: ['TLS_CHACHA20_POLY1305_SHA256'] }) }));
   t.notThrows(() => createTlsClient({ host: '127.0.0.1', port: 1, probe: { program: 1, version: 1 }, tls: clientTls({ probeTimeout: 1, rejectUnauthorized: false }) }));
 });
+
+test('H75: an encrypted key is loaded with tls.passphrase, and refused at creation without it', (t) => {
+  const c = makeCerts();
+  t.notThrows(() => createTlsServer({ tls: { cert: c.serverCert, key: c.encryptedServerKey, passphrase: c.keyPassphrase } }));
+  check(t, () => createTlsServer({ tls: { cert: c.serverCert, key: c.encryptedServerKey } }), 'passphrase', /tls\.key is encrypted/);
+  check(t, () => createTlsServer({ tls: { cert: c.serverCert, key: c.encryptedServerKey, passphrase: 'wrong' } }), 'passphrase', /tls\.key: it does not decrypt it/);
+});
