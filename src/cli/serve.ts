@@ -20,6 +20,7 @@ import net from 'node:net';
 import { AuthFlavor, AuthStat, nameOf } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, RpcServer } from '../rpc/server.js';
+import { InvalidOptionError } from '../errors.js';
 import { type RpcTlsServerOptions, rpcTlsInterceptor } from '../rpc-tls/index.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
 import { accessors, type FlagSpec, parseArgs, parseInteger, UsageError } from './args.js';
@@ -162,15 +163,25 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   const states = new WeakMap<RpcPeer, ConnState>();
   const logged = new Set(o.programs.map((p) => `${p.program}:${p.version}`));
   // The probe's answer comes from the TLS layer itself (onProbe), so the log never restates its rules.
-  const tlsIntercept = tlsOptions
-    ? rpcTlsInterceptor({
-        ...tlsOptions,
-        onProbe: (_call, answer) => {
-          probeAnswer = answer;
-        },
-      })
-    : null;
   let probeAnswer: string | null = null;
+  let tlsIntercept: CallInterceptor | null = null;
+  try {
+    // The certificate and key are checked here, before listening: a bad pair is a usage error (exit 2),
+    // not a server that fails every handshake.
+    tlsIntercept = tlsOptions
+      ? rpcTlsInterceptor({
+          ...tlsOptions,
+          onProbe: (_call, answer) => {
+            probeAnswer = answer;
+          },
+        })
+      : null;
+  } catch (error) {
+    if (!(error instanceof InvalidOptionError)) throw error;
+    // Named as the flags the user gave: tls.key -> --key.
+    process.stderr.write(`rpctls serve: ${error.message.replace(/\btls\.(\w+)/g, (_m, name: string) => `--${name}`)}\n`);
+    return Exit.USAGE;
+  }
   const interceptCall: CallInterceptor = (call, connection) => {
     const st = states.get(connection);
     const prefix = st ? `conn ${st.id} ${st.peer}` : 'conn ? ?';

@@ -158,3 +158,14 @@ test('--idle-timeout: a connection with nothing in flight is closed after that l
   t.is(bad.code, 2);
   t.regex(bad.stderr, /--idle-timeout must be an integer from 0/);
 });
+
+test('serve --tls with a key that does not belong to the certificate, or the files swapped: exit 2 at start, naming the flags', async (t) => {
+  const f = pkiFiles();
+  const mismatch = await rpctls(['serve', '--tls', '--port', '0', '--cert', f.cert, '--key', f.clientKey]);
+  t.is(mismatch.code, 2);
+  t.regex(mismatch.stderr, /^rpctls serve: --key must be the private key of --cert/);
+  const swapped = await rpctls(['serve', '--tls', '--port', '0', '--cert', f.key, '--key', f.cert]);
+  t.is(swapped.code, 2);
+  t.regex(swapped.stderr, /^rpctls serve: --cert must be a PEM certificate/);
+  t.notRegex(mismatch.stderr + swapped.stderr, /at \w+ \(/, 'no stack trace');
+});
