@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { RecordTimeoutError, UnexpectedBytesError, UpgradeError, WriteTimeoutError } from './errors.js';
 import { type RecordDecoderOptions, MAX_FRAGMENT_LENGTH, RecordDecoder, frameRecord } from './record-marking.js';
+import { flushed, stopReadingHandle, unsentBytes } from './stream-io.js';
 
 /**
  * The one owner of a connection's byte stream. It reads records out of the stream (record marking),
@@ -453,37 +454,3 @@ function noop(): void {}
 
 /** How long a graceful end() waits, after our data is flushed, for the peer to end its side. */
 const CLOSE_LINGER_MS = 500;
-
-/**
- * Stops libuv from reading a socket's fd: `pause()` alone only stops delivery, and libuv would go on
- * reading (into the socket's buffer) the first bytes meant for whoever takes the fd over next.
- */
-function stopReadingHandle(stream: Duplex): void {
-  const handle = (stream as unknown as { _handle?: { reading?: boolean; readStop?: () => number } })._handle;
-  if (handle?.readStop !== undefined && handle.reading !== false) {
-    handle.reading = false;
-    handle.readStop();
-  }
-}
-
-/**
- * Bytes not yet taken by the kernel. A socket's writableLength keeps a chunk whole until libuv wrote all
- * of it; the handle's writeQueueSize shrinks as the kernel takes parts, so a slow reader counts as progress.
- */
-function unsentBytes(stream: Duplex): number {
-  const queued = (stream as unknown as { _handle?: { writeQueueSize?: number } })._handle?.writeQueueSize;
-  return stream.writableLength + (typeof queued === 'number' ? queued : 0);
-}
-
-/** Resolves once everything written so far has been handed to the stream's underlying resource. */
-function flushed(stream: Duplex): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (stream.writableLength === 0) {
-      resolve();
-      return;
-    }
-    stream.write(EMPTY, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
-const EMPTY = Buffer.alloc(0);
