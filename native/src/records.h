@@ -86,5 +86,7 @@ std::unique_ptr<RecordLayer> NewOpenSslRecords(SSL* ssl, RecordCounters* counter
 // Failure for an SSL_* call that failed in the data phase (also used for the handshake's tail).
 Failure SslDataFailure(int sslError, int savedErrno, int receivedAlert);
 Failure SyscallFailure(const char* syscall, int err);
+// OpenSSL's reason text for a packed error code ("unknown error" for 0).
+std::string OpenSslReason(unsigned long err);
 
 }  // namespace rpctls

@@ -8,14 +8,6 @@
 namespace rpctls {
 namespace {
 
-std::string Reason(unsigned long err) {
-  if (err == 0) return "unknown error";
-  const char* reason = ERR_reason_error_string(err);
-  if (reason != nullptr) return reason;
-  char buf[256];
-  ERR_error_string_n(err, buf, sizeof(buf));
-  return buf;
-}
 
 class OpenSslRecords final : public RecordLayer {
  public:
@@ -184,10 +176,19 @@ Failure SslDataFailure(int sslError, int savedErrno, int receivedAlert) {
     failure = SyscallFailure("SSL_read/SSL_write", savedErrno);
   } else {
     failure.code = "ERR_TLS_PROTOCOL";
-    failure.reason = Reason(err);
+    failure.reason = OpenSslReason(err);
   }
   ERR_clear_error();
   return failure;
+}
+
+std::string OpenSslReason(unsigned long err) {
+  if (err == 0) return "unknown error";
+  const char* reason = ERR_reason_error_string(err);
+  if (reason != nullptr) return reason;
+  char buf[256];
+  ERR_error_string_n(err, buf, sizeof(buf));
+  return buf;
 }
 
 }  // namespace rpctls

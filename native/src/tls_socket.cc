@@ -45,15 +45,6 @@ bool IsIpLiteral(const std::string& name) {
   return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
 }
 
-std::string OpenSslReason(unsigned long err) {
-  if (err == 0) return "unknown error";
-  const char* reason = ERR_reason_error_string(err);
-  if (reason != nullptr) return reason;
-  char buf[256];
-  ERR_error_string_n(err, buf, sizeof(buf));
-  return buf;
-}
-
 }  // namespace
 
 Napi::Function TlsSocket::Init(Napi::Env env) {
