@@ -105,15 +105,7 @@ class OpenSslRecords final : public RecordLayer {
         if (v.iov_len == 0) w.index++;
         continue;
       }
-      int savedErrno = errno;
-      int error = SSL_get_error(ssl_, rc);
-      if (error == SSL_ERROR_WANT_WRITE) return IoOutcome::kPending;
-      if (error == SSL_ERROR_WANT_READ) {
-        wantsRead_ = true;
-        return IoOutcome::kPending;
-      }
-      *failure = SslDataFailure(error, savedErrno, *receivedAlert_);
-      return IoOutcome::kFailed;
+      return Unfinished(rc, failure);
     }
     return IoOutcome::kDone;
   }
@@ -126,22 +118,26 @@ class OpenSslRecords final : public RecordLayer {
     }
     ERR_clear_error();
     int rc = SSL_shutdown(ssl_);
-    if (rc < 0) {
-      int savedErrno = errno;
-      int error = SSL_get_error(ssl_, rc);
-      if (error == SSL_ERROR_WANT_WRITE) return IoOutcome::kPending;
-      if (error == SSL_ERROR_WANT_READ) {
-        wantsRead_ = true;
-        return IoOutcome::kPending;
-      }
-      *failure = SslDataFailure(error, savedErrno, *receivedAlert_);
-      return IoOutcome::kFailed;
-    }
+    if (rc < 0) return Unfinished(rc, failure);
     counters_->closeNotifySent = true;
     return IoOutcome::kDone;
   }
 
  private:
+  // An SSL_write/SSL_shutdown that did not finish: pending until the fd is writable (or readable, when
+  // OpenSSL must read first), else the failure.
+  IoOutcome Unfinished(int rc, Failure* failure) {
+    int savedErrno = errno;
+    int error = SSL_get_error(ssl_, rc);
+    if (error == SSL_ERROR_WANT_WRITE) return IoOutcome::kPending;
+    if (error == SSL_ERROR_WANT_READ) {
+      wantsRead_ = true;
+      return IoOutcome::kPending;
+    }
+    *failure = SslDataFailure(error, savedErrno, *receivedAlert_);
+    return IoOutcome::kFailed;
+  }
+
   SSL* ssl_;
   RecordCounters* counters_;
   const int* receivedAlert_;
