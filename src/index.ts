@@ -69,6 +69,7 @@ export {
   TlsCertRequiredError,
   TlsAlertError,
   TlsKeyUpdateError,
+  TlsKeyUpdateFloodError,
   TlsTruncatedError,
   TlsAlpnRequiredError,
   TlsKtlsError,
@@ -152,7 +153,7 @@ export { compileXdr } from './gen/index.js';
 
 // ---- tls ---------------------------------------------------------------------------------------------
 export { TlsContext, TlsStream, connectTlsStream, stopReading, TLS_CIPHERSUITES, kernelTlsAvailable } from './tls/index.js';
-export type { TlsContextOptions, TlsContextStats, TlsStreamOptions, TlsInfo, TlsCounters, TlsCipherSuite } from './tls/index.js';
+export type { TlsContextOptions, TlsContextStats, TlsStreamOptions, TlsInfo, TlsCounters, TlsCipherSuite, RekeyLimits } from './tls/index.js';
 
 // ---- rpc-tls (RFC 9289) --------------------------------------------------------------------------------
 export {

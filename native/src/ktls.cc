@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -132,6 +133,38 @@ bool BuildCryptoInfo(uint16_t suite, const TrafficSecret& secret, uint64_t seq, 
 }
 
 }  // namespace
+
+int InstallKernelKey(int fd, bool tx, uint16_t suite, const TrafficSecret& secret, uint64_t seq) {
+  CryptoInfo info;
+  if (!BuildCryptoInfo(suite, secret, seq, &info)) return EINVAL;
+  int err = setsockopt(fd, SOL_TLS, tx ? TLS_TX : TLS_RX, &info, CryptoInfoSize(suite)) == 0 ? 0 : errno;
+  OPENSSL_cleanse(&info, sizeof(info));
+  return err;
+}
+
+bool NextTrafficSecret(uint16_t suite, TrafficSecret* secret) {
+  SuiteParams params;
+  if (!LookupSuite(suite, &params)) return false;
+  size_t hashLen = static_cast<size_t>(EVP_MD_get_size(params.md));
+  uint8_t next[EVP_MAX_MD_SIZE];
+  bool ok = secret->len == hashLen && ExpandLabel(params.md, *secret, "traffic upd", next, hashLen);
+  if (ok) memcpy(secret->bytes, next, hashLen);
+  OPENSSL_cleanse(next, sizeof(next));
+  return ok;
+}
+
+bool KernelTlsCanRekey() {
+  static bool known = false;
+  if (known) return true;
+  FILE* stat = fopen("/proc/net/tls_stat", "re");
+  if (stat == nullptr) return false;
+  char line[128];
+  while (fgets(line, sizeof(line), stat) != nullptr) {
+    if (strncmp(line, "TlsRxRekeyOk", 12) == 0) known = true;
+  }
+  fclose(stat);
+  return known;
+}
 
 KtlsResult InstallKernelTls(int fd, uint16_t suite, const TrafficSecret& tx, uint64_t txSeq,
                             const TrafficSecret& rx, uint64_t rxSeq) {

@@ -13,6 +13,10 @@ constexpr uint8_t kRecordHandshake = 22;
 constexpr uint8_t kRecordApplicationData = 23;
 constexpr uint8_t kHandshakeNewSessionTicket = 4;
 constexpr uint8_t kHandshakeKeyUpdate = 24;
+constexpr size_t kMaxRecordPayload = 16384;
+// KeyUpdates accepted in a row with no application data between them; more is a flood (BoringSSL
+// draws the same line): each one costs us a key derivation and a setsockopt, the peer almost nothing.
+constexpr uint32_t kMaxKeyUpdatesInARow = 32;
 
 // IANA TLS 1.3 cipher suite ids (low 16 bits of SSL_CIPHER_get_id).
 constexpr uint16_t kSuiteAes128Gcm = 0x1301;
@@ -40,6 +44,17 @@ struct KtlsResult {
 // Derives key/iv from both traffic secrets and installs TX then RX on fd.
 KtlsResult InstallKernelTls(int fd, uint16_t suite, const TrafficSecret& tx, uint64_t txSeq,
                             const TrafficSecret& rx, uint64_t rxSeq);
+
+// One direction's key from `secret` at record sequence `seq` on a socket that already has kernel TLS:
+// a rekey (Linux >= 6.14; older kernels answer EBUSY). Returns 0 or the errno.
+int InstallKernelKey(int fd, bool tx, uint16_t suite, const TrafficSecret& secret, uint64_t seq);
+
+// The next generation of a TLS 1.3 traffic secret (RFC 8446 7.2, "traffic upd"), in place.
+bool NextTrafficSecret(uint16_t suite, TrafficSecret* secret);
+
+// Whether this kernel can take new TLS 1.3 keys on a live socket: its /proc/net/tls_stat has the rekey
+// counters (Linux >= 6.14). Read once tls.ko is loaded; cached after the first true.
+bool KernelTlsCanRekey();
 
 // Record sequence numbers the kernel holds for fd; false if fd has no KTLS.
 bool ReadKernelSequences(int fd, uint16_t suite, uint64_t* txSeq, uint64_t* rxSeq);

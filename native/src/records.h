@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "ktls.h"
+
 namespace rpctls {
 
 // What went wrong, as data. `code` selects the JS error class (ERR_TLS_*); the rest rides along.
@@ -31,6 +33,7 @@ struct Failure {
   int handshakeType = -1;
   long length = -1;
   const char* step = nullptr;     // ERR_TLS_KTLS: the setsockopt that failed
+  uint32_t count = 0;             // ERR_TLS_KEY_UPDATE_FLOOD: KeyUpdates in a row
   std::string offloadReason;      // ERR_TLS_KTLS with kernelTls 'require'
   uint32_t timeoutMs = 0;         // ERR_TLS_HANDSHAKE_TIMEOUT
 };
@@ -39,6 +42,7 @@ struct PendingWrite {
   Napi::ObjectReference chunks;  // keeps the Buffers alive while the kernel has not taken them
   std::vector<iovec> iov;
   size_t index = 0;
+  bool started = false;  // a record layer has taken part of it: nothing may come between its pieces
   std::vector<uint8_t> gathered;  // userspace: small chunks copied into one TLS record
 };
 
@@ -46,6 +50,16 @@ struct RecordCounters {
   uint64_t ticketsDiscarded = 0;
   uint64_t bytesRead = 0;
   uint64_t bytesWritten = 0;
+  // Records protected with the current keys, each direction (TX: an upper bound counted per write; RX:
+  // exact in userspace, refreshed from the kernel's sequence number every few reads in kernel mode).
+  uint64_t txRecords = 0;
+  uint64_t rxRecords = 0;
+  uint64_t keyUpdatesSent = 0;
+  uint64_t keyUpdatesReceived = 0;
+  uint32_t keyUpdatesInARow = 0;  // received with no application data between them (flood guard)
+  // The peer's KeyUpdate asked for ours (update_requested) and the record layer does not answer by
+  // itself (kernel mode): send one before the next data.
+  bool keyUpdateOwed = false;
   bool closeNotifyReceived = false;
   bool closeNotifySent = false;
 };
@@ -75,10 +89,28 @@ class RecordLayer {
   virtual IoOutcome Shutdown(Failure* failure) = 0;
   // The last Write/Shutdown/Read is blocked on readability rather than writability.
   virtual bool WantsReadForWrite() const { return false; }
+  // Whether UpdateKeys can work here (userspace always; kernel TLS on Linux >= 6.14).
+  virtual bool CanUpdateKeys() const = 0;
+  // Our KeyUpdate (asking the peer for its own when requestPeer), then TX on the next key; only between
+  // writes, so no data record is sent under the wrong key. Pending: call again when writable.
+  virtual IoOutcome UpdateKeys(bool requestPeer, Failure* failure) = 0;
 };
 
-// Kernel TLS is installed on fd (ktls.cc did the setup); `counters` outlives the layer.
-std::unique_ptr<RecordLayer> NewKernelRecords(int fd, RecordCounters* counters);
+// The traffic secrets kernel TLS was installed from, kept (in native memory only, wiped on every
+// rotation and on close) where the kernel can take new keys, so KeyUpdates can be followed.
+struct KernelKeys {
+  uint16_t suite = 0;
+  TrafficSecret tx;
+  TrafficSecret rx;
+  ~KernelKeys() {
+    tx.Wipe();
+    rx.Wipe();
+  }
+};
+
+// Kernel TLS is installed on fd (ktls.cc did the setup); `counters` outlives the layer. Without `keys`
+// (a kernel that cannot rekey) a KeyUpdate from the peer ends the connection with ERR_TLS_KEY_UPDATE.
+std::unique_ptr<RecordLayer> NewKernelRecords(int fd, RecordCounters* counters, std::unique_ptr<KernelKeys> keys);
 // OpenSSL keeps the session; `receivedAlert` is where the message callback stores the last alert
 // (level << 8 | description, -1 for none).
 std::unique_ptr<RecordLayer> NewOpenSslRecords(SSL* ssl, RecordCounters* counters, const int* receivedAlert);

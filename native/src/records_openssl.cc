@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <openssl/err.h>
 
+#include "ktls.h"
 #include "records.h"
 
 namespace rpctls {
@@ -18,10 +19,17 @@ class OpenSslRecords final : public RecordLayer {
   bool CopiesGathers() const override { return true; }
   bool HasBuffered() const override { return SSL_pending(ssl_) > 0; }
   bool WantsReadForWrite() const override { return wantsRead_; }
+  bool CanUpdateKeys() const override { return true; }
 
   // Fills the buffer as far as OpenSSL has data; an end or failure met after some data is reported at
   // the next call, so the data goes first.
   ReadOutcome Read(uint8_t* buf, size_t cap, size_t* got, Failure* failure) override {
+    // OpenSSL follows every KeyUpdate by itself; the message callback counts them (TlsSocket::OnMessage).
+    if (counters_->keyUpdatesInARow > kMaxKeyUpdatesInARow && deferred_ == ReadOutcome::kData) {
+      failure->code = "ERR_TLS_KEY_UPDATE_FLOOD";
+      failure->count = counters_->keyUpdatesInARow;
+      return ReadOutcome::kFailed;
+    }
     if (deferred_ != ReadOutcome::kData) {
       ReadOutcome outcome = deferred_;
       deferred_ = ReadOutcome::kData;
@@ -110,6 +118,27 @@ class OpenSslRecords final : public RecordLayer {
     return IoOutcome::kDone;
   }
 
+  // SSL_key_update only schedules the message; SSL_do_handshake sends it (and rotates TX) now.
+  IoOutcome UpdateKeys(bool requestPeer, Failure* failure) override {
+    wantsRead_ = false;
+    if (deferred_ == ReadOutcome::kFailed) {
+      *failure = deferredFailure_;
+      return IoOutcome::kFailed;
+    }
+    ERR_clear_error();
+    if (!keyUpdateScheduled_) {
+      if (SSL_key_update(ssl_, requestPeer ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
+        *failure = SslDataFailure(SSL_ERROR_SSL, 0, *receivedAlert_);
+        return IoOutcome::kFailed;
+      }
+      keyUpdateScheduled_ = true;
+    }
+    int rc = SSL_do_handshake(ssl_);
+    if (rc != 1) return Unfinished(rc, failure);
+    keyUpdateScheduled_ = false;
+    return IoOutcome::kDone;
+  }
+
   IoOutcome Shutdown(Failure* failure) override {
     wantsRead_ = false;
     if (deferred_ == ReadOutcome::kFailed) {
@@ -142,6 +171,7 @@ class OpenSslRecords final : public RecordLayer {
   RecordCounters* counters_;
   const int* receivedAlert_;
   bool wantsRead_ = false;
+  bool keyUpdateScheduled_ = false;
   ReadOutcome deferred_ = ReadOutcome::kData;
   Failure deferredFailure_;
 };

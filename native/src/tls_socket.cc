@@ -58,11 +58,13 @@ Napi::Function TlsSocket::Init(Napi::Env env) {
                          InstanceMethod<&TlsSocket::Close>("close"),
                          InstanceMethod<&TlsSocket::Counters>("counters"),
                          InstanceMethod<&TlsSocket::KernelState>("kernelState"),
+                         InstanceMethod<&TlsSocket::UpdateKeys>("updateKeys"),
                      });
 }
 
 // new TlsSocket(fd, secureContext, options, onevent). Takes ownership of fd (closed by close()).
-// options: { servername?, kernelTls, handshakeTimeoutMs, keylog }: what is per connection.
+// options: { servername?, kernelTls, handshakeTimeoutMs, keylog, rekey?: { mode, records, bytes } }:
+// what is per connection.
 TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocket>(info) {
   Napi::Env env = info.Env();
   SecureContext* context = info.Length() >= 2 ? SecureContext::FromValue(env, info[1]) : nullptr;
@@ -85,6 +87,19 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
   servername_ = text("servername");
   Napi::Value timeout = options.Get("handshakeTimeoutMs");
   if (timeout.IsNumber()) handshakeTimeoutMs_ = timeout.As<Napi::Number>().Uint32Value();
+  Napi::Value rekey = options.Get("rekey");
+  if (rekey.IsObject()) {
+    Napi::Object r = rekey.As<Napi::Object>();
+    Napi::Value mode = r.Get("mode");
+    std::string m = mode.IsString() ? mode.As<Napi::String>().Utf8Value() : std::string();
+    rekeyMode_ = m == "update" ? RekeyMode::kUpdate : m == "reconnect" ? RekeyMode::kReconnect : RekeyMode::kOff;
+    Napi::Value records = r.Get("records");
+    Napi::Value bytes = r.Get("bytes");
+    if (records.IsNumber()) rekeyRecords_ = static_cast<uint64_t>(records.As<Napi::Number>().DoubleValue());
+    if (bytes.IsNumber()) rekeyBytes_ = static_cast<uint64_t>(bytes.As<Napi::Number>().DoubleValue());
+    Napi::Value defaults = r.Get("cipherDefaults");
+    rekeyCipherDefaults_ = defaults.IsBoolean() && defaults.As<Napi::Boolean>().Value();
+  }
 
   // The SSL_CTX is shared; everything below is this connection's own.
   ssl_ = SSL_new(context->ctx());
@@ -260,6 +275,10 @@ Napi::Value TlsSocket::Counters(const Napi::CallbackInfo& info) {
   out.Set("rxSeqAtHandoff", Napi::Number::New(env, static_cast<double>(rxSeqAtHandoff_)));
   out.Set("closeNotifyReceived", Napi::Boolean::New(env, counters_.closeNotifyReceived));
   out.Set("closeNotifySent", Napi::Boolean::New(env, counters_.closeNotifySent));
+  out.Set("keyUpdatesSent", Napi::Number::New(env, static_cast<double>(counters_.keyUpdatesSent)));
+  out.Set("keyUpdatesReceived", Napi::Number::New(env, static_cast<double>(counters_.keyUpdatesReceived)));
+  out.Set("txRecords", Napi::Number::New(env, static_cast<double>(counters_.txRecords)));
+  out.Set("rxRecords", Napi::Number::New(env, static_cast<double>(counters_.rxRecords)));
   out.Set("contextId", Napi::Number::New(env, contextId_));
   // For the security tests: our copies of the traffic secrets must be zeroed once the handshake is
   // over (counted byte by byte, not trusted from len), and in kernel mode OpenSSL's session is freed.
@@ -283,6 +302,28 @@ Napi::Value TlsSocket::KernelState(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// updateKeys(requestPeer): our KeyUpdate, then TX on the next key, between two writes. Returns undefined
+// (kEventKeysUpdated follows) or an error object.
+Napi::Value TlsSocket::UpdateKeys(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (phase_ != Phase::kOpen || shutdownPending_ || shutdownDone_) return StateError("updateKeys");
+  if (!records_->CanUpdateKeys()) {
+    Failure failure;
+    failure.code = "ERR_TLS_KEY_UPDATE";
+    failure.violation = "kernel_cannot_rekey";
+    return FailureObject(failure);
+  }
+  keyUpdateWaiter_ = true;
+  if (info.Length() > 0 && info[0].ToBoolean().Value()) keyUpdateRequestPeer_ = true;
+  if (keyUpdate_ == KeyUpdate::kNone) keyUpdate_ = KeyUpdate::kDue;
+  if (!pendingWrite_) {
+    int result = StepKeyUpdate();
+    if (result < 0) return FailureObject(writeError_);
+  }
+  UpdatePoll();
+  return env.Undefined();
+}
+
 // ---- event loop plumbing ---------------------------------------------------------------------
 
 void TlsSocket::UpdatePoll() {
@@ -292,7 +333,9 @@ void TlsSocket::UpdatePoll() {
     case Phase::kHandshake: events = sslWantsWrite_ ? UV_WRITABLE : UV_READABLE; break;
     case Phase::kOpen:
       if (reading_ && !readEnded_) events |= UV_READABLE;
-      if (pendingWrite_ || shutdownPending_) events |= records_->WantsReadForWrite() ? UV_READABLE : UV_WRITABLE;
+      if (pendingWrite_ || shutdownPending_ || keyUpdate_ == KeyUpdate::kSending) {
+        events |= records_->WantsReadForWrite() ? UV_READABLE : UV_WRITABLE;
+      }
       break;
     default: break;
   }
@@ -339,6 +382,11 @@ void TlsSocket::OnPoll(uv_poll_t* handle, int status, int events) {
           self->UpdatePoll();
           self->Emit(kEventWriteDone, self->Env().Undefined());
         }
+      } else if (self->keyUpdate_ == KeyUpdate::kSending) {
+        if (self->StepKeyUpdate() < 0) {
+          self->Fail(self->writeError_);
+          return;
+        }
       } else if (self->shutdownPending_) {
         int result = self->ContinueShutdown();
         if (result < 0) {
@@ -371,8 +419,17 @@ void TlsSocket::OnTimer(uv_timer_t* handle) {
     failure.code = "ERR_TLS_HANDSHAKE_TIMEOUT";
     failure.timeoutMs = self->handshakeTimeoutMs_;
     self->Fail(failure);
-  } else if (self->phase_ == Phase::kOpen && self->reading_) {
-    self->ReadAvailable();  // kicked by ReadStart for data buffered inside OpenSSL
+  } else if (self->phase_ == Phase::kOpen) {
+    if (self->reportKeysUpdated_) {
+      self->reportKeysUpdated_ = false;
+      self->Emit(kEventKeysUpdated, self->Env().Undefined());
+    }
+    if (self->reportRekeyDue_ && self->phase_ == Phase::kOpen) {
+      self->reportRekeyDue_ = false;
+      self->Emit(kEventRekeyDue, self->Env().Undefined());
+    }
+    // Kicked by ReadStart for data buffered inside OpenSSL.
+    if (self->phase_ == Phase::kOpen && self->reading_) self->ReadAvailable();
   }
 }
 
@@ -452,9 +509,27 @@ void TlsSocket::OnKeylog(const SSL* ssl, const char* line) {
 void TlsSocket::OnMessage(int writeP, int, int contentType, const void* buf, size_t len, SSL*, void* arg) {
   auto* self = static_cast<TlsSocket*>(arg);
   const auto* bytes = static_cast<const uint8_t*>(buf);
+  RecordCounters& counters = self->counters_;
   if (contentType == SSL3_RT_INNER_CONTENT_TYPE) {
-    if (writeP && self->txAppKey_) self->txRecordsAfterFinished_++;
-    if (!writeP && self->rxAppKey_) self->rxRecordsAfterFinished_++;
+    if (writeP && self->txAppKey_) {
+      self->txRecordsAfterFinished_++;
+      counters.txRecords++;
+    }
+    if (!writeP && self->rxAppKey_) {
+      self->rxRecordsAfterFinished_++;
+      counters.rxRecords++;
+      if (len > 0 && bytes[0] == SSL3_RT_APPLICATION_DATA) counters.keyUpdatesInARow = 0;
+    }
+  } else if (contentType == SSL3_RT_HANDSHAKE && len > 0 && bytes[0] == SSL3_MT_KEY_UPDATE) {
+    // Userspace only (in kernel mode OpenSSL is gone by then): OpenSSL rotates, we count.
+    if (writeP) {
+      counters.keyUpdatesSent++;
+      counters.txRecords = 0;
+    } else {
+      counters.keyUpdatesReceived++;
+      counters.keyUpdatesInARow++;
+      counters.rxRecords = 0;
+    }
   } else if (contentType == SSL3_RT_HANDSHAKE && len > 0) {
     // Our own Finished is the last record under our handshake key, the peer's likewise for reading.
     if (bytes[0] == SSL3_MT_FINISHED) (writeP ? self->txAppKey_ : self->rxAppKey_) = true;
@@ -512,6 +587,9 @@ void TlsSocket::StepHandshake() {
 void TlsSocket::FinishHandshake() {
   uv_timer_stop(&timer_);
   suite_ = static_cast<uint16_t>(SSL_CIPHER_get_id(SSL_get_current_cipher(ssl_)) & 0xffff);
+  // RFC 8446 5.5: AES-GCM keys protect at most 2^24.5 full-size records; rotate at 2^24, well before.
+  // ChaCha20-Poly1305's limit is beyond any connection's life.
+  if (rekeyCipherDefaults_) rekeyRecords_ = suite_ == kSuiteChacha20Poly1305 ? 0 : uint64_t{1} << 24;
   const unsigned char* alpn = nullptr;
   unsigned alpnLen = 0;
   SSL_get0_alpn_selected(ssl_, &alpn, &alpnLen);
@@ -537,7 +615,17 @@ void TlsSocket::FinishHandshake() {
     const TrafficSecret& rx = isServer_ ? clientSecret_ : serverSecret_;
     KtlsResult result = InstallKernelTls(fd_, suite_, tx, txSeqAtHandoff_, rx, rxSeqAtHandoff_);
     if (result.outcome == KtlsOutcome::kInstalled) {
-      records_ = NewKernelRecords(fd_, &counters_);
+      // Kept past the install only where the kernel can take the next ones (KeyUpdate).
+      std::unique_ptr<KernelKeys> keys;
+      if (KernelTlsCanRekey()) {
+        keys = std::make_unique<KernelKeys>();
+        keys->suite = suite_;
+        keys->tx = tx;
+        keys->rx = rx;
+      }
+      counters_.txRecords = txSeqAtHandoff_;
+      counters_.rxRecords = rxSeqAtHandoff_;
+      records_ = NewKernelRecords(fd_, &counters_, std::move(keys));
     } else if (result.outcome == KtlsOutcome::kFailed) {
       Failure failure;
       failure.code = "ERR_TLS_KTLS";
@@ -606,6 +694,8 @@ Napi::Object TlsSocket::BuildInfo(const char* offloadReason) {
   offload.Set("tx", Napi::Boolean::New(env, kernel));
   offload.Set("rx", Napi::Boolean::New(env, kernel));
   offload.Set("reason", offloadReason ? Napi::Value(Napi::String::New(env, offloadReason)) : env.Null());
+  // Kernel mode: whether this kernel can follow a KeyUpdate (Linux >= 6.14). Userspace always can.
+  offload.Set("rekey", Napi::Boolean::New(env, !kernel || records_->CanUpdateKeys()));
   info.Set("offload", offload);
   return info;
 }
@@ -632,7 +722,16 @@ void TlsSocket::ReadAvailable() {
     Emit(kEventEnd, Napi::Boolean::New(Env(), outcome == ReadOutcome::kCloseNotify));
     break;
   }
+  if (phase_ == Phase::kOpen) KeyUpdateAfterRead();
   UpdatePoll();
+}
+
+// The peer's KeyUpdate may ask for ours, and the RX limit may call for one: send it now when the
+// connection is between writes (else the next write sends it first).
+void TlsSocket::KeyUpdateAfterRead() {
+  CheckRekeyLimits();
+  if (keyUpdate_ != KeyUpdate::kDue || pendingWrite_ || shutdownPending_ || shutdownDone_) return;
+  if (StepKeyUpdate() < 0) Fail(writeError_);
 }
 
 void TlsSocket::DeliverData(size_t len) {
@@ -651,13 +750,79 @@ void TlsSocket::DeliverData(size_t len) {
 // ---- write path ------------------------------------------------------------------------------
 
 int TlsSocket::ContinueWrite() {
+  // A due KeyUpdate goes out before the next data record, never inside a write.
+  if (!pendingWrite_->started) {
+    int step = StepKeyUpdate();
+    if (step <= 0) return step;
+    pendingWrite_->started = true;
+  }
   Failure failure;
   IoOutcome outcome = records_->Write(*pendingWrite_, &failure);
   if (outcome == IoOutcome::kPending) return 0;
   pendingWrite_.reset();
-  if (outcome == IoOutcome::kDone) return 1;
+  if (outcome == IoOutcome::kDone) {
+    CheckRekeyLimits();
+    return 1;
+  }
   writeError_ = failure;
   return -1;
+}
+
+// Sets keyUpdate_ when the peer is owed one or a limit is reached. Only counters are compared here.
+void TlsSocket::CheckRekeyLimits() {
+  if (counters_.keyUpdatesSent != keyUpdatesSentSeen_) {
+    keyUpdatesSentSeen_ = counters_.keyUpdatesSent;
+    txBytesAtRekey_ = counters_.bytesWritten;
+  }
+  if (counters_.keyUpdatesReceived != keyUpdatesReceivedSeen_) {
+    keyUpdatesReceivedSeen_ = counters_.keyUpdatesReceived;
+    rxBytesAtRekey_ = counters_.bytesRead;
+    peerUpdateAsked_ = false;
+  }
+  if (counters_.keyUpdateOwed && keyUpdate_ == KeyUpdate::kNone) keyUpdate_ = KeyUpdate::kDue;
+  if (rekeyMode_ == RekeyMode::kOff || keyUpdate_ != KeyUpdate::kNone) return;
+  bool tx = (rekeyRecords_ != 0 && counters_.txRecords >= rekeyRecords_) ||
+            (rekeyBytes_ != 0 && counters_.bytesWritten - txBytesAtRekey_ >= rekeyBytes_);
+  bool rx = !peerUpdateAsked_ && ((rekeyRecords_ != 0 && counters_.rxRecords >= rekeyRecords_) ||
+                                  (rekeyBytes_ != 0 && counters_.bytesRead - rxBytesAtRekey_ >= rekeyBytes_));
+  if (!tx && !rx) return;
+  if (rekeyMode_ == RekeyMode::kUpdate && records_->CanUpdateKeys()) {
+    keyUpdate_ = KeyUpdate::kDue;
+    // Our TX moves with any KeyUpdate we send; the peer's only when asked.
+    if (rx) {
+      keyUpdateRequestPeer_ = true;
+      peerUpdateAsked_ = true;
+    }
+  } else if (!rekeyDueReported_) {
+    rekeyDueReported_ = true;
+    reportRekeyDue_ = true;
+    if (handlesOpen_) uv_timer_start(&timer_, OnTimer, 0, 0);
+  }
+}
+
+int TlsSocket::StepKeyUpdate() {
+  if (keyUpdate_ == KeyUpdate::kNone) CheckRekeyLimits();
+  if (keyUpdate_ == KeyUpdate::kNone) return 1;
+  Failure failure;
+  IoOutcome outcome = records_->UpdateKeys(keyUpdateRequestPeer_, &failure);
+  if (outcome == IoOutcome::kPending) {
+    keyUpdate_ = KeyUpdate::kSending;
+    return 0;
+  }
+  keyUpdate_ = KeyUpdate::kNone;
+  keyUpdateRequestPeer_ = false;
+  if (outcome == IoOutcome::kFailed) {
+    writeError_ = failure;
+    return -1;
+  }
+  counters_.keyUpdateOwed = false;
+  CheckRekeyLimits();
+  if (keyUpdateWaiter_) {
+    keyUpdateWaiter_ = false;
+    reportKeysUpdated_ = true;
+    if (handlesOpen_) uv_timer_start(&timer_, OnTimer, 0, 0);
+  }
+  return 1;
 }
 
 int TlsSocket::ContinueShutdown() {

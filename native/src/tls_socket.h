@@ -25,9 +25,14 @@ enum EventType {
   kEventWriteDone = 5,
   kEventShutdownDone = 6,
   kEventKeylog = 7,    // arg: SSLKEYLOGFILE line
+  kEventKeysUpdated = 8,  // an updateKeys() call completed (arg: undefined)
+  kEventRekeyDue = 9,     // the rekey limits were reached and this socket does not rotate by itself
 };
 
 enum class KernelTlsPolicy { kOff, kAuto, kRequire };
+
+// What reaching the rekey limits does: nothing, our own KeyUpdate, or tell JS (which reconnects).
+enum class RekeyMode { kOff, kUpdate, kReconnect };
 
 class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
  public:
@@ -47,6 +52,7 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Counters(const Napi::CallbackInfo& info);
   Napi::Value KernelState(const Napi::CallbackInfo& info);
+  Napi::Value UpdateKeys(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
@@ -67,6 +73,9 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   void DeliverData(size_t len);
   int ContinueWrite();         // 1 done, 0 pending, -1 failed (error stored in writeError_)
   int ContinueShutdown();
+  int StepKeyUpdate();         // 1 nothing (more) to do, 0 pending, -1 failed (writeError_)
+  void CheckRekeyLimits();
+  void KeyUpdateAfterRead();
   void Fail(const Failure& failure);
   void Fail(Napi::Object error);
   void FlushKeylog();
@@ -124,6 +133,24 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   bool shutdownPending_ = false;
   bool shutdownDone_ = false;
   Failure writeError_;
+
+  // Key updates: requested by JS or by the peer (counters_.keyUpdateOwed), or due by the limits.
+  enum class KeyUpdate { kNone, kDue, kSending };
+  KeyUpdate keyUpdate_ = KeyUpdate::kNone;
+  bool keyUpdateRequestPeer_ = false;
+  bool keyUpdateWaiter_ = false;     // JS awaits kEventKeysUpdated
+  bool reportKeysUpdated_ = false;   // emitted from the timer, never from inside a JS call
+  bool reportRekeyDue_ = false;
+  bool rekeyDueReported_ = false;
+  bool peerUpdateAsked_ = false;     // our KeyUpdate asked the peer for its own; not answered yet
+  RekeyMode rekeyMode_ = RekeyMode::kOff;
+  uint64_t rekeyRecords_ = 0;        // 0: no record limit
+  uint64_t rekeyBytes_ = 0;          // 0: no byte limit
+  bool rekeyCipherDefaults_ = false; // the limits come from the negotiated cipher
+  uint64_t txBytesAtRekey_ = 0;
+  uint64_t rxBytesAtRekey_ = 0;
+  uint64_t keyUpdatesSentSeen_ = 0;
+  uint64_t keyUpdatesReceivedSeen_ = 0;
 
   uint64_t txSeqAtHandoff_ = 0;
   uint64_t rxSeqAtHandoff_ = 0;

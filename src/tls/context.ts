@@ -3,7 +3,7 @@
 // Per-connection settings (the server name a client checks) are given to each TlsStream instead.
 import { InvalidOptionError } from '../errors.js';
 import { TlsError } from './errors.js';
-import { loadNative, type NativeSecureContext } from './native.js';
+import { loadNative, type NativeRekeyPolicy, type NativeSecureContext } from './native.js';
 
 /** The only suites offered: those Linux kernel TLS can take over. */
 export const TLS_CIPHERSUITES = [
@@ -44,6 +44,29 @@ export interface TlsContextOptions {
    * the file named by the SSLKEYLOGFILE environment variable when that is set (read per connection).
    */
   keylog?: (line: string) => void;
+  /**
+   * What to do before a key is used past the AEAD limits (RFC 8446 5.5: about 2^24.5 full records for
+   * AES-GCM; ChaCha20-Poly1305 has no practical limit). Checked in both directions.
+   * - `'reconnect'` (default): never sends a KeyUpdate (the Linux kernel's NFS client and server, and
+   *   FreeBSD, cannot follow one under kernel TLS); at the limit the connection emits 'rekeyDue' and is
+   *   replaced: a client opens a fresh connection for new calls, a server closes it gracefully.
+   * - `{ records?, bytes? }`: send our own KeyUpdate when either count of this direction reaches the
+   *   limit, and ask the peer for its own when the other direction does: only toward peers known to
+   *   follow KeyUpdates (rpctls, OpenSSL, GnuTLS, NFS-Ganesha). Without limits: the cipher's own.
+   *   `action: 'reconnect'` with limits replaces the connection at those limits instead.
+   * - `false`: nothing (not recommended for long-lived AES-GCM connections).
+   * A KeyUpdate from the peer is always followed (kernel TLS: Linux >= 6.14).
+   */
+  rekey?: false | 'reconnect' | RekeyLimits;
+}
+
+export interface RekeyLimits {
+  /** Records protected with one key, each direction. */
+  records?: number;
+  /** Bytes of application data protected with one key, each direction. */
+  bytes?: number;
+  /** 'update' (default): our own KeyUpdate; 'reconnect': replace the connection. */
+  action?: 'update' | 'reconnect';
 }
 
 /** Live-object figures of a context (tests and diagnostics). */
@@ -114,6 +137,8 @@ export class TlsContext {
   /** Milliseconds; 0 = no limit. */
   readonly handshakeTimeout: number;
   readonly keylog: ((line: string) => void) | undefined;
+  /** The validated `rekey` policy, as the addon takes it. */
+  readonly rekey: NativeRekeyPolicy;
   /** @internal the addon's SecureContext (one SSL_CTX). */
   readonly native: NativeSecureContext;
 
@@ -195,6 +220,7 @@ export class TlsContext {
       throw new InvalidOptionError(name('keylog'), 'a function (line: string) => void', raw.keylog);
     }
     this.keylog = raw.keylog as ((line: string) => void) | undefined;
+    this.rekey = rekeyPolicy(raw.rekey, name('rekey'));
     this.role = role;
 
     const native: Record<string, unknown> = { role, rejectUnauthorized, requestCert, requireClientCert, alpn };
@@ -215,6 +241,31 @@ export class TlsContext {
   stats(): TlsContextStats {
     return this.native.stats();
   }
+}
+
+const MAX_LIMIT = Number.MAX_SAFE_INTEGER;
+
+function rekeyPolicy(value: unknown, name: string): NativeRekeyPolicy {
+  const expectation = "false, 'reconnect' or { records?, bytes?, action?: 'update' | 'reconnect' }";
+  if (value === undefined || value === 'reconnect') return { mode: 'reconnect', records: 0, bytes: 0, cipherDefaults: true };
+  if (value === false) return { mode: 'off', records: 0, bytes: 0, cipherDefaults: false };
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidOptionError(name, expectation, value);
+  const limits = value as Record<string, unknown>;
+  for (const key of Object.keys(limits)) {
+    if (key !== 'records' && key !== 'bytes' && key !== 'action') throw new InvalidOptionError(`${name}.${key}`, `absent (${name} takes ${expectation})`, limits[key]);
+  }
+  const count = (key: 'records' | 'bytes'): number => {
+    const v = limits[key];
+    if (v === undefined) return 0;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > MAX_LIMIT) {
+      throw new InvalidOptionError(`${name}.${key}`, `an integer from 1 to ${MAX_LIMIT}`, v);
+    }
+    return v;
+  };
+  const records = count('records');
+  const bytes = count('bytes');
+  const mode = oneOf(limits.action, `${name}.action`, ['update', 'reconnect'] as const, 'update');
+  return { mode, records, bytes, cipherDefaults: records === 0 && bytes === 0 };
 }
 
 /** The addon reports { option, problem, reason }: the message is written here. */

@@ -1,3 +1,5 @@
+import { release } from 'node:os';
+
 import { RpctlsError } from '../errors.js';
 
 // Coded errors of the TLS layer. The addon reports plain { code, ...data } objects (errno, syscall, alert
@@ -78,9 +80,29 @@ export class TlsAlertError extends TlsError {
   }
 }
 
+/**
+ * A TLS 1.3 KeyUpdate this kernel's TLS cannot follow or send (kernel TLS before Linux 6.14 cannot take
+ * new keys on a live socket). `kernelRelease` names the running kernel.
+ */
 export class TlsKeyUpdateError extends TlsError {
+  readonly kernelRelease: string;
+  /** Linux version from which kernel TLS follows KeyUpdates. */
+  static readonly REKEY_KERNEL = '6.14';
   constructor(message: string) {
     super('ERR_TLS_KEY_UPDATE', message);
+    this.kernelRelease = release();
+  }
+}
+
+/** More KeyUpdates in a row, with no application data between them, than any peer needs. */
+export class TlsKeyUpdateFloodError extends TlsError {
+  /** KeyUpdates received in a row when the connection was closed. */
+  readonly count: number;
+  readonly sentAlert: number | undefined;
+  constructor(message: string, info: WireFields) {
+    super('ERR_TLS_KEY_UPDATE_FLOOD', message);
+    this.count = Number(info.count);
+    this.sentAlert = typeof info.sentAlert === 'number' ? info.sentAlert : undefined;
   }
 }
 
@@ -168,7 +190,11 @@ function violationText(info: WireFields): string {
     case 'alert_length': return `malformed alert record of ${String(info.length)} bytes`;
     case 'record_type': return `unexpected TLS record type ${String(info.recordType)} after the handshake`;
     case 'handshake_type': return `unexpected post-handshake message ${String(info.handshakeType)}`;
-    case 'handshake_length': return `malformed post-handshake record (${String(info.length)} bytes, a message cut or empty)`;
+    case 'handshake_length': return `malformed post-handshake record (${String(info.length)} bytes, a message too long or empty)`;
+    case 'handshake_interleaved': return 'a record of another type arrived inside a split post-handshake message (RFC 8446 5.1)';
+    case 'key_update_not_last': return 'a KeyUpdate not at the end of its record (RFC 8446 5.1: no message may span a key change)';
+    case 'key_update_length': return 'a KeyUpdate whose body is not 1 byte';
+    case 'key_update_value': return 'a KeyUpdate with a request_update value other than 0 or 1';
     default: return `TLS error: ${String(info.reason ?? 'unknown error')}`;
   }
 }
@@ -186,7 +212,11 @@ export function nativeErrorMessage(info: WireFields & { code: string }): string 
         : `peer certificate verification failed: ${String(info.reason)}`;
     case 'ERR_TLS_CERT_REQUIRED': return 'the peer did not send the required certificate';
     case 'ERR_TLS_ALERT': return `${info.received === false ? 'sent' : 'received'} TLS alert`;
-    case 'ERR_TLS_KEY_UPDATE': return 'the peer sent a TLS 1.3 KeyUpdate, which kernel TLS here cannot follow';
+    case 'ERR_TLS_KEY_UPDATE':
+      return info.violation === 'kernel_cannot_rekey'
+        ? `kernel TLS on Linux ${release()} cannot take new keys (TLS 1.3 KeyUpdate needs Linux >= ${TlsKeyUpdateError.REKEY_KERNEL})`
+        : `the peer sent a TLS 1.3 KeyUpdate, which kernel TLS on Linux ${release()} cannot follow (Linux >= ${TlsKeyUpdateError.REKEY_KERNEL} can)`;
+    case 'ERR_TLS_KEY_UPDATE_FLOOD': return `the peer sent ${String(info.count)} TLS KeyUpdates in a row with no data between them${sent}`;
     case 'ERR_TLS_ALPN_REQUIRED':
       return info.violation === 'not_offered' ? 'the client did not offer ALPN "sunrpc"' : 'the peer did not negotiate ALPN "sunrpc"';
     case 'ERR_TLS_KTLS':
@@ -211,6 +241,7 @@ export function tlsErrorFromNative(info: { code: string; [key: string]: unknown 
     case 'ERR_TLS_CERT_REQUIRED': return new TlsCertRequiredError(message);
     case 'ERR_TLS_ALERT': return new TlsAlertError(message, info);
     case 'ERR_TLS_KEY_UPDATE': return new TlsKeyUpdateError(message);
+    case 'ERR_TLS_KEY_UPDATE_FLOOD': return new TlsKeyUpdateFloodError(message, info);
     case 'ERR_TLS_ALPN_REQUIRED': return new TlsAlpnRequiredError(message);
     case 'ERR_TLS_KTLS': return new TlsKtlsError(message, info);
     case 'ERR_TLS_BAD_RECORD': return new TlsBadRecordError(message, info);

@@ -3,7 +3,7 @@
 // messages; callers hand it a connected socket at the right moment. One TlsContext per configuration
 // (one SSL_CTX), shared by the TlsStreams made from it.
 export { TlsContext, TLS_CIPHERSUITES } from './context.js';
-export type { TlsContextOptions, TlsContextStats, TlsCipherSuite } from './context.js';
+export type { TlsContextOptions, TlsContextStats, TlsCipherSuite, RekeyLimits } from './context.js';
 export { TlsStream, connectTlsStream, stopReading } from './tls-stream.js';
 export type { TlsStreamOptions, TlsInfo, TlsCounters } from './tls-stream.js';
 export * from './errors.js';

@@ -13,6 +13,8 @@ export const NativeEvent = {
   writeDone: 5,
   shutdownDone: 6,
   keylog: 7,
+  keysUpdated: 8,
+  rekeyDue: 9,
 } as const;
 
 /** Plain error description built by the addon (a code and data, no message); errors.ts turns it into a TlsError subclass. */
@@ -29,7 +31,11 @@ export interface NativeTlsInfo {
   peerVerified: boolean;
   verifyError?: string;
   peerCertificate: Buffer | null;
-  offload: { tx: boolean; rx: boolean; reason: string | null };
+  /**
+   * `rekey`: whether this session can follow and send TLS 1.3 KeyUpdates (userspace: always; kernel TLS:
+   * Linux >= 6.14).
+   */
+  offload: { tx: boolean; rx: boolean; reason: string | null; rekey: boolean };
 }
 
 export interface NativeCounters {
@@ -40,6 +46,12 @@ export interface NativeCounters {
   rxSeqAtHandoff: number;
   closeNotifyReceived: boolean;
   closeNotifySent: boolean;
+  /** TLS 1.3 KeyUpdates this end sent / received and followed. */
+  keyUpdatesSent: number;
+  keyUpdatesReceived: number;
+  /** Records protected with the current key, each direction (TX an upper bound in kernel mode). */
+  txRecords: number;
+  rxRecords: number;
   /** Non-zero bytes left in the addon's copies of the traffic secrets (0 once the handshake is over). */
   secretBytesHeld: number;
   /** Whether OpenSSL's session object still exists (only in userspace mode, which needs it). */
@@ -54,6 +66,16 @@ export interface NativeSocketOptions {
   kernelTls: 'auto' | 'off' | 'require';
   handshakeTimeoutMs: number;
   keylog: boolean;
+  rekey: NativeRekeyPolicy;
+}
+
+/** What reaching the key-usage limits does (see TlsContextOptions.rekey). */
+export interface NativeRekeyPolicy {
+  mode: 'off' | 'update' | 'reconnect';
+  /** Limits; 0 = none. With `cipherDefaults`, the negotiated cipher's own limit is used instead. */
+  records: number;
+  bytes: number;
+  cipherDefaults: boolean;
 }
 
 /** One SSL_CTX (native/src/tls_context.h); built by TlsContext from validated options. */
@@ -71,6 +93,8 @@ export interface NativeTlsSocket {
   close(): void;
   counters(): NativeCounters;
   kernelState(): { txSeq: number; rxSeq: number } | null;
+  /** Starts a KeyUpdate (keysUpdated event when done); an object on failure. */
+  updateKeys(requestPeer: boolean): undefined | NativeErrorInfo;
 }
 
 export interface NativeAddon {

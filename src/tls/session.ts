@@ -23,6 +23,10 @@ export interface TlsSessionHandler {
   error(error: TlsError): void;
   /** A pending write() or shutdown() completed. */
   writeDone(): void;
+  /** An updateKeys() completed. */
+  keysUpdated?(): void;
+  /** The key-usage limits were reached and the policy says to replace the connection. */
+  rekeyDue?(): void;
 }
 
 export interface TlsSessionOptions {
@@ -68,6 +72,7 @@ export class TlsSession {
       kernelTls: context.kernelTls,
       handshakeTimeoutMs: options.handshakeTimeout ?? context.handshakeTimeout,
       keylog: this.#keylog !== undefined,
+      rekey: context.rekey,
       ...(options.servername !== undefined && context.role === 'client' ? { servername: options.servername } : {}),
     };
     try {
@@ -95,6 +100,8 @@ export class TlsSession {
       case NativeEvent.writeDone:
       case NativeEvent.shutdownDone: handler.writeDone(); break;
       case NativeEvent.keylog: this.#keylog?.(arg as string); break;
+      case NativeEvent.keysUpdated: handler.keysUpdated?.(); break;
+      case NativeEvent.rekeyDue: handler.rekeyDue?.(); break;
     }
   };
 
@@ -124,6 +131,12 @@ export class TlsSession {
     this.#closed = true;
     this.#handler = null;
     this.#native.close();
+  }
+
+  /** Starts a KeyUpdate; undefined (keysUpdated follows) or the error. */
+  updateKeys(requestPeer: boolean): TlsError | undefined {
+    const result = this.#native.updateKeys(requestPeer);
+    return result === undefined ? undefined : tlsErrorFromNative(result);
   }
 
   counters(): NativeCounters {

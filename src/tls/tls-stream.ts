@@ -58,6 +58,7 @@ export class TlsStream extends Duplex {
   #info: TlsInfo | null = null;
   #pendingCallback: ((error?: Error | null) => void) | null = null;
   #afterSecure: (() => void) | null = null;
+  #keyUpdateWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
 
   /**
    * Takes over `socket` synchronously: libuv stops reading it, its fd is duplicated, the net.Socket
@@ -101,6 +102,30 @@ export class TlsStream extends Duplex {
     return this.#session.kernelState();
   }
 
+  /**
+   * Sends a TLS 1.3 KeyUpdate and moves this end's sending key on (after any write in progress, before
+   * the next); `requestPeerUpdate` asks the peer to move its own too. Resolves once the KeyUpdate is
+   * written. Rejects with ERR_TLS_KEY_UPDATE where kernel TLS cannot rekey (Linux < 6.14), see
+   * `tlsInfo.offload.rekey`.
+   */
+  updateKeys(options: { requestPeerUpdate?: boolean } = {}): Promise<void> {
+    if (options === null || typeof options !== 'object') {
+      return Promise.reject(new InvalidOptionError('options', 'an object ({ requestPeerUpdate?: boolean })', options));
+    }
+    if (options.requestPeerUpdate !== undefined && typeof options.requestPeerUpdate !== 'boolean') {
+      return Promise.reject(new InvalidOptionError('requestPeerUpdate', 'a boolean', options.requestPeerUpdate));
+    }
+    if (this.destroyed || this.writableEnded) {
+      return Promise.reject(new TlsError('ERR_TLS_INVALID_STATE', 'updateKeys on a TLS stream that is closed or ending'));
+    }
+    if (!this.#info) {
+      return new Promise<void>((resolve) => this.once('secure', resolve)).then(() => this.updateKeys(options));
+    }
+    const error = this.#session.updateKeys(options.requestPeerUpdate === true);
+    if (error) return Promise.reject(error);
+    return new Promise<void>((resolve, reject) => this.#keyUpdateWaiters.push({ resolve, reject }));
+  }
+
   readonly #handler: TlsSessionHandler = {
     secure: (info) => {
       this.#info = { ...info, peerX509: info.peerCertificate ? new X509Certificate(info.peerCertificate) : null };
@@ -132,6 +157,13 @@ export class TlsStream extends Duplex {
       this.#pendingCallback = null;
       callback?.();
     },
+    keysUpdated: () => {
+      const waiters = this.#keyUpdateWaiters;
+      this.#keyUpdateWaiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    },
+    // The key-usage limits are reached and the policy is to replace the connection (context `rekey`).
+    rekeyDue: () => this.emit('rekeyDue'),
   };
 
   #complete(result: boolean | TlsError, callback: (error?: Error | null) => void): void {
@@ -171,6 +203,9 @@ export class TlsStream extends Duplex {
     const pending = this.#pendingCallback;
     this.#pendingCallback = null;
     pending?.(error ?? new TlsError('ERR_STREAM_DESTROYED', 'TLS stream destroyed'));
+    const waiters = this.#keyUpdateWaiters;
+    this.#keyUpdateWaiters = [];
+    for (const waiter of waiters) waiter.reject(error ?? new TlsError('ERR_STREAM_DESTROYED', 'TLS stream destroyed before the KeyUpdate was sent'));
     callback(error);
   }
 }

@@ -222,7 +222,7 @@ test('kernelTls require fails closed where the kernel has no TLS', async (t) => 
 
 test('kernelTls off keeps the session in userspace', async (t) => {
   const [client, server] = await okPair({ kernelTls: 'off' });
-  t.deepEqual(client.tlsInfo!.offload, { tx: false, rx: false, reason: 'kernel TLS disabled by option' });
+  t.deepEqual(client.tlsInfo!.offload, { tx: false, rx: false, reason: 'kernel TLS disabled by option', rekey: true });
   t.is(client.kernelState(), null);
   client.destroy();
   server.destroy();

@@ -200,3 +200,9 @@ export function readTlsStat(): TlsStat | null {
   }
   return stat;
 }
+
+/** The kernel can take new TLS keys on a live socket (Linux >= 6.14: its tls_stat has the rekey counters). */
+export const kernelCanRekey = expectKtls && readTlsStat()?.TlsRxRekeyOk !== undefined;
+
+/** `tlsInfo.offload` of a session on kernel TLS in this environment. */
+export const KERNEL_OFFLOAD = { tx: true, rx: true, reason: null, rekey: kernelCanRekey } as const;
