@@ -24,12 +24,6 @@ class OpenSslRecords final : public RecordLayer {
   // Fills the buffer as far as OpenSSL has data; an end or failure met after some data is reported at
   // the next call, so the data goes first.
   ReadOutcome Read(uint8_t* buf, size_t cap, size_t* got, Failure* failure) override {
-    // OpenSSL follows every KeyUpdate by itself; the message callback counts them (TlsSocket::OnMessage).
-    if (counters_->keyUpdatesInARow > kMaxKeyUpdatesInARow && deferred_ == ReadOutcome::kData) {
-      failure->code = "ERR_TLS_KEY_UPDATE_FLOOD";
-      failure->count = counters_->keyUpdatesInARow;
-      return ReadOutcome::kFailed;
-    }
     if (deferred_ != ReadOutcome::kData) {
       ReadOutcome outcome = deferred_;
       deferred_ = ReadOutcome::kData;
@@ -79,6 +73,13 @@ class OpenSslRecords final : public RecordLayer {
         }
       }
       break;
+    }
+    // OpenSSL follows every KeyUpdate by itself; the message callback counts them (TlsSocket::OnMessage).
+    if (counters_->keyUpdatesInARow > kMaxKeyUpdatesInARow && outcome != ReadOutcome::kFailed) {
+      found = Failure();
+      found.code = "ERR_TLS_KEY_UPDATE_FLOOD";
+      found.count = counters_->keyUpdatesInARow;
+      outcome = ReadOutcome::kFailed;
     }
     if (filled == 0) {
       *failure = found;

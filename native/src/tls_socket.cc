@@ -198,8 +198,9 @@ Napi::Value TlsSocket::ReadStart(const Napi::CallbackInfo& info) {
   reading_ = true;
   if (phase_ == Phase::kOpen) {
     UpdatePoll();
-    // Userspace: a partly consumed record sits in OpenSSL, where uv_poll cannot see it.
-    if (records_ && records_->HasBuffered()) uv_timer_start(&timer_, OnTimer, 0, 0);
+    // Userspace: a partly consumed record sits in OpenSSL, where uv_poll cannot see it. Kernel TLS: a
+    // record decrypted with the last data may wait unseen by poll (see ReadAvailable).
+    if (records_ && (records_->HasBuffered() || !readDrained_)) uv_timer_start(&timer_, OnTimer, 0, 0);
   }
   return info.Env().Undefined();
 }
@@ -280,6 +281,10 @@ Napi::Value TlsSocket::Counters(const Napi::CallbackInfo& info) {
   out.Set("txRecords", Napi::Number::New(env, static_cast<double>(counters_.txRecords)));
   out.Set("rxRecords", Napi::Number::New(env, static_cast<double>(counters_.rxRecords)));
   out.Set("contextId", Napi::Number::New(env, contextId_));
+  // Where the socket waits, for stall diagnostics: poll events armed, a write or KeyUpdate in progress.
+  out.Set("pollEvents", Napi::Number::New(env, pollEvents_));
+  out.Set("writePending", Napi::Boolean::New(env, pendingWrite_ != nullptr));
+  out.Set("keyUpdateState", Napi::Number::New(env, static_cast<int>(keyUpdate_)));
   // For the security tests: our copies of the traffic secrets must be zeroed once the handshake is
   // over (counted byte by byte, not trusted from len), and in kernel mode OpenSSL's session is freed.
   size_t held = 0;
@@ -703,7 +708,11 @@ Napi::Object TlsSocket::BuildInfo(const char* offloadReason) {
 // ---- read path -------------------------------------------------------------------------------
 
 void TlsSocket::ReadAvailable() {
-  // Bounded so one busy connection cannot hold the loop; level-triggered polling resumes the rest.
+  // Bounded so one busy connection cannot hold the loop. What is left is read on the next readable
+  // poll, except when the kernel decrypted a KeyUpdate record together with the last data: it keeps
+  // that record aside and poll says "not readable" until the new key is in (Linux 6.14-7.2, tls_sk_poll),
+  // so reading resumes from a timer until a read finds nothing.
+  readDrained_ = false;
   for (int i = 0; i < 16 && phase_ == Phase::kOpen && reading_ && !readEnded_; i++) {
     size_t got = 0;
     Failure failure;
@@ -713,7 +722,10 @@ void TlsSocket::ReadAvailable() {
       continue;
     }
     if (outcome == ReadOutcome::kContinue) continue;
-    if (outcome == ReadOutcome::kAgain) break;
+    if (outcome == ReadOutcome::kAgain) {
+      readDrained_ = true;
+      break;
+    }
     if (outcome == ReadOutcome::kFailed) {
       Fail(failure);
       return;
@@ -723,6 +735,9 @@ void TlsSocket::ReadAvailable() {
     break;
   }
   if (phase_ == Phase::kOpen) KeyUpdateAfterRead();
+  if (phase_ == Phase::kOpen && reading_ && !readEnded_ && !readDrained_ && handlesOpen_) {
+    uv_timer_start(&timer_, OnTimer, 0, 0);
+  }
   UpdatePoll();
 }
 

@@ -128,6 +128,7 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
 
   bool reading_ = false;
   bool readEnded_ = false;
+  bool readDrained_ = true;  // the last read pass ended on "nothing more" (not on a bound or a stop)
   uint8_t* readBuffer_ = nullptr;
   std::unique_ptr<PendingWrite> pendingWrite_;
   bool shutdownPending_ = false;

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { AUTH_TLS } from '../rpc/auth.js';
 import { type ClientOptions, RpcClient } from '../rpc/client.js';
 import type { RpcConnection, StreamUpgrade } from '../rpc/connection.js';
+import type { RpcPeer } from '../rpc/peer.js';
 import { TlsTakeoverError } from '../tls/errors.js';
 import { TlsStream, type TlsStreamOptions } from '../tls/tls-stream.js';
 import { StartTlsRefusedError } from './errors.js';
@@ -49,6 +50,15 @@ export function handshake(stream: Duplex, options: TlsStreamOptions, signal: Abo
 }
 
 /**
+ * At the key-usage limit of the context's `rekey: 'reconnect'` policy the connection is replaced: a
+ * client moves new calls to a fresh connection, a server closes it gracefully (its client reconnects).
+ */
+export function retireOnRekeyDue(connection: RpcPeer): void {
+  const stream = connection.transport;
+  if (stream instanceof TlsStream) stream.once('rekeyDue', () => connection.retire());
+}
+
+/**
  * The `upgrade` step for RpcClient: on each new connection, probe with AUTH_TLS; on an AUTH_NONE
  * "STARTTLS" verifier the channel hands its socket to TLS at that record boundary. Any other answer
  * rejects with StartTlsRefusedError before a single TLS byte is sent.
@@ -65,6 +75,7 @@ export function rpcTlsUpgrade(tlsOptions: RpcTlsClientOptions, probe: ProbeTarge
     onProbeReply?.(reply);
     if (!offersStartTls(reply)) throw new StartTlsRefusedError(reply);
     await connection.upgrade((stream, signal) => handshake(stream, options, signal));
+    retireOnRekeyDue(connection);
   };
 }
 

@@ -3,7 +3,7 @@ import { AuthFlavor, AuthStat } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
 import { RpcServer, type ServerOptions } from '../rpc/server.js';
 import type { TlsInfo, TlsStreamOptions } from '../tls/tls-stream.js';
-import { handshake } from './client.js';
+import { handshake, retireOnRekeyDue } from './client.js';
 import { type RpcTlsServerOptions, validateServerTls } from './options.js';
 import { NULL_PROCEDURE, judgeProbe, startTlsReply } from './probe.js';
 
@@ -46,7 +46,10 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
         }
       }, startTlsReply(xid))
       .then(
-        () => connection.emit('secure', connection.security),
+        () => {
+          retireOnRekeyDue(connection);
+          connection.emit('secure', connection.security);
+        },
         () => undefined, // the connection closed with the error ('close' carries it)
       );
   }

@@ -49,6 +49,8 @@ export class RpcClient extends EventEmitter {
   private current: RpcConnection | null = null;
   private connecting: Promise<RpcConnection> | null = null;
   private everConnected = false;
+  /** The last connection retired itself (rekey limit): the next call opens a new one, reconnect or not. */
+  private replacing = false;
   private closed = false;
 
   constructor(options: ClientOptions) {
@@ -130,7 +132,7 @@ export class RpcClient extends EventEmitter {
 
   private async connectThen<T>(fn: (connection: RpcConnection) => Promise<T>, options?: CallOptions): Promise<T> {
     if (this.closed) throw new ConnectionClosedError('the client is closed');
-    if (this.everConnected && !this.reconnect) throw new ConnectionClosedError('the connection is closed and reconnect is off');
+    if (this.everConnected && !this.reconnect && !this.replacing) throw new ConnectionClosedError('the connection is closed and reconnect is off');
     options?.signal?.throwIfAborted();
     return fn(await this.connect());
   }
@@ -181,6 +183,15 @@ export class RpcClient extends EventEmitter {
         }
         this.current = connection;
         this.everConnected = true;
+        this.replacing = false;
+        connection.once('retire', () => {
+          // New calls go to a fresh connection; this one closes once its calls are answered.
+          if (this.current === connection) {
+            this.current = null;
+            this.replacing = true;
+          }
+          void connection.close();
+        });
         connection.on('close', (error?: Error) => {
           if (this.current === connection) this.current = null;
           this.emit('disconnect', error);

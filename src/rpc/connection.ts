@@ -5,9 +5,9 @@ import { CallTable, type CallWriter, tag } from './call-table.js';
 import { type ConnectionOptions, resolveConnectionOptions } from './connection-options.js';
 import { AuthStat, MsgType } from './constants.js';
 import { Dispatcher } from './dispatcher.js';
-import { ResultDecodeError } from './errors.js';
+import { NotSecureError, ResultDecodeError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
-import type { CallOptions, ConnectionSecurity, ConnectionStats, RpcPeer, StreamUpgrade } from './peer.js';
+import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcPeer, StreamUpgrade } from './peer.js';
 import type { ProcedureRef, ProgramDefinition, ProgramRegistry } from './program.js';
 import { XdrReader } from '../xdr/reader.js';
 import { XdrWriter } from '../xdr/writer.js';
@@ -20,7 +20,7 @@ import { XdrWriter } from '../xdr/writer.js';
  */
 
 export type { AuthenticateHook, ConnectionOptions } from './connection-options.js';
-export type { CallInterceptor, CallOptions, ConnectionSecurity, ConnectionStats, RpcPeer, StreamUpgrade } from './peer.js';
+export type { CallInterceptor, CallOptions, ConnectionSecurity, ConnectionStats, KeyUpdateOptions, RpcPeer, StreamUpgrade } from './peer.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -178,6 +178,30 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
       this.securityInfo = next.security;
       return next.stream;
     });
+  }
+
+  /**
+   * Rotates the keys of the stream under this connection (a TLS 1.3 KeyUpdate: ours, and the peer's too
+   * with `requestPeerUpdate`). Resolves once it is sent; calls in flight are not disturbed. Rejects with
+   * ERR_RPC_NOT_SECURE on a plaintext connection, ERR_TLS_KEY_UPDATE where kernel TLS cannot rekey.
+   */
+  updateKeys(options: KeyUpdateOptions = {}): Promise<void> {
+    const stream = this.channel.transport as (Duplex & Partial<KeyRotatingStream>) | null;
+    if (this.securityInfo === null || stream === null || typeof stream.updateKeys !== 'function') {
+      return Promise.reject(new NotSecureError('updateKeys()'));
+    }
+    return stream.updateKeys(options);
+  }
+
+  /**
+   * Asks for this connection to be replaced (its keys reached their usage limit, say): it emits 'retire';
+   * an RpcClient then sends new calls on a fresh connection and closes this one once its calls are
+   * answered. With no 'retire' listener (a server's connection) it closes gracefully; the client
+   * reconnects.
+   */
+  retire(): void {
+    if (this.closing || this.closed) return;
+    if (!this.emit('retire')) void this.close();
   }
 
   // ---- what the channel, the call table and the dispatcher call back ---------------------------------

@@ -197,6 +197,13 @@ export class ConnectError extends RpcError {
   }
 }
 
+/** An operation that needs a protected stream (TLS) on a connection that has none (yet). */
+export class NotSecureError extends RpcError {
+  constructor(operation: string) {
+    super('ERR_RPC_NOT_SECURE', `${operation} needs a connection whose stream can rotate its keys (RPC-with-TLS); this one has none`);
+  }
+}
+
 /** Too many calls already queued on this client (bounded queue). */
 export class QueueFullError extends RpcError {
   readonly limit: number;

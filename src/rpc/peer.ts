@@ -65,6 +65,18 @@ export interface RpcPeer extends EventEmitter {
   request<A, R>(ref: ProcedureRef<A, R>, args: A, options?: CallOptions): Promise<R>;
   close(): Promise<void>;
   destroy(error?: Error): void;
+  updateKeys(options?: KeyUpdateOptions): Promise<void>;
+  retire(): void;
+}
+
+export interface KeyUpdateOptions {
+  /** Ask the peer to rotate its sending key too (TLS 1.3 update_requested). */
+  requestPeerUpdate?: boolean;
+}
+
+/** A byte stream that can rotate its keys (TlsStream): what `connection.updateKeys()` needs below it. */
+export interface KeyRotatingStream {
+  updateKeys(options?: KeyUpdateOptions): Promise<void>;
 }
 
 /** What a procedure handler learns about the call it serves. */

@@ -61,10 +61,15 @@ class TrafficKeys {
 
   constructor(
     readonly suite: Suite,
-    secret: Buffer,
+    readonly secret: Buffer,
   ) {
     this.key = expandLabel(suite.hash, secret, 'key', suite.keyLength);
     this.iv = expandLabel(suite.hash, secret, 'iv', 12);
+  }
+
+  /** The keys after a KeyUpdate (RFC 8446 7.2: "traffic upd"), sequence 0. */
+  next(): TrafficKeys {
+    return new TrafficKeys(this.suite, expandLabel(this.suite.hash, this.secret, 'traffic upd', HASH_LENGTH[this.suite.hash]));
   }
 
   #nonce(seq: bigint): Buffer {
@@ -210,8 +215,10 @@ export class ForgeRelay {
    * Sends a forged record of `type` with `content` into `direction`, encrypted with that direction's
    * application traffic keys at the next sequence number. Call it after the handshake completed.
    * `corruptTag` flips a bit of the authentication tag (a record that cannot be authenticated).
+   * `rotate`: this record completes a KeyUpdate, so what the relay sends on in this direction is sealed
+   * with the next keys, as the receiver now expects (and the real peer's own KeyUpdates are followed).
    */
-  inject(direction: Direction, type: number, content: Buffer, options: { corruptTag?: boolean } = {}): Buffer {
+  inject(direction: Direction, type: number, content: Buffer, options: { corruptTag?: boolean; rotate?: boolean } = {}): Buffer {
     const side = this.#side(direction);
     const real = this.#applicationKeys(side);
     if (!real) throw new Error(`no ${side.label}_TRAFFIC_SECRET_0 yet: feed the keylog and wait for the handshake`);
@@ -220,6 +227,7 @@ export class ForgeRelay {
       side.resealKeys.seq = real.seq;
     }
     const record = side.resealKeys.seal(type, content);
+    if (options.rotate) side.resealKeys = side.resealKeys.next();
     // A flipped tag bit: the record is well framed but fails authentication at the receiver.
     if (options.corruptTag) record[record.length - 1]! ^= 0x01;
     side.out.write(record);
@@ -328,6 +336,12 @@ export class ForgeRelay {
     side.seen.push(seen);
     if (side.resealKeys && seen.keys === 'application') side.out.write(side.resealKeys.seal(seen.innerType!, seen.content!));
     else side.out.write(record);
+    // The real peer's own KeyUpdate (alone in its record, as OpenSSL and rpctls send it): both the keys
+    // it sends with and the keys the receiver expects move on.
+    if (seen.keys === 'application' && seen.innerType === ContentType.handshake && seen.content?.[0] === HandshakeType.keyUpdate) {
+      side.applicationKeys = side.applicationKeys!.next();
+      if (side.resealKeys) side.resealKeys = side.resealKeys.next();
+    }
     for (const watcher of [...side.watchers]) watcher();
   }
 

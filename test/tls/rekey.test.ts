@@ -58,7 +58,8 @@ const canRekey = !expectKtls || kernelCanRekey;
 /** `clientEndsLast`: the client ends only when the server's close_notify arrives (its stream answers it). */
 async function transfer(t: ExecutionContext, size: number | [number, number], client: PeerOptions, server: PeerOptions, drive?: (c: TlsStream, s: TlsStream, offset: number) => void, clientEndsLast = false) {
   const before = readTlsStat();
-  const [c, s] = await okPair(client, server);
+  // Half-open: the side that finishes first must not end the other's sending (UML runs them unevenly).
+  const [c, s] = await okPair({ allowHalfOpen: !clientEndsLast, ...client }, { allowHalfOpen: true, ...server });
   const [upSize, downSize] = typeof size === 'number' ? [size, size] : size;
   const up = randomBytes(upSize);
   const down = randomBytes(downSize);
@@ -108,7 +109,7 @@ test.serial(`limits on the client only: its RX limit asks the server (update_req
   if (!canRekey) return t.pass('this kernel cannot rekey');
   // The client's own upload is short: once it has sent close_notify it may send no KeyUpdate.
   const { c, s, delta } = await transfer(t, [MiB, SIZE], { rekey: { records: 1000 } }, { rekey: false }, undefined, true);
-  t.true(s.counters.keyUpdatesSent >= 3, `the server answered ${s.counters.keyUpdatesSent} requests`);
+  t.true(s.counters.keyUpdatesSent >= 2, `the server answered ${s.counters.keyUpdatesSent} requests`);
   t.is(c.counters.keyUpdatesReceived, s.counters.keyUpdatesSent);
   t.is(s.counters.keyUpdatesReceived, c.counters.keyUpdatesSent);
   if (expectKtls) t.is(delta.TlsDecryptError, 0);
