@@ -10,6 +10,10 @@
 // crypto is generic C (no AES-NI, no SIMD), so there these figures say nothing about kernel TLS on a real
 // x86 kernel with aesni_intel / chacha20-x86_64.
 //
+// Each suite also gets the cost of one key rotation (a KeyUpdate each way, see rotationCost) and, with
+// kernel TLS that can rekey (Linux >= 6.14, `npm run bench:tls:uml` boots 7.2), the RPC load again with
+// a KeyUpdate every 1000 records.
+//
 // Both modes first print the connection setup latency: TCP connect + AUTH_TLS probe + TLS handshake +
 // the first NULL call, median of BENCH_HANDSHAKES (200) fresh connections whose client and server share
 // one TlsContext each, against node:tls (connect + handshake + one small exchange, one shared
@@ -25,7 +29,11 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 
 import { RpcClient } from '../src/rpc/client.js';
-import { TLS_CIPHERSUITES, type TlsCipherSuite, type TlsInfo } from '../src/tls/index.js';
+import { once } from 'node:events';
+import netModule from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+import { type RekeyLimits, TLS_CIPHERSUITES, TlsContext, type TlsCipherSuite, type TlsInfo, type TlsStream, connectTlsStream } from '../src/tls/index.js';
 import { createTlsClient, createTlsServer, rpcTlsUpgrade, tlsInfoOf } from '../src/rpc-tls/index.js';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
@@ -59,6 +67,15 @@ function makeCerts(): { ca: string; cert: string; key: string } {
 
 const certs = makeCerts();
 
+/** Linux >= 6.14: kernel TLS takes new keys (its tls_stat has the rekey counters). */
+function kernelCanRekey(): boolean {
+  try {
+    return readFileSync('/proc/net/tls_stat', 'utf8').includes('TlsRxRekeyOk');
+  } catch {
+    return false;
+  }
+}
+
 interface Result {
   mibPerSecond: number;
   calls: number;
@@ -91,9 +108,9 @@ async function drive(call: () => Promise<unknown>): Promise<{ mibPerSecond: numb
 
 // ---- RPC over createTlsClient/createTlsServer --------------------------------------------------------
 
-async function rpcTls(suite: TlsCipherSuite, kernelTls: 'off' | 'require'): Promise<Result> {
+async function rpcTls(suite: TlsCipherSuite, kernelTls: 'off' | 'require', rekey: RekeyLimits | false = false): Promise<Result> {
   const ciphersuites = [suite];
-  const server = createTlsServer({ tls: { cert: certs.cert, key: certs.key, ciphersuites, kernelTls } });
+  const server = createTlsServer({ tls: { cert: certs.cert, key: certs.key, ciphersuites, kernelTls, rekey } });
   const empty = Buffer.alloc(0);
   server.addProgram({ program: PROG, version: 1, procedures: { 1: () => empty } });
   const { port } = await server.listen({ host: '127.0.0.1' });
@@ -102,7 +119,7 @@ async function rpcTls(suite: TlsCipherSuite, kernelTls: 'off' | 'require'): Prom
     port,
     probe: { program: PROG, version: 1 },
     timeout: 120_000,
-    tls: { ca: certs.ca, servername: 'localhost', ciphersuites, kernelTls },
+    tls: { ca: certs.ca, servername: 'localhost', ciphersuites, kernelTls, rekey },
   });
   try {
     await client.connect();
@@ -110,7 +127,9 @@ async function rpcTls(suite: TlsCipherSuite, kernelTls: 'off' | 'require'): Prom
     const payload = Buffer.alloc(REQUEST, 0x5a);
     const r = await drive(() => client.call(PROG, 1, 1, payload));
     const offload = info.offload.tx && info.offload.rx ? 'kernel' : 'userspace';
-    return { ...r, note: `${info.cipher}, ${offload}` };
+    const stream = client.connection!.transport as TlsStream;
+    const rotations = rekey ? `, ${stream.counters.keyUpdatesSent} KeyUpdates sent` : '';
+    return { ...r, note: `${info.cipher}, ${offload}${rotations}` };
   } finally {
     await client.close();
     await server.close();
@@ -252,6 +271,49 @@ async function setupLatency(): Promise<void> {
 
 // ---- main ---------------------------------------------------------------------------------------
 
+// ---- the cost of one key rotation ------------------------------------------------------------------
+
+/**
+ * Microseconds one KeyUpdate adds: a 1-byte ping-pong over a TlsStream pair, ROTATIONS round trips with
+ * the client's updateKeys({ requestPeerUpdate: true }) before each ping (both ends rotate both keys: a
+ * KeyUpdate sent and followed on each side) against the same loop without it, in the same run.
+ */
+const ROTATIONS = Number(process.env.BENCH_ROTATIONS ?? 2000);
+
+async function rotationCost(suite: TlsCipherSuite, kernelTls: 'off' | 'require'): Promise<{ us: number; note: string }> {
+  const listener = netModule.createServer().listen(0, '127.0.0.1');
+  await once(listener, 'listening');
+  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+  const raw = netModule.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
+  await once(raw, 'connect');
+  const [serverSocket] = await accepted;
+  const ciphersuites = [suite];
+  const [c, s] = await Promise.all([
+    connectTlsStream(raw, { context: new TlsContext({ role: 'client', ca: certs.ca, ciphersuites, kernelTls, rekey: false }), servername: 'localhost' }),
+    connectTlsStream(serverSocket, { context: new TlsContext({ role: 'server', cert: certs.cert, key: certs.key, ciphersuites, kernelTls, rekey: false }) }),
+  ]);
+  s.on('data', (chunk: Buffer) => s.write(chunk)); // echo
+  const one = Buffer.from([1]);
+  const loop = async (rotate: boolean): Promise<number> => {
+    const start = performance.now();
+    for (let i = 0; i < ROTATIONS; i++) {
+      if (rotate) await c.updateKeys({ requestPeerUpdate: true });
+      const back = once(c, 'data');
+      c.write(one);
+      await back;
+    }
+    return performance.now() - start;
+  };
+  await loop(false);
+  const plain = await loop(false);
+  const rotating = await loop(true);
+  const note = `${c.counters.keyUpdatesSent} sent / ${c.counters.keyUpdatesReceived} followed by the client, ${c.tlsInfo!.offload.tx ? 'kernel' : 'userspace'}`;
+  c.destroy();
+  s.destroy();
+  listener.close();
+  return { us: ((rotating - plain) * 1000) / ROTATIONS, note };
+}
+
 function line(label: string, r: Result): string {
   return `  ${label.padEnd(28)} ${r.mibPerSecond.toFixed(1).padStart(8)} MiB/s  (${r.calls} calls; ${r.note})`;
 }
@@ -272,6 +334,19 @@ for (const suite of TLS_CIPHERSUITES) {
     const ratio = kernel.mibPerSecond / user.mibPerSecond;
     console.log(`  kernel / userspace: ${ratio.toFixed(2)}x`);
     ratios.push(`${suite} ${ratio.toFixed(2)}x`);
+    if (kernel.note.includes('kernel') && kernelCanRekey()) {
+      const rekeying = await rpcTls(suite, 'require', { records: 1000 });
+      console.log(line('RPC, kernel TLS, rekey/1000', rekeying));
+      console.log(`  with a KeyUpdate every 1000 records / without: ${(rekeying.mibPerSecond / kernel.mibPerSecond).toFixed(2)}x`);
+    }
+    for (const mode of ['off', 'require'] as const) {
+      if (mode === 'require' && !kernelCanRekey()) {
+        console.log('  rotation cost, kernel TLS: this kernel cannot rekey (Linux >= 6.14 can)');
+        continue;
+      }
+      const cost = await rotationCost(suite, mode);
+      console.log(`  rotation cost, ${mode === 'off' ? 'userspace' : 'kernel TLS'}: ${cost.us.toFixed(1)} us per KeyUpdate both ways (${cost.note})`);
+    }
   } else {
     const raw = await rawNodeTls(suite);
     console.log(line('raw node:tls, same bytes', raw));
@@ -280,6 +355,8 @@ for (const suite of TLS_CIPHERSUITES) {
     const ratio = rpc.mibPerSecond / raw.mibPerSecond;
     console.log(`  RPC-with-TLS / node:tls: ${ratio.toFixed(2)}x (target >= 0.90x)`);
     ratios.push(`${suite} ${ratio.toFixed(2)}x`);
+    const cost = await rotationCost(suite, 'off');
+    console.log(`  rotation cost, userspace: ${cost.us.toFixed(1)} us per KeyUpdate both ways (${cost.note})`);
   }
 }
 console.log(`summary (${kernelVsUser ? 'kernel / userspace' : 'RPC-with-TLS / raw node:tls'}): ${ratios.join(', ')}`);

@@ -292,6 +292,8 @@ Napi::Value TlsSocket::Counters(const Napi::CallbackInfo& info) {
   for (uint8_t b : serverSecret_.bytes) held += b != 0;
   out.Set("secretBytesHeld", Napi::Number::New(env, static_cast<double>(held)));
   out.Set("opensslSessionHeld", Napi::Boolean::New(env, ssl_ != nullptr));
+  // Kernel TLS that can rekey keeps the current traffic secrets (native memory only) until close.
+  out.Set("rekeySecretsHeld", Napi::Boolean::New(env, records_ && records_->kernel() && records_->CanUpdateKeys()));
   return out;
 }
 
@@ -798,8 +800,11 @@ void TlsSocket::CheckRekeyLimits() {
   if (rekeyMode_ == RekeyMode::kOff || keyUpdate_ != KeyUpdate::kNone) return;
   bool tx = (rekeyRecords_ != 0 && counters_.txRecords >= rekeyRecords_) ||
             (rekeyBytes_ != 0 && counters_.bytesWritten - txBytesAtRekey_ >= rekeyBytes_);
-  bool rx = !peerUpdateAsked_ && ((rekeyRecords_ != 0 && counters_.rxRecords >= rekeyRecords_) ||
-                                  (rekeyBytes_ != 0 && counters_.bytesRead - rxBytesAtRekey_ >= rekeyBytes_));
+  // The peer's key: asked for only at 1.5x the limit, so a peer with its own policy rotates first and
+  // a rotation is not done twice.
+  bool rx = !peerUpdateAsked_ &&
+            ((rekeyRecords_ != 0 && counters_.rxRecords >= rekeyRecords_ + rekeyRecords_ / 2) ||
+             (rekeyBytes_ != 0 && counters_.bytesRead - rxBytesAtRekey_ >= rekeyBytes_ + rekeyBytes_ / 2));
   if (!tx && !rx) return;
   if (rekeyMode_ == RekeyMode::kUpdate && records_->CanUpdateKeys()) {
     keyUpdate_ = KeyUpdate::kDue;
@@ -883,6 +888,7 @@ Napi::Object TlsSocket::FailureObject(const Failure& f) {
   if (f.step != nullptr) out.Set("step", Napi::String::New(env, f.step));
   if (!f.offloadReason.empty()) out.Set("offloadReason", Napi::String::New(env, f.offloadReason));
   if (f.timeoutMs != 0) number("timeoutMs", f.timeoutMs);
+  if (f.count != 0) number("count", f.count);
   return out;
 }
 

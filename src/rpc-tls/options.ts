@@ -26,6 +26,13 @@ export interface CommonTlsOptions {
    * SSLKEYLOGFILE environment variable names, when it is set (read at each handshake).
    */
   keylog?: (line: string) => void;
+  /**
+   * Key-usage limits (TlsContextOptions.rekey): 'reconnect' (default) replaces the connection at the
+   * cipher's AEAD limit without ever sending a KeyUpdate (the Linux NFS client/server cannot follow
+   * one); `{ records?, bytes? }` sends our own KeyUpdate at those limits (peers that follow them only);
+   * false: nothing. A peer's KeyUpdate is always followed (kernel TLS: Linux >= 6.14).
+   */
+  rekey?: TlsContextOptions['rekey'];
 }
 
 export interface RpcTlsClientOptions extends CommonTlsOptions {
@@ -64,7 +71,7 @@ const MAX_MS = 0x7fffffff;
 /** What the TLS engine's TlsContext takes; everything else here is RPC-with-TLS's own. */
 const CONTEXT_OPTIONS = [
   'cert', 'key', 'passphrase', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog',
-  'rejectUnauthorized', 'requestCert', 'requireClientCert',
+  'rejectUnauthorized', 'requestCert', 'requireClientCert', 'rekey',
 ] as const;
 
 function flag(value: unknown, option: string): boolean | undefined {

@@ -54,6 +54,8 @@ export interface NativeCounters {
   rxRecords: number;
   /** Non-zero bytes left in the addon's copies of the traffic secrets (0 once the handshake is over). */
   secretBytesHeld: number;
+  /** Kernel TLS that can rekey (Linux >= 6.14): the current traffic secrets are kept, in native memory only, until close. */
+  rekeySecretsHeld: boolean;
   /** Whether OpenSSL's session object still exists (only in userspace mode, which needs it). */
   opensslSessionHeld: boolean;
   /** Id of the SecureContext (SSL_CTX) the connection was made from. */

@@ -23,6 +23,8 @@ export interface TlsStreamOptions {
 
 export interface TlsInfo extends NativeTlsInfo {
   peerX509: X509Certificate | null;
+  /** TLS 1.3 KeyUpdates this end has sent and followed so far (read live). */
+  readonly keyUpdates: { sent: number; received: number };
 }
 
 export type TlsCounters = NativeCounters;
@@ -128,7 +130,18 @@ export class TlsStream extends Duplex {
 
   readonly #handler: TlsSessionHandler = {
     secure: (info) => {
-      this.#info = { ...info, peerX509: info.peerCertificate ? new X509Certificate(info.peerCertificate) : null };
+      const session = this.#session;
+      this.#info = Object.defineProperty(
+        { ...info, peerX509: info.peerCertificate ? new X509Certificate(info.peerCertificate) : null },
+        'keyUpdates',
+        {
+          enumerable: true,
+          get: () => {
+            const counters = session.counters();
+            return { sent: counters.keyUpdatesSent, received: counters.keyUpdatesReceived };
+          },
+        },
+      ) as TlsInfo;
       this.emit('secure', this.#info);
       const deferred = this.#afterSecure;
       this.#afterSecure = null;

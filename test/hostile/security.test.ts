@@ -5,7 +5,7 @@ import test from 'ava';
 
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import type { TlsStream } from '../../src/tls/tls-stream.js';
-import { expectKtls, makeCerts } from '../native/helpers.js';
+import { expectKtls, kernelCanRekey, makeCerts } from '../native/helpers.js';
 import { startTlsServer, tlsClient } from '../tls/helpers.js';
 import { HostileProc, PROG, Proc, VERS, arena, authSysBody, callBody, callRecord, codeOf, raw, u32, xopaque } from './helpers.js';
 
@@ -75,7 +75,7 @@ test.serial('S4 requireTls: no plaintext non-NULL call reaches a handler (AUTH_N
   await a.close();
 });
 
-test.serial('S5 key material wiped: after the handshake the addon holds no byte of the traffic secrets; in kernel mode OpenSSL\'s session is freed too', async (t) => {
+test.serial('S5 key material wiped: after the handshake the addon holds no byte of the traffic secrets beyond what rekey needs (kernel >= 6.14, until close); in kernel mode OpenSSL\'s session is freed too', async (t) => {
   const { server, port } = await startTlsServer();
   const serverStreams: TlsStream[] = [];
   server.on('secureConnection', (connection: RpcConnection) => serverStreams.push(connection.transport as TlsStream));
@@ -90,7 +90,10 @@ test.serial('S5 key material wiped: after the handshake the addon holds no byte 
       t.is(kernel, expectKtls);
       // Userspace mode needs OpenSSL's keys for every record; kernel mode must not keep them.
       t.is(c.opensslSessionHeld, !kernel, `${side}: OpenSSL session ${kernel ? 'freed (kernel has the keys)' : 'kept (userspace records)'}`);
+      t.is(c.rekeySecretsHeld, kernel && kernelCanRekey, `${side}: current secrets kept only to follow KeyUpdates`);
     }
+    await client.close();
+    t.false(clientStream.counters.rekeySecretsHeld, 'wiped on close');
   } finally {
     await client.close();
     await server.close();
