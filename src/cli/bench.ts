@@ -15,8 +15,8 @@ import { createTlsClient, tlsInfoOf } from '../rpc-tls/index.js';
 import { accessors, type FlagSpec, parseArgs, UsageError } from './args.js';
 import { type BenchServerStart, startBenchServer } from './bench-server.js';
 import { createDemoPki, type DemoPki } from './certs.js';
-import { Exit, printError, TEST_PROGRAM, TEST_VERSION, TestProc, usageExit } from './common.js';
-import { offloadText, round3, style, table } from './render.js';
+import { Exit, kernelRekeyCounters, printError, TEST_PROGRAM, TEST_VERSION, TestProc, usageExit } from './common.js';
+import { kernelRekeyText, offloadText, round3, style, table } from './render.js';
 
 export const BENCH_USAGE = `usage: rpctls bench [options]
 
@@ -50,7 +50,7 @@ export interface BenchRow {
   mbPerSec: number;
   /** CPU seconds per GB of payload; server null when it ran in this process (then client is both). */
   cpuSecPerGb: { client: number; server: number | null };
-  offload: { tx: boolean; rx: boolean; reason: string | null };
+  offload: { tx: boolean; rx: boolean; reason: string | null; rekey?: boolean };
 }
 
 export interface BenchOptions {
@@ -251,6 +251,9 @@ export async function runBench(argv: readonly string[]): Promise<number> {
   } else {
     process.stdout.write(`${s.bold(`rpctls bench: SINK ${o.size} bytes, ${o.inflight} in flight, ${o.durationMs / 1000} s per mode, server in a child process`)}\n`);
     process.stdout.write(`${benchTable(rows)}\n`);
+    // Kernel TLS >= 6.14: how many rekeys this host's sockets have done, for comparison across runs.
+    const rekey = kernelRekeyText(kernelRekeyCounters());
+    if (rekey && rows.some((r) => r.offload.tx)) process.stdout.write(`kernel TLS rekey counters (all sockets): ${rekey}\n`);
   }
   return status;
 }

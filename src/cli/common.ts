@@ -164,6 +164,33 @@ export function printError(error: unknown): void {
 }
 
 /** Latency percentiles over a sorted copy (nearest-rank). */
+const KERNEL_REKEY_COUNTERS = ['TlsTxRekeyOk', 'TlsRxRekeyOk', 'TlsRxRekeyReceived', 'TlsTxRekeyError', 'TlsRxRekeyError'] as const;
+
+/**
+ * The kernel's TLS rekey counters from /proc/net/tls_stat (this network namespace, every socket), or
+ * null where the kernel has no TLS or no rekey (Linux < 6.14).
+ */
+export function kernelRekeyCounters(): Record<string, number> | null {
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/tls_stat', 'utf8');
+  } catch {
+    return null;
+  }
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const [name, value] = line.trim().split(/\s+/);
+    if ((KERNEL_REKEY_COUNTERS as readonly string[]).includes(name ?? '')) out[name!] = Number(value);
+  }
+  return Object.keys(out).length === KERNEL_REKEY_COUNTERS.length ? out : null;
+}
+
+/** What moved between two kernelRekeyCounters() readings (null when either is). */
+export function counterDelta(before: Record<string, number> | null, after: Record<string, number> | null): Record<string, number> | null {
+  if (!before || !after) return null;
+  return Object.fromEntries(Object.entries(after).map(([name, value]) => [name, value - (before[name] ?? 0)]));
+}
+
 export function percentiles(samples: readonly number[]): { min: number; median: number; p99: number; max: number } {
   if (samples.length === 0) return { min: 0, median: 0, p99: 0, max: 0 };
   const sorted = Float64Array.from(samples).sort();

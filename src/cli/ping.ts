@@ -7,8 +7,8 @@ import { performance } from 'node:perf_hooks';
 
 import { RpcClient } from '../rpc/client.js';
 import { accessors, type FlagSpec, parseArgs } from './args.js';
-import { connectExit, Exit, percentiles, onlyWithTls, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
-import { errorJson, type ErrorJson, ms, offloadText, round3, style } from './render.js';
+import { connectExit, counterDelta, Exit, kernelRekeyCounters, percentiles, onlyWithTls, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
+import { errorJson, type ErrorJson, kernelRekeyText, ms, offloadText, round3, style } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
 
 export const PING_USAGE = `usage: rpctls ping <host>[:<port>] [options]
@@ -26,6 +26,9 @@ Makes NULL calls and reports latency (min/median/p99), calls/s and the TLS offlo
   --count <n>          calls to make (default 100)
   --inflight <n>       calls outstanding at once (default 1)
   --timeout <ms>       per call and per connect step (default 5000)
+  --rekey-every <n>    send a TLS 1.3 KeyUpdate (asking the server for its own) after every <n> calls
+                       (with --tls; kernel TLS needs Linux >= 6.14, and the server must follow them:
+                       the Linux kernel's nfsd does not)
   --json               one JSON object
 
 The port defaults to 2049. Exit status: 0 every call succeeded; 1 some calls failed; 3 unreachable;
@@ -44,6 +47,7 @@ const FLAGS: Record<string, FlagSpec> = {
   count: { type: 'int', min: 1, max: 100_000_000, value: '<n>' },
   inflight: { type: 'int', min: 1, max: 4096, value: '<n>' },
   timeout: { type: 'int', min: 1, max: 600_000, value: '<ms>' },
+  'rekey-every': { type: 'int', min: 1, max: 100_000_000, value: '<n>' },
   json: { type: 'boolean' },
 };
 
@@ -56,7 +60,11 @@ export interface PingResult {
   errors: number;
   callsPerSec: number;
   latencyMs: { min: number; median: number; p99: number; max: number };
-  offload: { tx: boolean; rx: boolean; reason: string | null };
+  offload: { tx: boolean; rx: boolean; reason: string | null; rekey?: boolean };
+  /** TLS 1.3 KeyUpdates this client sent and followed (null without --tls). */
+  keyUpdates: { sent: number; received: number } | null;
+  /** How the kernel's five rekey counters moved during the run (null where it has none: Linux < 6.14). */
+  kernelRekey: Record<string, number> | null;
   /** The first error (connect failure, or the first failed call). */
   error: ErrorJson | null;
   exitCode: number;
@@ -76,6 +84,7 @@ interface PingOptions {
   count: number;
   inflight: number;
   timeout: number;
+  rekeyEvery: number | undefined;
   json: boolean;
 }
 
@@ -89,7 +98,7 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     }
     const a = accessors(parsed);
     const target = parseTarget('ping', parsed.positionals[0], 2049);
-    onlyWithTls('ping', parsed, ['ca', 'cert', 'key', 'servername', 'insecure']);
+    onlyWithTls('ping', parsed, ['ca', 'cert', 'key', 'servername', 'insecure', 'rekey-every']);
     o = {
       ...target,
       program: a.num('program', 100003),
@@ -101,6 +110,7 @@ export async function runPing(argv: readonly string[]): Promise<number> {
       count: a.num('count', 100),
       inflight: a.num('inflight', 1),
       timeout: a.num('timeout', 5000),
+      rekeyEvery: parsed.flags['rekey-every'] as number | undefined,
       json: a.bool('json'),
     };
   } catch (error) {
@@ -116,6 +126,8 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     callsPerSec: 0,
     latencyMs: { min: 0, median: 0, p99: 0, max: 0 },
     offload: { tx: false, rx: false, reason: o.tls ? 'no TLS session' : 'plain RPC (no --tls)' },
+    keyUpdates: null,
+    kernelRekey: null,
     error: null,
     exitCode: Exit.OK,
   };
@@ -148,12 +160,16 @@ export async function runPing(argv: readonly string[]): Promise<number> {
 
   const samples: number[] = [];
   let started = 0;
+  const kernelBefore = kernelRekeyCounters();
   const begin = performance.now();
   const worker = async (): Promise<void> => {
     while (started < o.count) {
       started++;
       const t = performance.now();
       try {
+        if (o.rekeyEvery !== undefined && started > 1 && (started - 1) % o.rekeyEvery === 0) {
+          await client.connection?.updateKeys({ requestPeerUpdate: true });
+        }
         await client.call(o.program, o.version, 0);
         samples.push(performance.now() - t);
       } catch (error) {
@@ -164,6 +180,8 @@ export async function runPing(argv: readonly string[]): Promise<number> {
   };
   await Promise.all(Array.from({ length: Math.min(o.inflight, o.count) }, worker));
   const elapsed = (performance.now() - begin) / 1000;
+  if (info) result.keyUpdates = { ...info.keyUpdates };
+  if (o.tls) result.kernelRekey = counterDelta(kernelBefore, kernelRekeyCounters());
   await client.close().catch(() => client.destroy());
   result.calls = samples.length + result.errors;
   result.callsPerSec = Math.round(samples.length / elapsed);
@@ -185,7 +203,9 @@ function report(r: PingResult, o: { host: string; port: number; json: boolean })
       `${s.bold(`rpctls ping ${formatHostPort(o.host, o.port)}`)}  program ${r.program} version ${r.version}  ${r.tls ? 'RPC-with-TLS' : 'plain'}\n` +
         `  calls      ${ok} ok, ${r.errors ? s.bad(`${r.errors} failed`) : '0 failed'}  (${r.callsPerSec} calls/s)\n` +
         `  latency    min ${ms(r.latencyMs.min)}  median ${ms(r.latencyMs.median)}  p99 ${ms(r.latencyMs.p99)}  max ${ms(r.latencyMs.max)}\n` +
-        `  offload    ${r.tls ? offloadText(r.offload) : 'n/a (plain RPC)'}\n`,
+        `  offload    ${r.tls ? offloadText(r.offload) : 'n/a (plain RPC)'}\n` +
+        (r.keyUpdates ? `  rekey      ${r.keyUpdates.sent} KeyUpdates sent, ${r.keyUpdates.received} followed\n` : '') +
+        (r.kernelRekey ? `  kernel     ${kernelRekeyText(r.kernelRekey)}\n` : ''),
     );
   }
   if (r.error) printError(Object.assign(new Error(r.error.message), r.error));

@@ -11,8 +11,8 @@ import { performance } from 'node:perf_hooks';
 
 import { offersStartTls } from '../rpc-tls/index.js';
 import { accessors, type FlagSpec, parseArgs } from './args.js';
-import { connectExit, Exit, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
-import { errorJson, type ErrorJson, ms, offloadText, round3, style, summarizeReply, terminalSafe } from './render.js';
+import { connectExit, Exit, kernelRekeyCounters, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
+import { errorJson, type ErrorJson, kernelRekeyText, ms, offloadText, round3, style, summarizeReply, terminalSafe } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
 
 export const PROBE_USAGE = `usage: rpctls probe <host>[:<port>] [options]
@@ -79,7 +79,7 @@ export interface ProbeResult {
     handshakeMs: number | null;
   } | null;
   certificate: CertificateSummary | null;
-  offload: { tx: boolean; rx: boolean; reason: string | null };
+  offload: { tx: boolean; rx: boolean; reason: string | null; rekey?: boolean };
   nullRttMs: number | null;
   error: ErrorJson | null;
   exitCode: number;
@@ -258,6 +258,8 @@ function printScreen(r: ProbeResult, o: { host: string; port: number; insecure: 
     }
     row('auth mode', r.tls.authMode);
     row('kernel offload', offloadText(r.offload));
+    const rekey = kernelRekeyText(kernelRekeyCounters());
+    if (r.offload.tx && rekey) row('kernel rekey', rekey);
   }
   if (r.nullRttMs !== null) row('NULL in TLS', `${s.ok('ok')}  ${ms(r.nullRttMs)}`);
   process.stdout.write(`${lines.join('\n')}\n`);

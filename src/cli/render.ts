@@ -43,10 +43,18 @@ export function ms(value: number | null | undefined): string {
 /** Rounds to 3 decimals for JSON (microsecond resolution is all a loopback timer gives). */
 export const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
-export function offloadText(offload: { tx: boolean; rx: boolean; reason: string | null } | null | undefined): string {
+export function offloadText(offload: { tx: boolean; rx: boolean; reason: string | null; rekey?: boolean } | null | undefined): string {
   if (!offload) return 'n/a (no TLS)';
   const state = `TX ${offload.tx ? 'kernel' : 'userspace'}, RX ${offload.rx ? 'kernel' : 'userspace'}`;
-  return offload.reason ? `${state} (${offload.reason})` : state;
+  // Kernel TLS follows KeyUpdates only from Linux 6.14 on; userspace always does.
+  const rekey = offload.tx && offload.rekey !== undefined ? `, KeyUpdate ${offload.rekey ? 'followed' : 'not followed (Linux < 6.14)'}` : '';
+  return offload.reason ? `${state}${rekey} (${offload.reason})` : `${state}${rekey}`;
+}
+
+/** The kernel's five TLS rekey counters (Linux >= 6.14) as one line, or null where it has none. */
+export function kernelRekeyText(counters: Readonly<Record<string, number>> | null): string | null {
+  if (!counters) return null;
+  return Object.entries(counters).map(([name, value]) => `${name} ${value}`).join(', ');
 }
 
 // ---- replies --------------------------------------------------------------------------------------

@@ -49,6 +49,22 @@ test('TLS ping: the calls go inside TLS (the server requires it), offload as thi
   t.regex(human.stdout, /offload\s+TX (kernel|userspace), RX (kernel|userspace)/);
 });
 
+test('TLS ping --rekey-every 10: a KeyUpdate (update_requested) every 10 calls, each answered by the server; no call fails', async (t) => {
+  const r = await rpctls(['ping', `localhost:${tls.port}`, ...T, '--tls', '--ca', f.ca, '--count', '101', '--rekey-every', '10', '--json']);
+  t.is(r.code, 0, r.stderr);
+  const j = json(r);
+  t.is(j.errors, 0);
+  t.deepEqual(j.keyUpdates, { sent: 10, received: 10 });
+  // The kernel's counters exist from Linux 6.14 on; this process's sockets alone moved them here.
+  if (j.kernelRekey) t.is(j.kernelRekey.TlsTxRekeyOk, 10 + 10, 'ours and the server\'s (same host)');
+  const human = await rpctls(['ping', `localhost:${tls.port}`, ...T, '--tls', '--ca', f.ca, '--count', '5', '--rekey-every', '2']);
+  t.is(human.code, 0, human.stderr);
+  t.regex(human.stdout, /rekey\s+2 KeyUpdates sent, 2 followed/);
+  const plainRekey = await rpctls(['ping', `127.0.0.1:${plain.port}`, ...T, '--rekey-every', '2']);
+  t.is(plainRekey.code, 2);
+  t.regex(plainRekey.stderr, /--rekey-every needs --tls/);
+});
+
 test('plain ping of a server that requires TLS: every NULL still answers (requireTls leaves NULL open)', async (t) => {
   // requireTls leaves NULL open for pings and probes (README): ping without --tls works.
   const r = await rpctls(['ping', `127.0.0.1:${tls.port}`, ...T, '--count', '5', '--json']);
