@@ -26,6 +26,7 @@ export {
   UnexpectedBytesError,
   UpgradeError,
   WriteTimeoutError,
+  DatagramTooLargeError,
 } from './transport/errors.js';
 export {
   RpcError,
@@ -92,6 +93,7 @@ export {
   DEFAULT_MAX_FRAGMENTS,
   type RecordDecoderOptions,
 } from './transport/record-marking.js';
+export { DEFAULT_MAX_DATAGRAM_SIZE, MAX_DATAGRAM_SIZE } from './transport/datagram.js';
 
 // ---- rpc ---------------------------------------------------------------------------------------------
 export {
@@ -135,6 +137,14 @@ export {
   type ServerOptions,
   type ListenOptions,
 } from './rpc/server.js';
+export {
+  UdpClient,
+  DEFAULT_RETRANSMIT_TIMEOUT_MS,
+  DEFAULT_MAX_RETRANSMIT_TIMEOUT_MS,
+  type UdpClientOptions,
+  type UdpClientStats,
+} from './rpc/udp-client.js';
+export type { UdpServerOptions, UdpServerStats } from './rpc/udp-server.js';
 export {
   RpcbindClient,
   RPCBIND_PROGRAM,
