@@ -25,6 +25,8 @@ export interface UdpClientOptions {
   /** Server address or name (default '127.0.0.1'); a name is resolved once, on connect. */
   host?: string;
   port: number;
+  /** Local address to send from (default: any, the kernel picks per route). */
+  localAddress?: string;
   /** Default per-call timeout in ms, retransmissions included (default 30000; 0 disables). */
   timeout?: number;
   /** Credential for outgoing calls (default AUTH_NONE). */
@@ -66,6 +68,7 @@ export class UdpClient {
   };
   private readonly host: string;
   private readonly port: number;
+  private readonly localAddress: string | undefined;
   private readonly maxDatagramSize: number;
   private readonly calls: CallTable;
   private channel: DatagramChannel | null = null;
@@ -83,6 +86,10 @@ export class UdpClient {
     }
     this.host = options.host ?? '127.0.0.1';
     this.port = validateInteger(options.port, 'port', 1, 65535);
+    if (options.localAddress !== undefined && net.isIP(options.localAddress) === 0) {
+      throw new InvalidOptionError('localAddress', 'an IP address', options.localAddress);
+    }
+    this.localAddress = options.localAddress;
     this.maxDatagramSize = validateInteger(options.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE, 'maxDatagramSize', 28, MAX_DATAGRAM_SIZE);
     const initial = validateInteger(options.retransmitTimeout ?? DEFAULT_RETRANSMIT_TIMEOUT_MS, 'retransmitTimeout', 1, 0x7fffffff);
     const max = validateInteger(
@@ -172,7 +179,7 @@ export class UdpClient {
     const socket = dgram.createSocket(net.isIPv6(address) ? 'udp6' : 'udp4');
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
-      socket.bind(0, () => {
+      socket.bind(0, this.localAddress, () => {
         socket.off('error', reject);
         resolve();
       });
