@@ -179,6 +179,11 @@ class UdpSource extends EventEmitter implements RpcPeer {
   destroy(): void {}
 }
 
+/** The client address and port behind a handler's `context.connection` when the call came over UDP; else null. */
+export function udpPeerOf(peer: RpcPeer): { address: string; port: number } | null {
+  return peer instanceof UdpSource ? { address: peer.address, port: peer.port } : null;
+}
+
 export class UdpEndpoint extends EventEmitter {
   readonly stats: UdpServerStats = {
     datagramsReceived: 0,
