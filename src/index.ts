@@ -149,6 +149,8 @@ export {
   RpcbindClient,
   RPCBIND_PROGRAM,
   RPCBIND_PORT,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
   toUniversalAddress,
   fromUniversalAddress,
   type PmapMapping,
