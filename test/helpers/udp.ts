@@ -1,6 +1,18 @@
 // UDP test helpers: a raw datagram socket, and a relay that drops, duplicates and reorders datagrams.
 import dgram from 'node:dgram';
 
+import { AUTH_NONE, type OpaqueAuth } from '../../src/rpc/auth.js';
+import { writeCallHeader } from '../../src/rpc/message.js';
+import { XdrWriter } from '../../src/xdr/writer.js';
+
+/** One CALL as a UDP datagram (no record mark), version 1. */
+export function callDatagram(program: number, xid: number, procedure: number, args: Buffer, cred: OpaqueAuth = AUTH_NONE): Buffer {
+  const w = new XdrWriter(64);
+  writeCallHeader(w, xid, program, 1, procedure, cred, AUTH_NONE);
+  w.raw(args);
+  return w.toBuffer();
+}
+
 /** A bound UDP socket on 127.0.0.1 that records what it receives, with the sender. */
 export async function rawUdp(): Promise<{
   socket: dgram.Socket;

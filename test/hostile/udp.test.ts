@@ -7,13 +7,13 @@ import test from 'ava';
 
 import { AUTH_NONE } from '../../src/rpc/auth.js';
 import { AcceptStat, AuthStat, ReplyStat } from '../../src/rpc/constants.js';
-import { type RpcReply, decodeMessage, writeAcceptedHeader, writeCallHeader } from '../../src/rpc/message.js';
+import { type RpcReply, decodeMessage, writeAcceptedHeader } from '../../src/rpc/message.js';
 import { RpcServer, type ServerOptions } from '../../src/rpc/server.js';
 import { UdpClient } from '../../src/rpc/udp-client.js';
 import { opaque, uint } from '../../src/xdr/codec.js';
 import { XdrWriter } from '../../src/xdr/writer.js';
 import { until } from '../helpers/net.js';
-import { rawUdp } from '../helpers/udp.js';
+import { callDatagram, rawUdp } from '../helpers/udp.js';
 
 const PROG = 0x20000103;
 const Proc = { ECHO: 1, LENGTH: 2, SLOW: 3 } as const;
@@ -51,12 +51,7 @@ async function arena(options: ServerOptions = {}) {
   };
 }
 
-function call(xid: number, procedure: number, args: Buffer): Buffer {
-  const w = new XdrWriter(64);
-  writeCallHeader(w, xid, PROG, 1, procedure, AUTH_NONE, AUTH_NONE);
-  w.raw(args);
-  return w.toBuffer();
-}
+const call = (xid: number, procedure: number, args: Buffer): Buffer => callDatagram(PROG, xid, procedure, args);
 
 test('H90 truncated headers: every prefix of a call (0-39 bytes) is dropped unanswered and counted', async (t) => {
   const a = await arena();

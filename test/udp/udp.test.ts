@@ -1,14 +1,13 @@
 import test from 'ava';
 import { RpcClient } from '../../src/rpc/client.js';
-import { AUTH_NONE, AUTH_TLS, authSys, type OpaqueAuth } from '../../src/rpc/auth.js';
+import { AUTH_TLS, authSys } from '../../src/rpc/auth.js';
 import { AcceptStat, AuthStat, ReplyStat } from '../../src/rpc/constants.js';
-import { decodeMessage, writeCallHeader, type RpcReply } from '../../src/rpc/message.js';
+import { decodeMessage, type RpcReply } from '../../src/rpc/message.js';
 import type { CallContext } from '../../src/rpc/program.js';
 import { RpcServer, type ServerOptions } from '../../src/rpc/server.js';
 import { UdpClient } from '../../src/rpc/udp-client.js';
-import { XdrWriter } from '../../src/xdr/writer.js';
 import { until } from '../helpers/net.js';
-import { rawUdp } from '../helpers/udp.js';
+import { callDatagram as datagramOf, rawUdp } from '../helpers/udp.js';
 
 const PROG = 0x20000101;
 const Proc = { NULL: 0, ECHO: 1, COUNT: 2, SLOW_COUNT: 3, BIG: 4, WHO: 5, NEVER: 6 } as const;
@@ -41,12 +40,7 @@ async function start(options: ServerOptions = {}) {
   return { server, port, runs };
 }
 
-function callDatagram(xid: number, procedure: number, args: Buffer, cred: OpaqueAuth = AUTH_NONE): Buffer {
-  const w = new XdrWriter(64);
-  writeCallHeader(w, xid, PROG, 1, procedure, cred, AUTH_NONE);
-  w.raw(args);
-  return w.toBuffer();
-}
+const callDatagram = (xid: number, procedure: number, args: Buffer): Buffer => datagramOf(PROG, xid, procedure, args);
 
 test('the same programs over UDP and TCP on one port; byte-exact results both ways', async (t) => {
   const { server, port } = await start();
