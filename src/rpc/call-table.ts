@@ -422,6 +422,14 @@ export class CallTable {
     return true;
   }
 
+  /** Fails the written call with this XID, if there is one (a reply that cannot be read, e.g. too large). */
+  failXid(xid: number, error: Error): boolean {
+    const call = this.pending.get(xid);
+    if (call === undefined || call.record !== null) return false;
+    this.fail(call, error);
+    return true;
+  }
+
   /** Writes queued calls while the writer takes them and slots are free. */
   flush(): void {
     while (this.queueHead < this.queue.length && this.writer.writable && this.pending.size - this.queuedCount() < this.maxPendingCalls) {

@@ -3,6 +3,7 @@ import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import { InvalidOptionError, validateInteger } from '../errors.js';
 import { DEFAULT_MAX_DATAGRAM_SIZE, DatagramChannel, MAX_DATAGRAM_SIZE } from '../transport/datagram.js';
+import { DatagramTooLargeError } from '../transport/errors.js';
 import type { OpaqueAuth } from './auth.js';
 import { CallTable, type CallWriter, typedRequest } from './call-table.js';
 import { MsgType } from './constants.js';
@@ -31,7 +32,10 @@ export interface UdpClientOptions {
   timeout?: number;
   /** Credential for outgoing calls (default AUTH_NONE). */
   auth?: OpaqueAuth;
-  /** Largest datagram sent or accepted (default 8800, libtirpc's UDPMSGSIZE; at most 65507). */
+  /**
+   * Largest datagram sent or accepted (default 8800, libtirpc's UDPMSGSIZE; at most 65507). A larger call
+   * or reply fails the call with ERR_RPC_DATAGRAM_TOO_LARGE.
+   */
   maxDatagramSize?: number;
   /** Milliseconds before the first retransmission (default 1000); it doubles each time. */
   retransmitTimeout?: number;
@@ -50,7 +54,7 @@ export interface UdpClientStats extends ConnectionStats {
   foreignDatagrams: number;
   /** Datagrams from the server that are no RPC reply (too short, garbage, or a CALL). */
   malformedDatagrams: number;
-  /** Datagrams larger than maxDatagramSize. */
+  /** Datagrams larger than maxDatagramSize (one from the server fails the call it answers). */
   oversizedDatagrams: number;
 }
 
@@ -195,9 +199,7 @@ export class UdpClient {
       socket,
       {
         onDatagram: (datagram, from, port) => this.receive(datagram, from, port),
-        onOversized: () => {
-          this.stats.oversizedDatagrams++;
-        },
+        onOversized: (datagram, from, port) => this.receiveOversized(datagram, from, port),
         onClose: (error) => this.shutDown(error),
       },
       this.maxDatagramSize,
@@ -228,6 +230,16 @@ export class UdpClient {
     }
     // A duplicate (the server answered a retransmission too) finds no call: counted as unmatched.
     this.calls.receiveReply(message);
+  }
+
+  /**
+   * A reply larger than maxDatagramSize from the server fails its call at once (libtirpc's fixed buffer
+   * truncates it and fails the call too); waiting would only get the same reply again to each resend.
+   */
+  private receiveOversized(datagram: Buffer, address: string, port: number): void {
+    this.stats.oversizedDatagrams++;
+    if (port !== this.port || address !== this.serverAddress || datagram.length < 8 || datagram.readUInt32BE(4) !== MsgType.REPLY) return;
+    this.calls.failXid(datagram.readUInt32BE(0), new DatagramTooLargeError(datagram.length, this.maxDatagramSize));
   }
 
   private settled(): void {

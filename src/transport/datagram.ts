@@ -16,8 +16,8 @@ export const MAX_DATAGRAM_SIZE = 65507;
 export interface DatagramSink {
   /** One datagram no larger than maxDatagramSize, from `address`:`port`. */
   onDatagram(datagram: Buffer, address: string, port: number): void;
-  /** A datagram larger than maxDatagramSize arrived and was dropped unread. */
-  onOversized(length: number, address: string, port: number): void;
+  /** A datagram larger than maxDatagramSize arrived; it is dropped, only its first bytes may be looked at. */
+  onOversized(datagram: Buffer, address: string, port: number): void;
   /** The socket closed (`error`: why, when it failed). */
   onClose(error: Error | undefined): void;
 }
@@ -97,7 +97,7 @@ export class DatagramChannel {
     // fixed receive buffer truncates it instead, and the decode fails).
     if (datagram.length > this.maxDatagramSize) {
       this.stats.oversizedDatagrams++;
-      this.sink.onOversized(datagram.length, rinfo.address, rinfo.port);
+      this.sink.onOversized(datagram, rinfo.address, rinfo.port);
       return;
     }
     this.sink.onDatagram(datagram, rinfo.address, rinfo.port);
