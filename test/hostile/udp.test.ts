@@ -200,7 +200,7 @@ test('H95 a flood from one address while another is served: the flooder holds at
   t.is(ok, 30, 'every bystander call answered');
   t.true(elapsed < 10_000, `bystander served within ${elapsed} ms`);
   t.true(a.slowPeak() <= 8, `flooder had at most 8 calls running (peak ${a.slowPeak()})`);
-  t.true(a.server.udpStats!.droppedPerAddress > 1000, `${a.server.udpStats!.droppedPerAddress} flood calls dropped`);
+  t.true(a.server.udpStats!.droppedPerAddress > 100, `${a.server.udpStats!.droppedPerAddress} flood calls dropped`);
   t.log(`${xid - 1} flood datagrams sent; ${a.server.udpStats!.droppedPerAddress} dropped per address; bystander 30 calls in ${elapsed} ms`);
   await new Promise<void>((resolve) => flooder.close(() => resolve()));
   await a.close();

@@ -2,6 +2,11 @@
 // binary (dist/), as the other CLI tests do.
 import test from 'ava';
 
+import { AUTH_TLS } from '../../src/rpc/auth.js';
+import { RpcClient } from '../../src/rpc/client.js';
+import { AuthStat, ReplyStat } from '../../src/rpc/constants.js';
+import { UdpClient } from '../../src/rpc/udp-client.js';
+import { offersStartTls } from '../../src/rpc-tls/index.js';
 import { json, killLeftoverServes, rpctls, serve } from '../cli/helpers.js';
 import { ensureRpcbind } from '../helpers/rpcbind.js';
 
@@ -45,4 +50,18 @@ test.serial('rpcinfo lists the udp entries of serve --udp --register (STARTTLS n
   t.deepEqual(rows.map((r) => `${r.netid} ${r.port} ${r.starttls}`).sort(), [`tcp ${server.port} false`, `udp ${server.port} null`]);
   const text = await rpctls(['rpcinfo']);
   t.regex(text.stdout, new RegExp(`${0x2000077a}\\s+1 udp\\s+${server.port}  n/a`));
+});
+
+test('serve --tls --udp: a probe over UDP is refused (AUTH_REJECTEDCRED, logged), a probe over TCP still gets STARTTLS', async (t) => {
+  const server = await serve(['--tls', '--udp']);
+  t.teardown(() => server.stop());
+  const udp = new UdpClient({ port: server.port });
+  const reply = await udp.callForReply(0x20000001, 1, 0, undefined, { auth: AUTH_TLS });
+  await udp.close();
+  t.like(reply, { replyStat: ReplyStat.MSG_DENIED, authStat: AuthStat.AUTH_REJECTEDCRED });
+  t.regex(await server.waitFor(/^udp .* probe /), /^udp 127\.0\.0\.1:\d+ probe program=536870913 version=1 procedure=0 answer=AUTH_REJECTEDCRED$/);
+  const tcp = new RpcClient({ port: server.port });
+  const connection = await tcp.connect();
+  t.true(offersStartTls(await connection.callForReply(0x20000001, 1, 0, undefined, { auth: AUTH_TLS })));
+  tcp.destroy();
 });
