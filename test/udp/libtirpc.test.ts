@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 
 import { RpcClient } from '../../src/rpc/client.js';
-import { IPPROTO_UDP, RpcbindClient, toUniversalAddress } from '../../src/rpc/rpcbind.js';
+import { IPPROTO_UDP, RpcbindClient, fromUniversalAddress, toUniversalAddress } from '../../src/rpc/rpcbind.js';
 import { RpcServer } from '../../src/rpc/server.js';
 import { UdpClient } from '../../src/rpc/udp-client.js';
 import { XdrReader } from '../../src/xdr/reader.js';
@@ -113,4 +113,21 @@ test.serial('rpcbind: register() adds udp entries; rpcinfo -p lists them, rpcinf
 
   await server.close();
   t.is(await rpcb.getPort(REGISTERED, 1, IPPROTO_UDP), 0, 'closing the server unregistered udp too');
+});
+
+test.serial('rpcbind: a dual-stack server (::) registers tcp, tcp6, udp and udp6; GETADDR over UDP finds udp6; rpcinfo -u reaches it', async (t) => {
+  await ensureRpcbind();
+  const server = new RpcServer();
+  server.addProgram({ program: REGISTERED, version: 2, procedures: {} });
+  const { port } = await server.listen({ host: '::', udp: true });
+  await server.register();
+  t.teardown(() => server.close());
+  const rpcb = RpcbindClient.create({ udp: true });
+  t.teardown(() => rpcb.close());
+  const netids = (await rpcb.dump(4)).filter((e) => e.program === REGISTERED && e.version === 2).map((e) => e.netid).sort();
+  t.deepEqual(netids, ['tcp', 'tcp6', 'udp', 'udp6']);
+  // rpcbind merges a wildcard registration with the address the query came to: only the port is ours.
+  t.is(fromUniversalAddress(await rpcb.getAddr(REGISTERED, 2, 'udp6'))?.port, port);
+  const ready = await run('rpcinfo', ['-u', '127.0.0.1', String(REGISTERED), '2']);
+  t.regex(ready.stdout, /ready and waiting/);
 });
