@@ -7,7 +7,6 @@ import {
   ConnectionClosedError,
   QueueFullError,
   RpcAbortError,
-  RpcError,
   RpcMismatchError,
   ResultDecodeError,
   RpcTimeoutError,
@@ -350,7 +349,7 @@ export class CallTable {
 
   /**
    * Makes a call; resolves with a view of the result bytes, or with the whole reply when `wantsReply`.
-   * Rejects with a coded RpcError on any failure.
+   * Rejects with a coded error on any failure (an RpcError; over UDP also ERR_RPC_DATAGRAM_TOO_LARGE).
    */
   send(
     program: number,
