@@ -1,9 +1,10 @@
-// Hostile datagrams (docs/hardening.md H90-H96): truncated headers, lying lengths, oversized datagrams,
+// Hostile datagrams (docs/hardening.md H90-H97): truncated headers, lying lengths, oversized datagrams,
 // replies from the wrong source, messages of the wrong direction, and a flood from one address while
 // another is served. Each entry asserts the server (or client) stays up and a bystander is served.
 import dgram from 'node:dgram';
 
 import test from 'ava';
+import fc from 'fast-check';
 
 import { AUTH_NONE } from '../../src/rpc/auth.js';
 import { AcceptStat, AuthStat, ReplyStat } from '../../src/rpc/constants.js';
@@ -221,4 +222,34 @@ test('H96 many sources: past maxSources the oldest idle one is forgotten; when a
   t.is(a.server.udpStats!.droppedBusy, 1);
   await Promise.all(sockets.map((s) => s.close()));
   await a.close();
+});
+
+test('H97 2,000 random and mutated datagrams (fast-check): each answered as a call or dropped and counted; server up, others served', async (t) => {
+  const a = await arena();
+  const raw = await rawUdp();
+  t.teardown(async () => {
+    await raw.close();
+    await a.close();
+  });
+  const valid = call(1, Proc.LENGTH, Buffer.from('00000003616263ff', 'hex'));
+  const mutated = fc
+    .tuple(fc.integer({ min: 0, max: valid.length }), fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.uint8Array({ maxLength: 16 }))
+    .map(([cut, flips, tail]) => {
+      const b = Buffer.concat([valid.subarray(0, cut), Buffer.from(tail)]);
+      for (const [at, value] of flips) if (at < b.length) b[at] = value;
+      return b;
+    });
+  const datagrams = fc.sample(fc.oneof(fc.uint8Array({ maxLength: 120 }).map((u) => Buffer.from(u)), mutated), { numRuns: 2000, seed: 17 });
+  for (let i = 0; i < datagrams.length; i++) {
+    await raw.send(datagrams[i] as Buffer, a.port);
+    // Paced, so the socket's receive buffer never overflows and every datagram is accounted for.
+    if (i % 50 === 49) await until(() => a.server.udpStats!.datagramsReceived === i + 1);
+  }
+  await until(() => a.server.udpStats!.datagramsReceived === datagrams.length);
+  const stats = a.server.udpStats!;
+  t.is(stats.malformedDatagrams + stats.callsReceived, datagrams.length);
+  await until(() => raw.received.length === stats.callsReceived - stats.duplicateDrops - stats.droppedPerAddress, 5000);
+  for (const { data } of raw.received) t.is(decodeMessage(data).type, 1, 'every answer is a REPLY');
+  t.true(await a.served());
+  t.log(`${stats.callsReceived} answered as calls (${stats.duplicateHits} from the duplicate cache), ${stats.malformedDatagrams} dropped as malformed`);
 });
