@@ -1,5 +1,6 @@
 // A server process for bench/run.ts: `rpc` answers NULL with rpctls; `echo` is a raw TCP server that
 // answers each request of a known size with a reply of a known size (the same bytes RPC would move).
+// For bench/udp.ts, `udp` answers NULL of program BULK (0x20000777) over UDP and TCP.
 import net from 'node:net';
 import { RpcServer } from '../src/rpc/server.js';
 
@@ -9,6 +10,11 @@ if (mode === 'rpc') {
   const server = new RpcServer({ maxIncomingCalls: 1024 });
   server.addProgram({ program: 0x20000001, version: 1, procedures: {} });
   const { port } = await server.listen({ host: '127.0.0.1' });
+  process.send!({ port });
+} else if (mode === 'udp') {
+  const server = new RpcServer();
+  server.addProgram({ program: 0x20000777, version: 1, procedures: {} });
+  const { port } = await server.listen({ host: '127.0.0.1', udp: true });
   process.send!({ port });
 } else {
   const reply = Buffer.alloc(replySize, 1);

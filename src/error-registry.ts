@@ -70,6 +70,7 @@ import {
   UnexpectedBytesError,
   UpgradeError,
   WriteTimeoutError,
+  DatagramTooLargeError,
 } from './transport/errors.js';
 import {
   XdrEncodeError,
@@ -143,6 +144,7 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   { code: 'ERR_RPC_RECORD_TIMEOUT', class: RecordTimeoutError, layer: 'transport', message: 'a record was not completed within <timeoutMs> ms (<received> bytes received)', fields: ['received', 'timeoutMs'] },
   { code: 'ERR_RPC_UNEXPECTED_BYTES', class: UnexpectedBytesError, layer: 'transport', message: '<received> bytes arrived after the record that ended plaintext', fields: ['received'], note: 'RFC 9289: nothing may follow the probe (server) or its reply (client) before the handshake' },
   { code: 'ERR_RPC_WRITE_TIMEOUT', class: WriteTimeoutError, layer: 'transport', message: 'the peer read nothing for <timeoutMs> ms (<unsent> bytes waiting to be sent)', fields: ['unsent', 'timeoutMs'], note: 'server default writeTimeout 30000 ms' },
+  { code: 'ERR_RPC_DATAGRAM_TOO_LARGE', class: DatagramTooLargeError, layer: 'transport', message: 'message of <size> bytes exceeds maxDatagramSize <max>', fields: ['size', 'max'], note: 'UDP: a call is refused before it is sent; a server answers SYSTEM_ERR instead of a reply this large and emits `replyTooLarge`' },
   { code: 'ERR_RPC_UPGRADE', class: UpgradeError, layer: 'transport', message: 'the stream upgrade could not start or finish: <why>', fields: [], note: '`cause`: why the connection closed, when it did' },
 
   // ---- rpc: MSG_ACCEPTED with a status other than SUCCESS --------------------------------------

@@ -26,6 +26,7 @@ export {
   UnexpectedBytesError,
   UpgradeError,
   WriteTimeoutError,
+  DatagramTooLargeError,
 } from './transport/errors.js';
 export {
   RpcError,
@@ -94,6 +95,7 @@ export {
   DEFAULT_MAX_FRAGMENTS,
   type RecordDecoderOptions,
 } from './transport/record-marking.js';
+export { DEFAULT_MAX_DATAGRAM_SIZE, MAX_DATAGRAM_SIZE } from './transport/datagram.js';
 
 // ---- rpc ---------------------------------------------------------------------------------------------
 export {
@@ -139,9 +141,19 @@ export {
   type ListenOptions,
 } from './rpc/server.js';
 export {
+  UdpClient,
+  DEFAULT_RETRANSMIT_TIMEOUT_MS,
+  DEFAULT_MAX_RETRANSMIT_TIMEOUT_MS,
+  type UdpClientOptions,
+  type UdpClientStats,
+} from './rpc/udp-client.js';
+export type { UdpServerOptions, UdpServerStats } from './rpc/udp-server.js';
+export {
   RpcbindClient,
   RPCBIND_PROGRAM,
   RPCBIND_PORT,
+  IPPROTO_TCP,
+  IPPROTO_UDP,
   toUniversalAddress,
   fromUniversalAddress,
   type PmapMapping,

@@ -6,7 +6,8 @@
 import { performance } from 'node:perf_hooks';
 
 import { RpcClient } from '../rpc/client.js';
-import { accessors, type FlagSpec, parseArgs } from './args.js';
+import { UdpClient } from '../rpc/udp-client.js';
+import { accessors, type FlagSpec, parseArgs, UsageError } from './args.js';
 import { connectExit, counterDelta, Exit, kernelRekeyCounters, percentiles, onlyWithTls, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
 import { errorJson, type ErrorJson, kernelRekeyText, ms, offloadText, round3, style } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
@@ -18,6 +19,7 @@ Makes NULL calls and reports latency (min/median/p99), calls/s and the TLS offlo
   --program <n>        program (default 100003)
   --version <n>        version (default 4)
   --tls                RPC-with-TLS: probe, TLS 1.3 handshake, then the calls inside TLS
+  --udp                over UDP (not with --tls): calls are resent until --timeout
   --ca <file>          CA certificates (PEM) (with --tls)
   --cert <file>        client certificate (PEM), for mutual TLS (with --tls)
   --key <file>         its private key (PEM)
@@ -39,6 +41,7 @@ const FLAGS: Record<string, FlagSpec> = {
   program: { type: 'int', value: '<n>' },
   version: { type: 'int', value: '<n>' },
   tls: { type: 'boolean' },
+  udp: { type: 'boolean' },
   ca: { type: 'string', value: '<file>' },
   cert: { type: 'string', value: '<file>' },
   key: { type: 'string', value: '<file>' },
@@ -56,6 +59,7 @@ export interface PingResult {
   program: number;
   version: number;
   tls: boolean;
+  transport: 'tcp' | 'udp';
   calls: number;
   errors: number;
   callsPerSec: number;
@@ -76,6 +80,7 @@ interface PingOptions {
   program: number;
   version: number;
   tls: boolean;
+  udp: boolean;
   ca: string | undefined;
   cert: string | undefined;
   key: string | undefined;
@@ -99,11 +104,13 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     const a = accessors(parsed);
     const target = parseTarget('ping', parsed.positionals[0], 2049);
     onlyWithTls('ping', parsed, ['ca', 'cert', 'key', 'servername', 'insecure', 'rekey-every']);
+    if (parsed.flags.udp && parsed.flags.tls) throw new UsageError('rpctls ping: --udp and --tls exclude each other (RPC-with-TLS over UDP needs DTLS)');
     o = {
       ...target,
       program: a.num('program', 100003),
       version: a.num('version', 4),
       tls: a.bool('tls'),
+      udp: a.bool('udp'),
       ...tlsFiles('ping', parsed),
       servername: a.str('servername'),
       insecure: a.bool('insecure'),
@@ -121,6 +128,7 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     program: o.program,
     version: o.version,
     tls: o.tls,
+    transport: o.udp ? 'udp' : 'tcp',
     calls: 0,
     errors: 0,
     callsPerSec: 0,
@@ -131,7 +139,7 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     error: null,
     exitCode: Exit.OK,
   };
-  let client: RpcClient;
+  let client: RpcClient | UdpClient;
   let trace: Trace | null = null;
   if (o.tls) {
     const tls: Parameters<typeof tracedTlsClient>[0]['tls'] = { probeTimeout: o.timeout, handshakeTimeout: o.timeout };
@@ -143,6 +151,8 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     const traced = tracedTlsClient({ host: o.host, port: o.port, program: o.program, version: o.version, tls, connectTimeout: o.timeout, timeout: o.timeout });
     client = traced.client;
     trace = traced.trace;
+  } else if (o.udp) {
+    client = new UdpClient({ host: o.host, port: o.port, timeout: o.timeout });
   } else {
     client = new RpcClient({ host: o.host, port: o.port, connectTimeout: o.timeout, timeout: o.timeout });
   }
@@ -155,7 +165,7 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     client.destroy();
     return report(result, o);
   }
-  const info = tlsInfo(client);
+  const info = client instanceof RpcClient ? tlsInfo(client) : null;
   if (info) result.offload = { ...info.offload };
 
   const samples: number[] = [];
@@ -168,7 +178,7 @@ export async function runPing(argv: readonly string[]): Promise<number> {
       const t = performance.now();
       try {
         if (o.rekeyEvery !== undefined && started > 1 && (started - 1) % o.rekeyEvery === 0) {
-          await client.connection?.updateKeys({ requestPeerUpdate: true });
+          if (client instanceof RpcClient) await client.connection?.updateKeys({ requestPeerUpdate: true });
         }
         await client.call(o.program, o.version, 0);
         samples.push(performance.now() - t);
@@ -200,7 +210,7 @@ function report(r: PingResult, o: { host: string; port: number; json: boolean })
   if (r.calls > 0) {
     const ok = r.calls - r.errors;
     process.stdout.write(
-      `${s.bold(`rpctls ping ${formatHostPort(o.host, o.port)}`)}  program ${r.program} version ${r.version}  ${r.tls ? 'RPC-with-TLS' : 'plain'}\n` +
+      `${s.bold(`rpctls ping ${formatHostPort(o.host, o.port)}`)}  program ${r.program} version ${r.version}  ${r.tls ? 'RPC-with-TLS' : r.transport === 'udp' ? 'plain UDP' : 'plain'}\n` +
         `  calls      ${ok} ok, ${r.errors ? s.bad(`${r.errors} failed`) : '0 failed'}  (${r.callsPerSec} calls/s)\n` +
         `  latency    min ${ms(r.latencyMs.min)}  median ${ms(r.latencyMs.median)}  p99 ${ms(r.latencyMs.p99)}  max ${ms(r.latencyMs.max)}\n` +
         `  offload    ${r.tls ? offloadText(r.offload) : 'n/a (plain RPC)'}\n` +

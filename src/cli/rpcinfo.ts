@@ -15,8 +15,9 @@ const ALL_PROBES_MS = 15_000;
 
 export const RPCINFO_USAGE = `usage: rpctls rpcinfo [host[:port]] [--json]
 
-Lists the programs registered with rpcbind on host (default 127.0.0.1, port 111), and for each TCP one
-whether it answers the RPC-with-TLS probe with STARTTLS (yes / no / - when it did not answer). Probes
+Lists the programs registered with rpcbind on host (default 127.0.0.1, port 111), TCP and UDP, and for
+each TCP one whether it answers the RPC-with-TLS probe with STARTTLS (yes / no / - when it did not
+answer; n/a for UDP and local entries, which have no TLS). Probes
 run ${PROBES_AT_ONCE} at a time, ${PROBE_TIMEOUT_MS / 1000} s each, ${ALL_PROBES_MS / 1000} s for all; strings rpcbind sent are shown escaped.
 Exit status: 0 listed; 3 rpcbind unreachable; 2 usage.
 `;
@@ -47,13 +48,15 @@ async function probe(host: string, e: RpcbEntry, port: number, signal: AbortSign
   }
 }
 
+const isTcp = (netid: string): boolean => netid === 'tcp' || netid === 'tcp6';
+
 /** Probes every TCP entry, a few at a time, all within one deadline; rows in rpcbind's order. */
 async function probeAll(host: string, entries: readonly RpcbEntry[]): Promise<Row[]> {
   const rows: Row[] = entries.map((e) => {
     const where = fromUniversalAddress(e.address);
     return { program: e.program, version: e.version, netid: e.netid, address: e.address, port: where?.port ?? null, owner: e.owner, starttls: null };
   });
-  const todo = rows.map((r, i) => i).filter((i) => (rows[i]!.netid === 'tcp' || rows[i]!.netid === 'tcp6') && rows[i]!.port !== null);
+  const todo = rows.map((r, i) => i).filter((i) => isTcp(rows[i]!.netid) && rows[i]!.port !== null);
   const deadline = AbortSignal.timeout(ALL_PROBES_MS);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -100,7 +103,7 @@ export async function runRpcinfo(argv: readonly string[]): Promise<number> {
   }
   process.stdout.write('   program vers netid     port  starttls  owner\n');
   for (const r of rows) {
-    const tls = r.starttls === null ? '-' : r.starttls ? 'yes' : 'no';
+    const tls = !isTcp(r.netid) ? 'n/a' : r.starttls === null ? '-' : r.starttls ? 'yes' : 'no';
     process.stdout.write(`${String(r.program).padStart(10)} ${String(r.version).padStart(4)} ${terminalSafe(r.netid).padEnd(9)} ${String(r.port ?? '-').padStart(5)}  ${tls.padEnd(8)}  ${terminalSafe(r.owner)}\n`);
   }
   return Exit.OK;

@@ -10,6 +10,7 @@
  *   conn <n> <peer> tls-failed code=ERR_TLS_.. message=".."
  *   conn <n> <peer> call program=<p> version=<v> procedure=<n> tls=yes|no [answer=AUTH_TOOWEAK]
  *                                                (for --program programs, and every call with --verbose)
+ *   udp <peer> probe ... / udp <peer> call ...   the same for calls over UDP (--udp)
  *   conn <n> <peer> closed probe=.. tls=..|none authMode=.. offload.tx=.. offload.rx=.. calls=<n> [error=CODE]
  *   stopping signal=SIGINT|SIGTERM / stopped
  */
@@ -20,6 +21,7 @@ import net from 'node:net';
 import { AuthFlavor, AuthStat, nameOf } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, RpcServer } from '../rpc/server.js';
+import { udpPeerOf } from '../rpc/udp-server.js';
 import { InvalidOptionError } from '../errors.js';
 import { type RpcTlsServerOptions, rpcTlsInterceptor } from '../rpc-tls/index.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
@@ -44,6 +46,8 @@ SINK=2 opaque<> -> uint byte count; SOURCE=3 uint n -> opaque<min(n, ${SOURCE_MA
   --ca <file>              CA for client certificates; clients are asked for one (mutual TLS)
   --request-cert           ask clients for a certificate (verified against --ca, else the system store)
   --require-tls            plaintext calls other than NULL get AUTH_ERROR / AUTH_TOOWEAK
+  --udp                    also serve over UDP on the same port (default: TCP only: UDP has no TLS, and
+                           its source addresses can be forged); TLS probes over UDP are refused
   --register               register every program/version with the local rpcbind (unregistered on exit)
   --program <prog>:<vers>  also answer NULL (and the probe) for this program; repeatable,
                            e.g. --program 100003:4 for an NFS client's probe and handshake
@@ -66,6 +70,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'request-cert': { type: 'boolean' },
   'require-tls': { type: 'boolean' },
   register: { type: 'boolean' },
+  udp: { type: 'boolean' },
   program: { type: 'string', multiple: true, value: '<prog>:<vers>' },
   'idle-timeout': { type: 'int', min: 0, max: 0x7fffffff, value: '<ms>' },
   verbose: { type: 'boolean' },
@@ -131,6 +136,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
       requestCert: a.bool('request-cert'),
       requireTls: a.bool('require-tls'),
       register: a.bool('register'),
+      udp: a.bool('udp'),
       programs: parsePrograms(a.list('program')),
       verbose: a.bool('verbose'),
       idleTimeout: a.num('idle-timeout', DEFAULT_IDLE_TIMEOUT_MS),
@@ -184,7 +190,8 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   }
   const interceptCall: CallInterceptor = (call, connection) => {
     const st = states.get(connection);
-    const prefix = st ? `conn ${st.id} ${st.peer}` : 'conn ? ?';
+    const udp = st ? null : udpPeerOf(connection);
+    const prefix = st ? `conn ${st.id} ${st.peer}` : udp ? `udp ${formatHostPort(udp.address, udp.port)}` : 'conn ? ?';
     if (call.cred.flavor === AuthFlavor.AUTH_TLS) {
       probeAnswer = null;
       const handled = tlsIntercept !== null && tlsIntercept(call, connection);
@@ -237,7 +244,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   server.on('error', (error: Error) => printError(error));
 
   try {
-    const address = await server.listen({ host: o.host, port: o.port });
+    const address = await server.listen({ host: o.host, port: o.port, udp: o.udp });
     if (o.register) await server.register();
     if (o.writeCa !== undefined && caPem !== null) {
       // Before any line is printed (a script may read the file on "listening"), written whole and
@@ -247,7 +254,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     }
     log(`listening ${formatHostPort(address.address, address.port)}`);
     const programs = [`${TEST_PROGRAM}:${TEST_VERSION}`, ...o.programs.map((p) => `${p.program}:${p.version}`)];
-    log(`serving programs=${programs.join(',')} tls=${o.tls ? 'on' : 'off'}${o.requireTls ? ' require-tls' : ''}${o.register ? ' registered' : ''}` +
+    log(`serving programs=${programs.join(',')} tls=${o.tls ? 'on' : 'off'}${o.requireTls ? ' require-tls' : ''}${o.udp ? ' udp' : ''}${o.register ? ' registered' : ''}` +
       (o.tls ? ` cert=${caPem ? 'self-signed' : 'file'} client-certs=${tlsOptions?.ca !== undefined || o.requestCert ? 'requested' : 'no'}` : ''));
   } catch (error) {
     const code = (error as { code?: string }).code;

@@ -1,4 +1,5 @@
 import { validateInteger } from '../errors.js';
+import { XdrReader } from '../xdr/reader.js';
 import { XdrWriter, GATHER_THRESHOLD } from '../xdr/writer.js';
 import { AUTH_NONE, type OpaqueAuth, validateOpaqueAuth } from './auth.js';
 import { AcceptStat, MsgType, RPC_VERSION, ReplyStat } from './constants.js';
@@ -6,14 +7,15 @@ import {
   ConnectionClosedError,
   QueueFullError,
   RpcAbortError,
-  RpcError,
   RpcMismatchError,
+  ResultDecodeError,
   RpcTimeoutError,
+  type CallTarget,
   acceptedError,
   authError,
 } from './errors.js';
 import { type RpcReply, writeAuth } from './message.js';
-import type { CallOptions, ConnectionStats } from './peer.js';
+import type { CallOptions, ConnectionStats, ProcedureRef } from './peer.js';
 
 /**
  * The outgoing half of a connection: XIDs, the table of calls awaiting replies, the queue of calls
@@ -24,8 +26,19 @@ import type { CallOptions, ConnectionStats } from './peer.js';
 export interface CallWriter {
   /** Whether a record may be written now. */
   readonly writable: boolean;
-  /** Writes one record (gather list, first 4 bytes left for the mark); false: wait for `flush()`. */
+  /**
+   * Writes one record (gather list, first 4 bytes left for the mark); false: wait for `flush()`. A
+   * record it can never send (a datagram past its size) throws a coded error the call fails with.
+   */
   writeRecord(parts: Buffer[]): boolean;
+  /** Sends a written call again, unchanged (same XID); only writers over a lossy transport (UDP). */
+  resendRecord?(parts: Buffer[]): void;
+}
+
+/** Retransmission over a transport that may lose calls (UDP): resend after `initial` ms, doubling up to `max`. */
+export interface RetransmitOptions {
+  initial: number;
+  max: number;
 }
 
 export interface CallTableOptions {
@@ -33,6 +46,8 @@ export interface CallTableOptions {
   auth?: OpaqueAuth;
   maxPendingCalls?: number;
   maxQueuedCalls?: number;
+  /** Resend calls until they are answered or time out (the writer must have `resendRecord`). */
+  retransmit?: RetransmitOptions;
 }
 
 const DEFAULT_TIMEOUT = 30_000;
@@ -51,6 +66,14 @@ class PendingCall {
   settled = false;
   /** Resolve with the whole reply, whatever its status (the STARTTLS probe needs the verifier). */
   wantsReply = false;
+  /** The call as written, kept for retransmission (UDP); null otherwise. */
+  sent: Buffer[] | null = null;
+  /** performance.now() of the next retransmission; 0 when none is scheduled. */
+  resendAt = 0;
+  /** Which backoff round the call waits in (its interval is initial * 2^round, at most max). */
+  resendRound = 0;
+  prevResend: PendingCall | null = null;
+  nextResend: PendingCall | null = null;
 
   constructor(
     readonly table: CallTable,
@@ -74,12 +97,33 @@ function onCallTimeout(call: PendingCall, timeout: number): void {
 }
 
 /** Sets where a failed call was going on its error. */
-export function tag(error: RpcError, call: { xid: number; program: number; version: number; procedure: number }): RpcError {
-  error.xid = call.xid;
-  error.program = call.program;
-  error.version = call.version;
-  error.procedure = call.procedure;
+export function tag<E extends Error>(error: E, call: { xid: number; program: number; version: number; procedure: number }): E {
+  const target = error as E & CallTarget;
+  target.xid = call.xid;
+  target.program = call.program;
+  target.version = call.version;
+  target.procedure = call.procedure;
   return error;
+}
+
+/** Calls a procedure through a typed reference on any caller (a connection, a UDP client): encodes, decodes. */
+export async function typedRequest<A, R>(
+  caller: { call(program: number, version: number, procedure: number, args: Buffer[], options?: CallOptions): Promise<Buffer> },
+  ref: ProcedureRef<A, R>,
+  args: A,
+  options: CallOptions | undefined,
+): Promise<R> {
+  const w = new XdrWriter();
+  ref.args.encode(w, args);
+  const results = await caller.call(ref.program, ref.version, ref.procedure, w.finish(), options);
+  const reader = new XdrReader(results);
+  try {
+    const value = ref.result.decode(reader);
+    reader.assertEnd();
+    return value;
+  } catch (error) {
+    throw tag(new ResultDecodeError(error), { xid: 0, program: ref.program, version: ref.version, procedure: ref.procedure });
+  }
 }
 
 /** The cred and verifier (AUTH_NONE) of a call, encoded. */
@@ -180,6 +224,88 @@ class CallDeadlines {
   };
 }
 
+/**
+ * Retransmission without a timer per call: calls of one backoff round were sent in order and wait the
+ * same interval, so each round is a FIFO list linked through the calls (O(1) to add and remove), and one
+ * timer waits for the earliest head. A resent call moves to the next round, whose interval is doubled,
+ * up to `max`, where it stays until its deadline settles it.
+ */
+class Retransmissions {
+  private readonly heads: (PendingCall | null)[] = [];
+  private readonly tails: (PendingCall | null)[] = [];
+  private readonly intervals: number[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = 0;
+
+  constructor(
+    options: RetransmitOptions,
+    private readonly resend: (call: PendingCall) => void,
+  ) {
+    for (let interval = options.initial; ; interval *= 2) {
+      this.intervals.push(Math.min(interval, options.max));
+      this.heads.push(null);
+      this.tails.push(null);
+      if (interval >= options.max) break;
+    }
+  }
+
+  add(call: PendingCall, round: number, now: number): void {
+    call.resendRound = round;
+    call.resendAt = now + (this.intervals[round] as number);
+    call.prevResend = this.tails[round] as PendingCall | null;
+    call.nextResend = null;
+    if (call.prevResend) call.prevResend.nextResend = call;
+    else this.heads[round] = call;
+    this.tails[round] = call;
+    if (this.timer === null || call.resendAt < this.timerAt) this.arm(call.resendAt, now);
+  }
+
+  remove(call: PendingCall): void {
+    if (call.resendAt === 0) return;
+    call.resendAt = 0;
+    const round = call.resendRound;
+    const { prevResend: prev, nextResend: next } = call;
+    if (prev) prev.nextResend = next;
+    else this.heads[round] = next;
+    if (next) next.prevResend = prev;
+    else this.tails[round] = prev;
+    call.prevResend = call.nextResend = null;
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private arm(at: number, now: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    // Unref'd: the call's deadline (or its absence, timeout 0) decides how long the process waits.
+    this.timer = setTimeout(this.onTimer, Math.max(1, Math.ceil(at - now)));
+    this.timer.unref();
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    const now = performance.now();
+    const last = this.intervals.length - 1;
+    let earliest = Infinity;
+    for (let round = last; round >= 0; round--) {
+      // Rounds are walked from the last so a call moved on is not resent twice in one pass.
+      for (let call = this.heads[round] as PendingCall | null; call !== null && call.resendAt <= now; call = this.heads[round] as PendingCall | null) {
+        this.remove(call);
+        this.resend(call);
+        if (call.sent !== null) this.add(call, Math.min(round + 1, last), now);
+      }
+    }
+    for (let round = 0; round <= last; round++) {
+      const head = this.heads[round] as PendingCall | null;
+      if (head !== null && head.resendAt < earliest) earliest = head.resendAt;
+    }
+    if (earliest !== Infinity) this.arm(earliest, now);
+  };
+}
+
 export class CallTable {
   private readonly writer: CallWriter;
   private readonly stats: ConnectionStats;
@@ -187,6 +313,7 @@ export class CallTable {
   private readonly maxQueuedCalls: number;
   private readonly defaultTimeout: number;
   private readonly deadlines: CallDeadlines;
+  private readonly retransmissions: Retransmissions | null;
   /** cred + verf of the default credential, encoded once: per call only four words change (as libtirpc). */
   private readonly defaultCredentials: Buffer;
   private readonly pending = new Map<number, PendingCall>();
@@ -206,6 +333,12 @@ export class CallTable {
     this.maxQueuedCalls = validateInteger(options.maxQueuedCalls ?? 16384, 'maxQueuedCalls', 0, 0x7fffffff);
     this.defaultTimeout = validateInteger(options.timeout ?? DEFAULT_TIMEOUT, 'timeout', 0, 0x7fffffff);
     this.deadlines = new CallDeadlines(this.defaultTimeout, (call) => this.fail(call, new RpcTimeoutError(this.defaultTimeout)));
+    const r = options.retransmit;
+    if (r !== undefined && writer.resendRecord === undefined) throw new TypeError('retransmit needs a writer with resendRecord');
+    this.retransmissions =
+      r === undefined
+        ? null
+        : new Retransmissions(r, (call) => (writer.resendRecord as (parts: Buffer[]) => void)(call.sent as Buffer[]));
     this.defaultCredentials = encodeCredentials(options.auth === undefined ? AUTH_NONE : validateOpaqueAuth(options.auth, 'auth'));
   }
 
@@ -216,7 +349,7 @@ export class CallTable {
 
   /**
    * Makes a call; resolves with a view of the result bytes, or with the whole reply when `wantsReply`.
-   * Rejects with a coded RpcError on any failure.
+   * Rejects with a coded error on any failure (an RpcError; over UDP also ERR_RPC_DATAGRAM_TOO_LARGE).
    */
   send(
     program: number,
@@ -252,8 +385,7 @@ export class CallTable {
       signal?.addEventListener('abort', call, { once: true });
       this.pending.set(call.xid, call);
       if (this.queue.length === this.queueHead && this.writer.writable && this.pending.size <= this.maxPendingCalls) {
-        this.stats.callsSent++;
-        this.writer.writeRecord(record);
+        this.write(call, record);
       } else if (this.queue.length - this.queueHead >= this.maxQueuedCalls) {
         this.fail(call, new QueueFullError(this.maxQueuedCalls));
       } else {
@@ -289,6 +421,14 @@ export class CallTable {
     return true;
   }
 
+  /** Fails the written call with this XID, if there is one (a reply that cannot be read, e.g. too large). */
+  failXid(xid: number, error: Error): boolean {
+    const call = this.pending.get(xid);
+    if (call === undefined || call.record !== null) return false;
+    this.fail(call, error);
+    return true;
+  }
+
   /** Writes queued calls while the writer takes them and slots are free. */
   flush(): void {
     while (this.queueHead < this.queue.length && this.writer.writable && this.pending.size - this.queuedCount() < this.maxPendingCalls) {
@@ -296,8 +436,7 @@ export class CallTable {
       if (call.settled) continue;
       const record = call.record as Buffer[];
       call.record = null;
-      this.stats.callsSent++;
-      this.writer.writeRecord(record);
+      this.write(call, record);
     }
     if (this.queueHead === this.queue.length) {
       this.queue.length = 0;
@@ -308,8 +447,8 @@ export class CallTable {
     }
   }
 
-  /** Settles a call with an error (timeout, abort, connection loss, or an error reply). */
-  fail(call: PendingCall, error: RpcError): void {
+  /** Settles a call with an error (timeout, abort, connection loss, an error reply, or a refused write). */
+  fail(call: PendingCall, error: Error): void {
     if (call.settled) return;
     this.finish(call);
     call.reject(tag(error, call));
@@ -324,10 +463,25 @@ export class CallTable {
   failAll(cause: Error | undefined): void {
     this.refusal = { closing: false, cause };
     this.deadlines.stop();
+    this.retransmissions?.stop();
     const message = cause ? `the connection failed: ${cause.message}` : 'the connection closed before a reply arrived';
     for (const call of [...this.pending.values()]) this.fail(call, new ConnectionClosedError(message, cause));
     this.queue.length = 0;
     this.queueHead = 0;
+  }
+
+  private write(call: PendingCall, record: Buffer[]): void {
+    try {
+      this.writer.writeRecord(record);
+    } catch (error) {
+      this.fail(call, error as Error);
+      return;
+    }
+    this.stats.callsSent++;
+    if (this.retransmissions !== null) {
+      call.sent = record;
+      this.retransmissions.add(call, 0, performance.now());
+    }
   }
 
   private queuedCount(): number {
@@ -345,6 +499,10 @@ export class CallTable {
   private finish(call: PendingCall): void {
     call.settled = true;
     call.record = null;
+    if (call.sent !== null) {
+      call.sent = null;
+      this.retransmissions?.remove(call);
+    }
     this.pending.delete(call.xid);
     if (call.deadline !== 0) this.deadlines.remove(call);
     else if (call.timer) {

@@ -1,16 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { RecordChannel, type RecordSink } from '../transport/channel.js';
-import { CallTable, type CallWriter, tag } from './call-table.js';
+import { CallTable, type CallWriter, typedRequest } from './call-table.js';
 import { type ConnectionOptions, resolveConnectionOptions } from './connection-options.js';
 import { AuthStat, MsgType } from './constants.js';
 import { Dispatcher } from './dispatcher.js';
-import { NotSecureError, ResultDecodeError } from './errors.js';
+import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
 import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcPeer, StreamUpgrade } from './peer.js';
 import type { ProcedureRef, ProgramDefinition, ProgramRegistry } from './program.js';
-import { XdrReader } from '../xdr/reader.js';
-import { XdrWriter } from '../xdr/writer.js';
 
 /**
  * One ONC-RPC connection: a thin facade wiring the record channel (the byte stream's one owner), the
@@ -135,18 +133,8 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   }
 
   /** Calls a procedure through a typed reference: encodes `args`, decodes the result. */
-  async request<A, R>(ref: ProcedureRef<A, R>, args: A, options?: CallOptions): Promise<R> {
-    const w = new XdrWriter();
-    ref.args.encode(w, args);
-    const results = await this.call(ref.program, ref.version, ref.procedure, w.finish(), options);
-    const reader = new XdrReader(results);
-    try {
-      const value = ref.result.decode(reader);
-      reader.assertEnd();
-      return value;
-    } catch (error) {
-      throw tag(new ResultDecodeError(error), { xid: 0, program: ref.program, version: ref.version, procedure: ref.procedure });
-    }
+  request<A, R>(ref: ProcedureRef<A, R>, args: A, options?: CallOptions): Promise<R> {
+    return typedRequest(this, ref, args, options);
   }
 
   /** Answers a call with MSG_DENIED / AUTH_ERROR; for interceptors (a refused probe), counted as a reply. */

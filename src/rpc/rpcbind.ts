@@ -3,6 +3,7 @@ import { PmapClient_v2, type Rpcb, RpcbClient_v3, RpcbClient_v4 } from '../gener
 import { RpcClient } from './client.js';
 import type { CallOptions } from './connection.js';
 import { RpcError } from './errors.js';
+import { UdpClient } from './udp-client.js';
 
 /**
  * rpcbind / portmapper (RFC 1833): program 100000. Version 2 is the portmapper (ports), versions 3 and 4
@@ -69,22 +70,23 @@ export function fromUniversalAddress(address: string): { host: string; port: num
 
 /**
  * Client for rpcbind: portmap v2 (NULL, SET, UNSET, GETPORT, DUMP) and rpcbind v3/v4 (SET, UNSET, GETADDR,
- * DUMP). Wraps an RpcClient; `RpcbindClient.connect()` opens one to host:111 or to the local socket.
+ * DUMP). Wraps an RpcClient or a UdpClient; `RpcbindClient.create()` makes one for host:111 (TCP or UDP)
+ * or for the local socket.
  */
 export class RpcbindClient {
-  readonly client: RpcClient;
+  readonly client: RpcClient | UdpClient;
 
-  constructor(client: RpcClient) {
+  constructor(client: RpcClient | UdpClient) {
     this.client = client;
   }
 
-  /** TCP to host:111 (default 127.0.0.1), or with `path` the AF_UNIX socket. */
-  static create(options: { host?: string; port?: number; path?: string; timeout?: number } = {}): RpcbindClient {
-    const client =
-      options.path !== undefined
-        ? new RpcClient({ path: options.path, timeout: options.timeout ?? 5000 })
-        : new RpcClient({ host: options.host ?? '127.0.0.1', port: options.port ?? RPCBIND_PORT, timeout: options.timeout ?? 5000 });
-    return new RpcbindClient(client);
+  /** TCP to host:111 (default 127.0.0.1), UDP with `udp`, or with `path` the AF_UNIX socket. */
+  static create(options: { host?: string; port?: number; path?: string; timeout?: number; udp?: boolean } = {}): RpcbindClient {
+    const timeout = options.timeout ?? 5000;
+    const host = options.host ?? '127.0.0.1';
+    const port = options.port ?? RPCBIND_PORT;
+    if (options.path !== undefined) return new RpcbindClient(new RpcClient({ path: options.path, timeout }));
+    return new RpcbindClient(options.udp ? new UdpClient({ host, port, timeout }) : new RpcClient({ host, port, timeout }));
   }
 
   close(): Promise<void> {
@@ -153,6 +155,8 @@ export interface Registration {
   family: 'IPv4' | 'IPv6';
   /** Bound address; '0.0.0.0' / '::' register the wildcard. */
   address: string;
+  /** Also served over UDP at the same port: registers netids udp (and udp6) too. */
+  udp?: boolean;
 }
 
 /**
@@ -163,12 +167,15 @@ export async function registerWithRpcbind(registration: Registration, options: {
   if (!Array.isArray(registration.programs)) throw new InvalidOptionError('registration.programs', 'an array', registration.programs);
   const owner = String(process.getuid?.() ?? 0);
   const entries: RpcbEntry[] = [];
+  const transports = registration.udp ? (['tcp', 'udp'] as const) : (['tcp'] as const);
   for (const { program, version } of registration.programs) {
     const v4 = registration.family === 'IPv4' ? registration.address : '0.0.0.0';
     const v4Addr = v4 === '::' ? '0.0.0.0' : v4;
-    entries.push({ program, version, netid: 'tcp', address: toUniversalAddress(v4Addr, registration.port), owner });
-    if (registration.family === 'IPv6') {
-      entries.push({ program, version, netid: 'tcp6', address: toUniversalAddress(registration.address, registration.port), owner });
+    for (const transport of transports) {
+      entries.push({ program, version, netid: transport, address: toUniversalAddress(v4Addr, registration.port), owner });
+      if (registration.family === 'IPv6') {
+        entries.push({ program, version, netid: `${transport}6`, address: toUniversalAddress(registration.address, registration.port), owner });
+      }
     }
   }
   const local = await openLocalRpcbind(options.timeout);
@@ -192,8 +199,10 @@ export async function registerWithRpcbind(registration: Registration, options: {
     for (const { program, version } of registration.programs) {
       await remote.pmapUnset({ program, version });
       if (options.unset) continue;
-      const ok = await remote.pmapSet({ program, version, protocol: IPPROTO_TCP, port: registration.port });
-      if (!ok) throw new RpcError('ERR_RPC_RPCBIND_REFUSED', `rpcbind refused to register program ${program} version ${version}`);
+      for (const protocol of registration.udp ? [IPPROTO_TCP, IPPROTO_UDP] : [IPPROTO_TCP]) {
+        const ok = await remote.pmapSet({ program, version, protocol, port: registration.port });
+        if (!ok) throw new RpcError('ERR_RPC_RPCBIND_REFUSED', `rpcbind refused to register program ${program} version ${version}`);
+      }
     }
   } finally {
     await remote.close();

@@ -1,9 +1,12 @@
+import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, validateInteger } from '../errors.js';
 import { type ConnectionOptions, RpcConnection } from './connection.js';
+import { resolveConnectionOptions } from './connection-options.js';
 import { type ProgramDefinition, ProgramRegistry } from './program.js';
 import { registerWithRpcbind } from './rpcbind.js';
+import { UdpEndpoint, type UdpServerOptions, type UdpServerStats, resolveUdpOptions } from './udp-server.js';
 
 /** Time a client may take to finish a record it started: 30 s is 35 KiB/s for a 1 MiB NFS WRITE. */
 export const DEFAULT_RECORD_TIMEOUT_MS = 30_000;
@@ -23,16 +26,21 @@ export interface ServerOptions extends Omit<ConnectionOptions, 'programs' | 'aut
   maxConnections?: number;
   /** Milliseconds `close()` waits for calls in flight before destroying connections (default 5000). */
   closeTimeout?: number;
+  /** Limits of the UDP socket, used when `listen({ udp: true })` (see UdpServerOptions for defaults). */
+  udp?: UdpServerOptions;
 }
 
 export interface ListenOptions {
   port?: number;
   /** Address to bind (default '0.0.0.0'). */
   host?: string;
+  /** Also serve the same programs over UDP on the same port number (default false). */
+  udp?: boolean;
 }
 
 /**
- * An ONC-RPC server over TCP. Every accepted socket becomes an RpcConnection sharing this server's
+ * An ONC-RPC server over TCP, and over UDP too when listened with `udp` (udp-server.ts: the same programs
+ * and dispatcher, one datagram per call). Every accepted socket becomes an RpcConnection sharing this server's
  * programs; the server itself only accepts, tracks and closes connections and talks to rpcbind.
  */
 export class RpcServer extends EventEmitter {
@@ -44,6 +52,8 @@ export class RpcServer extends EventEmitter {
   private readonly server: net.Server;
   private registered: Parameters<typeof registerWithRpcbind>[0] | null = null;
   private listenPending = 0;
+  private readonly udpOptions: ReturnType<typeof resolveUdpOptions>;
+  private udp: UdpEndpoint | null = null;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -51,6 +61,7 @@ export class RpcServer extends EventEmitter {
     this.options = options;
     this.maxConnections = validateInteger(options.maxConnections ?? 4096, 'maxConnections', 1, 0x7fffffff);
     this.closeTimeout = validateInteger(options.closeTimeout ?? 5000, 'closeTimeout', 0, 0x7fffffff);
+    this.udpOptions = resolveUdpOptions(options.udp);
     // Validate the per-connection options once, up front.
     new RpcConnection(null, this.connectionOptions()).destroy();
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -66,11 +77,33 @@ export class RpcServer extends EventEmitter {
     return this;
   }
 
-  /** Starts listening; resolves with the bound address. */
-  listen(options: ListenOptions = {}): Promise<net.AddressInfo> {
+  /**
+   * Starts listening; resolves with the bound TCP address. With `udp`, the same programs are served over
+   * UDP on the same port number (with port 0, a number free for both).
+   */
+  async listen(options: ListenOptions = {}): Promise<net.AddressInfo> {
     const port = validateInteger(options.port ?? 0, 'port', 0, 65535);
     const host = options.host ?? '0.0.0.0';
     if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('host', 'a non-empty string', host);
+    if (options.udp !== undefined && typeof options.udp !== 'boolean') throw new InvalidOptionError('udp', 'a boolean', options.udp);
+    // A port the kernel picked for TCP may be taken for UDP: pick again a few times.
+    for (let attempt = 0; ; attempt++) {
+      const address = await this.listenTcp(port, host);
+      if (!options.udp) return address;
+      try {
+        this.udp = await this.bindUdp(address.port, host);
+        return address;
+      } catch (error) {
+        if (port !== 0 || attempt === 4 || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') {
+          await new Promise<void>((resolve) => this.server.close(() => resolve()));
+          throw error;
+        }
+        await new Promise<void>((resolve) => this.server.close(() => resolve()));
+      }
+    }
+  }
+
+  private listenTcp(port: number, host: string): Promise<net.AddressInfo> {
     return new Promise((resolve, reject) => {
       this.listenPending++;
       const onError = (error: Error): void => {
@@ -84,6 +117,39 @@ export class RpcServer extends EventEmitter {
         resolve(this.address());
       });
     });
+  }
+
+  private async bindUdp(port: number, host: string): Promise<UdpEndpoint> {
+    const socket = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    }).catch((error: unknown) => {
+      socket.close();
+      throw error;
+    });
+    const endpoint = new UdpEndpoint(socket, resolveConnectionOptions(this.connectionOptions()).dispatch, this.udpOptions);
+    endpoint.on('handlerError', (error, context) => this.emit('handlerError', error, context));
+    endpoint.on('replyTooLarge', (error, source) => this.emit('replyTooLarge', error, source));
+    endpoint.on('error', (error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+    });
+    return endpoint;
+  }
+
+  /** The bound UDP address, or null when UDP is not served. */
+  udpAddress(): net.AddressInfo | null {
+    if (this.udp === null) return null;
+    const a = this.udp.address();
+    return { address: a.address, family: a.family, port: a.port };
+  }
+
+  /** Counters of the UDP socket (datagrams, drops, duplicate request cache), or null without UDP. */
+  get udpStats(): Readonly<UdpServerStats> | null {
+    return this.udp?.stats ?? null;
   }
 
   address(): net.AddressInfo {
@@ -100,6 +166,7 @@ export class RpcServer extends EventEmitter {
       port: address.port,
       family: address.family === 'IPv6' ? ('IPv6' as const) : ('IPv4' as const),
       address: address.address,
+      udp: this.udp !== null,
     };
     await registerWithRpcbind(registration, options);
     this.registered = registration;
@@ -120,6 +187,8 @@ export class RpcServer extends EventEmitter {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.unregister().catch((error) => this.emit('error', error));
+    const udpClosed = this.udp?.close();
+    this.udp = null;
     const graceful = Promise.all([...this.connections].map((c) => c.close()));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
@@ -129,10 +198,11 @@ export class RpcServer extends EventEmitter {
     clearTimeout(timer);
     for (const connection of this.connections) connection.destroy();
     await closed;
+    await udpClosed;
   }
 
   private connectionOptions(): ConnectionOptions {
-    const { maxConnections: _m, closeTimeout: _c, ...rest } = this.options;
+    const { maxConnections: _m, closeTimeout: _c, udp: _u, ...rest } = this.options;
     // A peer may not hold a connection by dribbling a record (slowloris), by saying nothing, or by
     // never reading its replies.
     return {

@@ -71,3 +71,17 @@ export class WriteTimeoutError extends TransportError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/**
+ * A message does not fit one datagram of `max` bytes: an outgoing call is refused before it is sent; a
+ * server's reply is replaced by SYSTEM_ERR and reported with this error.
+ */
+export class DatagramTooLargeError extends TransportError {
+  readonly size: number;
+  readonly max: number;
+  constructor(size: number, max: number) {
+    super('ERR_RPC_DATAGRAM_TOO_LARGE', `message of ${size} bytes exceeds maxDatagramSize ${max}`);
+    this.size = size;
+    this.max = max;
+  }
+}

@@ -153,3 +153,8 @@ export async function startLibtirpcServer(): Promise<LibtirpcServer> {
     },
   };
 }
+
+/** Path of the libtirpc UDP client (udp_client.c), built next to the server. */
+export function libtirpcUdpClientBinary(): string {
+  return join(dirname(libtirpcServerBinary()), 'bulk_udp_client');
+}
