@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 // Plus the hostile entries whose outcome differs under kernel TLS (forged records, probe, key material).
-const KERNEL_SUITES = ['test/native/', 'test/tls/', 'test/agent/', 'test/hostile/tls-records.test.ts', 'test/hostile/key-update.test.ts', 'test/hostile/probe.test.ts', 'test/hostile/security.test.ts', 'test/hostile/churn.test.ts'].filter((dir) => existsSync(dir));
+const KERNEL_SUITES = ['test/native/', 'test/tls/', 'test/agent/', 'test/hostile/tls-records.test.ts', 'test/hostile/key-update.test.ts', 'test/hostile/trickle.test.ts', 'test/hostile/probe.test.ts', 'test/hostile/security.test.ts', 'test/hostile/churn.test.ts'].filter((dir) => existsSync(dir));
 
 /**
  * Runs one stage. A stage silent for `quietMs` (a hung test, or a worker kept alive by a handle a failed
