@@ -110,8 +110,12 @@ test('an AbortSignal fails the call with ERR_RPC_ABORTED and stops its retransmi
   const silent = await rawUdp();
   const udp = new UdpClient({ port: silent.port, retransmitTimeout: 20 });
   const controller = new AbortController();
-  setTimeout(() => controller.abort(new Error('enough')), 70);
-  const error = await t.throwsAsync(udp.call(PROG, 1, Proc.ECHO, Buffer.alloc(4), { signal: controller.signal }));
+  const call = udp.call(PROG, 1, Proc.ECHO, Buffer.alloc(4), { signal: controller.signal });
+  // Abort once a resend went out (a timer race on a loaded machine otherwise).
+  const started = Date.now();
+  while (udp.stats.retransmits < 1 && Date.now() - started < 5000) await new Promise((r) => setTimeout(r, 5));
+  controller.abort(new Error('enough'));
+  const error = await t.throwsAsync(call);
   t.like(error, { code: 'ERR_RPC_ABORTED' });
   const resends = udp.stats.retransmits;
   t.true(resends >= 1, `resent before the abort (${resends})`);
