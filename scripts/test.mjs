@@ -63,10 +63,10 @@ if (process.env.RPCTLS_SKIP_KERNEL === '1') {
 } else if (existsSync('/proc/net/tls_stat')) {
   results.push(counts('kernel (host)', await run('kernel mode on this host', 'npx', ['ava', '--tap', '--concurrency=1', ...KERNEL_SUITES], { RPCTLS_EXPECT_KTLS: '1' })));
 } else {
-  // The guest's output comes back at its end; run.sh has its own timeout (UML_TIMEOUT, 900 s). Linux 7.2
+  // The guest's output comes back at its end; run.sh has its own timeout (UML_TIMEOUT, 1500 s here). Linux 7.2
   // runs chrooted in a small sid rootfs, built once (about a minute) and cached in /var/cache/rpctls-uml.
   for (const kernel of (process.env.RPCTLS_UML_KERNELS ?? '6.1,7.2').split(',').filter(Boolean)) {
-    results.push(counts(`kernel (UML ${kernel})`, await run(`kernel mode inside user-mode-linux ${kernel}`, 'test/uml/run.sh', ['npx', 'ava', '--tap', '--concurrency=1', ...KERNEL_SUITES], { UML_KERNEL: kernel }, 20 * 60_000)));
+    results.push(counts(`kernel (UML ${kernel})`, await run(`kernel mode inside user-mode-linux ${kernel}`, 'test/uml/run.sh', ['npx', 'ava', '--tap', '--concurrency=1', ...KERNEL_SUITES], { UML_KERNEL: kernel, UML_TIMEOUT: process.env.UML_TIMEOUT ?? '1500' }, 30 * 60_000)));
   }
 }
 

@@ -109,7 +109,7 @@ test.serial(`limits on the client only: its RX limit asks the server (update_req
   if (!canRekey) return t.pass('this kernel cannot rekey');
   // The client's own upload is short: once it has sent close_notify it may send no KeyUpdate.
   // The client asks at 1.5x its limit (750 records here), so a peer with its own policy rotates first.
-  const { c, s, delta } = await transfer(t, [MiB, SIZE], { rekey: { records: 500 } }, { rekey: false }, undefined, true);
+  const { c, s, delta } = await transfer(t, [MiB, SIZE / (expectKtls ? 2 : 1)], { rekey: { records: 500 } }, { rekey: false }, undefined, true);
   t.true(s.counters.keyUpdatesSent >= 2, `the server answered ${s.counters.keyUpdatesSent} requests`);
   t.is(c.counters.keyUpdatesReceived, s.counters.keyUpdatesSent);
   t.is(s.counters.keyUpdatesReceived, c.counters.keyUpdatesSent);
@@ -119,9 +119,10 @@ test.serial(`limits on the client only: its RX limit asks the server (update_req
 test.serial('updateKeys() from either side mid-transfer, with and without requestPeerUpdate', async (t) => {
   if (!canRekey) return t.pass('this kernel cannot rekey');
   const calls: Array<Promise<void>> = [];
-  const { c, s, delta } = await transfer(t, 16 * MiB, {}, {}, (client, server, offset) => {
-    if (offset % (2 * MiB) !== 0 || offset === 0) return;
-    const n = offset / (2 * MiB);
+  const { c, s, delta } = await transfer(t, (expectKtls ? 8 : 16) * MiB, {}, {}, (client, server, offset) => {
+    const every = (expectKtls ? 1 : 2) * MiB;
+    if (offset % every !== 0 || offset === 0) return;
+    const n = offset / every;
     const side = n % 2 === 0 || server.writableEnded ? client : server; // the server may be done sending
     calls.push(side.updateKeys({ requestPeerUpdate: n % 3 === 0 }));
   });
