@@ -287,6 +287,10 @@ async function rotationCost(suite: TlsCipherSuite, kernelTls: 'off' | 'require')
   const raw = netModule.connect((listener.address() as net.AddressInfo).port, '127.0.0.1');
   await once(raw, 'connect');
   const [serverSocket] = await accepted;
+  // As RPC connections are: a KeyUpdate and the data after it are two small writes, which Nagle would
+  // hold for the peer's delayed ACK.
+  raw.setNoDelay(true);
+  serverSocket.setNoDelay(true);
   const ciphersuites = [suite];
   const [c, s] = await Promise.all([
     connectTlsStream(raw, { context: new TlsContext({ role: 'client', ca: certs.ca, ciphersuites, kernelTls, rekey: false }), servername: 'localhost' }),
