@@ -12,6 +12,8 @@ import type { RpcTlsServerOptions } from '../../src/rpc-tls/index.js';
 import { RecordDecoder } from '../../src/transport/record-marking.js';
 import { startServer, until } from '../helpers/net.js';
 import { record } from '../helpers/records.js';
+import type { TlsStream } from '../../src/tls/tls-stream.js';
+import { ForgeRelay } from '../helpers/tls-forge.js';
 import { PROG, Proc, SERVER_PROGRAM, VERS, startTlsServer, tlsClient } from '../tls/helpers.js';
 
 export { PROG, VERS, Proc, until };
@@ -260,6 +262,37 @@ export async function relay(port: number): Promise<{ port: number; reset(): void
         b.destroy();
       }
       server.close();
+    },
+  };
+}
+
+/** A TLS arena whose client goes through a ForgeRelay fed its key log: the forged-record entries' fixture. */
+export interface Forged {
+  a: Arena;
+  relay: ForgeRelay;
+  client: RpcClient;
+  /** The client's TLS stream. */
+  stream: TlsStream;
+  close(): Promise<void>;
+}
+
+/** `prepare` runs on the arena before the client connects (extra programs, say). */
+export async function forgedSession(prepare: (a: Arena) => void = () => {}): Promise<Forged> {
+  const a = await arena({ tls: {} });
+  prepare(a);
+  const relay = await ForgeRelay.start(a.port);
+  const client = tlsClient(relay.port, { keylog: relay.keylog }, { timeout: 10_000 });
+  const connection = await client.connect();
+  await client.call(PROG, VERS, Proc.ECHO, Buffer.from('warm'));
+  return {
+    a,
+    relay,
+    client,
+    stream: connection.transport as TlsStream,
+    async close() {
+      client.destroy();
+      await relay.close();
+      await a.close();
     },
   };
 }

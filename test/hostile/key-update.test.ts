@@ -6,39 +6,12 @@
 import test from 'ava';
 
 import { ContentType, ForgeRelay } from '../helpers/tls-forge.js';
-import { expectKtls, kernelCanRekey, tlsClient } from '../tls/helpers.js';
-import type { TlsStream } from '../../src/tls/tls-stream.js';
-import { type Arena, PROG, Proc, VERS, arena, until } from './helpers.js';
+import { expectKtls, kernelCanRekey } from '../tls/helpers.js';
+import { type Forged, PROG, Proc, VERS, forgedSession, until } from './helpers.js';
 
 const canRekey = !expectKtls || kernelCanRekey;
 
-interface Forged {
-  a: Arena;
-  relay: ForgeRelay;
-  client: ReturnType<typeof tlsClient>;
-  stream: TlsStream;
-  close(): Promise<void>;
-}
-
-async function forged(): Promise<Forged> {
-  const a = await arena({ tls: {} });
-  const relay = await ForgeRelay.start(a.port);
-  const client = tlsClient(relay.port, { keylog: relay.keylog }, { timeout: 5000 });
-  const connection = await client.connect();
-  await client.call(PROG, VERS, Proc.ECHO, Buffer.from('warm'));
-  return {
-    a,
-    relay,
-    client,
-    stream: connection.transport as TlsStream,
-    async close() {
-      client.destroy();
-      await relay.close();
-      await a.close();
-    },
-  };
-}
-
+const forged = (): Promise<Forged> => forgedSession();
 const echo = (f: Forged, text: string): Promise<Buffer> => f.client.call(PROG, VERS, Proc.ECHO, Buffer.from(text));
 const keyUpdate = (requested: boolean): Buffer => ForgeRelay.keyUpdate(requested);
 

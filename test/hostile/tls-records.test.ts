@@ -10,51 +10,29 @@ import type { TlsStream } from '../../src/tls/tls-stream.js';
 import { RecordDecoder } from '../../src/transport/record-marking.js';
 import { ContentType, ForgeRelay } from '../helpers/tls-forge.js';
 import { expectKtls, kernelCanRekey, tlsClient } from '../tls/helpers.js';
-import { type Arena, PROG, Proc, VERS, arena, callBody, codeOf, record, u32, until } from './helpers.js';
-
-interface Forged {
-  a: Arena;
-  relay: ForgeRelay;
-  client: RpcClient;
-  stream: TlsStream;
-  close(): Promise<void>;
-}
+import { type Forged, PROG, Proc, VERS, callBody, codeOf, forgedSession, record, u32, until } from './helpers.js';
 
 const HALF_REPLY = 20;
 let releaseSecondHalf: (() => void) | null = null;
 
-async function forged(): Promise<Forged> {
-  const a = await arena({ tls: {} });
+function forged(): Promise<Forged> {
   // Writes its reply record in two halves, the second only when the test says so.
-  a.server.addProgram({
-    program: PROG + 1,
-    version: VERS,
-    procedures: {
-      [HALF_REPLY]: (args: Buffer, ctx: CallContext) => {
-        const body = Buffer.concat([u32(ctx.xid, 1, 0, 0, 0, 0), args]);
-        const wire = record(body);
-        const transport = ctx.connection.transport!;
-        transport.write(wire.subarray(0, 40));
-        releaseSecondHalf = () => transport.write(wire.subarray(40));
-        return new Promise<Buffer>(() => undefined); // the reply was written by hand
+  return forgedSession((a) =>
+    a.server.addProgram({
+      program: PROG + 1,
+      version: VERS,
+      procedures: {
+        [HALF_REPLY]: (args: Buffer, ctx: CallContext) => {
+          const body = Buffer.concat([u32(ctx.xid, 1, 0, 0, 0, 0), args]);
+          const wire = record(body);
+          const transport = ctx.connection.transport!;
+          transport.write(wire.subarray(0, 40));
+          releaseSecondHalf = () => transport.write(wire.subarray(40));
+          return new Promise<Buffer>(() => undefined); // the reply was written by hand
+        },
       },
-    },
-  });
-  const relay = await ForgeRelay.start(a.port);
-  const client = tlsClient(relay.port, { keylog: relay.keylog }, { timeout: 10_000 });
-  const connection = await client.connect();
-  await client.call(PROG, VERS, Proc.ECHO, Buffer.from('warm'));
-  return {
-    a,
-    relay,
-    client,
-    stream: connection.transport as TlsStream,
-    async close() {
-      client.destroy();
-      await relay.close();
-      await a.close();
-    },
-  };
+    }),
+  );
 }
 
 /** Writes the first half of an RPC call record on the client's TLS stream, then a forged record to the server. */

@@ -206,3 +206,20 @@ export const kernelCanRekey = expectKtls && readTlsStat()?.TlsRxRekeyOk !== unde
 
 /** `tlsInfo.offload` of a session on kernel TLS in this environment. */
 export const KERNEL_OFFLOAD = { tx: true, rx: true, reason: null, rekey: kernelCanRekey } as const;
+
+/** Reads `stream` until `expected` has arrived; resolves with all read (rejects if it ends first). */
+export function readUntil(stream: NodeJS.ReadableStream, expected: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString();
+      if (text.includes(expected)) {
+        stream.off('data', onData);
+        resolve(text);
+      }
+    };
+    stream.on('data', onData);
+    stream.once('error', reject);
+    stream.once('end', () => reject(new Error(`stream ended before "${expected}"; got "${text}"`)));
+  });
+}

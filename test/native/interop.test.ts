@@ -8,27 +8,12 @@ import tls from 'node:tls';
 import test from 'ava';
 
 import { connectTlsStream, type TlsStream } from '../../src/tls/index.js';
-import { clientOptions, expectKtls, kernelCanRekey, makeCerts, serverOptions } from './helpers.js';
+import { clientOptions, expectKtls, kernelCanRekey, makeCerts, readUntil, serverOptions } from './helpers.js';
 
 test.before(() => {
   makeCerts();
 });
 
-function readUntil(stream: NodeJS.ReadableStream, expected: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString();
-      if (text.includes(expected)) {
-        stream.off('data', onData);
-        resolve(text);
-      }
-    };
-    stream.on('data', onData);
-    stream.once('error', reject);
-    stream.once('end', () => reject(new Error(`stream ended before "${expected}"; got "${text}"`)));
-  });
-}
 
 test.serial('client against a Node tls server that sends 2 session tickets', async (t) => {
   const certs = makeCerts();

@@ -22,6 +22,7 @@ import {
   makeCerts,
   okPair,
   readTlsStat,
+  readUntil,
   serverOptions,
   sha256,
 } from '../native/helpers.js';
@@ -143,21 +144,6 @@ test.serial('mixed modes: kernel TLS on one end, userspace OpenSSL on the other,
   t.is(c.counters.keyUpdatesReceived, s.counters.keyUpdatesSent);
 });
 
-/** Reads `stream` until `text` has arrived; resolves with all read. */
-function readUntil(stream: NodeJS.ReadableStream, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const onData = (chunk: Buffer): void => {
-      seen += chunk.toString();
-      if (seen.includes(text)) {
-        stream.off('data', onData);
-        resolve(seen);
-      }
-    };
-    stream.on('data', onData);
-    stream.once('error', reject);
-  });
-}
 
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
