@@ -25,6 +25,8 @@ export interface ChurnResult {
   /** JS heap in use (MiB) after GC, at the same two points: tells JS growth from native growth. */
   heapAtFirstThousand: number;
   heapAtEnd: number;
+  /** RSS (MiB, no forced GC) after each 1,000 connections: where it levels off. */
+  rssByThousand: number[];
   offload: boolean;
 }
 
@@ -69,6 +71,7 @@ export async function runChurn(connections: number, kernelTls: 'auto' | 'off' | 
   let offload = false;
   let rssAtFirstThousand = 0;
   let heapAtFirstThousand = 0;
+  const rssByThousand: number[] = [];
   const one = async (i: number): Promise<void> => {
     const failing = i % 10 === 9;
     const client = createTlsClient({ host: '127.0.0.1', port, probe: { program: PROG, version: 1 }, tls: failing ? bad : good, timeout: 10_000 });
@@ -94,6 +97,7 @@ export async function runChurn(connections: number, kernelTls: 'auto' | 'off' | 
     while (next < connections) {
       const i = next++;
       await one(i);
+      if ((i + 1) % 1000 === 0) rssByThousand.push(Math.round(mib()));
       if (i === Math.min(connections, 1000) - 1) {
         await settle();
         rssAtFirstThousand = mib();
@@ -114,6 +118,7 @@ export async function runChurn(connections: number, kernelTls: 'auto' | 'off' | 
     rssAtEnd: mib(),
     heapAtFirstThousand: heapAtFirstThousand || heapMib(),
     heapAtEnd: heapMib(),
+    rssByThousand,
     offload,
   };
 }
@@ -123,7 +128,8 @@ export function describeChurn(r: ChurnResult): string {
     `churn ${r.connections} TLS connections (${r.failedHandshakes} failed handshakes, ${r.succeeded} ok, offload ${r.offload}): ` +
     `alive after GC ${r.liveConnections} RpcConnection, ${r.liveStreams} TlsStream; ` +
     `RSS ${r.rssAtFirstThousand.toFixed(1)} MiB after the first 1,000, ${r.rssAtEnd.toFixed(1)} MiB at the end ` +
-    `(JS heap ${r.heapAtFirstThousand.toFixed(1)} -> ${r.heapAtEnd.toFixed(1)} MiB)`
+    `(JS heap ${r.heapAtFirstThousand.toFixed(1)} -> ${r.heapAtEnd.toFixed(1)} MiB)` +
+    (r.rssByThousand.length > 1 ? `; RSS by thousand: ${r.rssByThousand.join(' ')} MiB` : '')
   );
 }
 
