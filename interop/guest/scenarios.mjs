@@ -52,7 +52,9 @@ function ulpOf(entry) {
 /** Handshakes tlshd completed as the kernel client's TLS agent (it names the server it verified). */
 function tlshdClientHandshakes() {
   try {
-    return readFileSync('/run/interop/tlshd.log', 'utf8').split('\n').filter((l) => l.includes(`Handshake with ${NAME} (`) && l.includes('was successful')).length;
+    // tlshd 1.0: "Handshake with nfs.test (127.0.0.1) was successful"; 1.4: "Handshake with 'nfs.test' (...) succeeded".
+    const done = new RegExp(`Handshake with '?${NAME.replace(/\./g, '\\.')}'? \\(.*\\) (was successful|succeeded)`);
+    return readFileSync('/run/interop/tlshd.log', 'utf8').split('\n').filter((l) => done.test(l)).length;
   } catch {
     return 0;
   }
@@ -301,12 +303,12 @@ async function cliProbePlain() {
 
 // ---- scenario c: the kernel NFS client -> our servers --------------------------------------------
 
-/** mount -t nfs -o vers=4.2,xprtsec=tls,port=N NAME:/ MNT; resolves { code, output, ms }; unmounts if it mounted. */
-function kernelMount(port, dir) {
+/** mount -t nfs -o vers=4.2,xprtsec=X,port=N NAME:/ MNT; resolves { code, output, ms }; unmounts if it mounted. */
+function kernelMount(port, dir, xprtsec = 'tls') {
   return new Promise((resolve) => {
     execFileSync('mkdir', ['-p', dir]);
     const t0 = process.hrtime.bigint();
-    execFile('timeout', ['60', 'mount', '-t', 'nfs', '-o', `vers=4.2,xprtsec=tls,port=${port},retry=0,soft,timeo=100,retrans=1`, `${NAME}:/`, dir],
+    execFile('timeout', ['60', 'mount', '-t', 'nfs', '-o', `vers=4.2,xprtsec=${xprtsec},port=${port},retry=0,soft,timeo=100,retrans=1`, `${NAME}:/`, dir],
       { encoding: 'utf8' }, (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
         if (code === 0) execFile('umount', ['-f', dir], () => undefined);
@@ -465,19 +467,14 @@ async function mtlsKernelClientToOurs() {
     connection.on('tlsError', (error) => tlsErrors.push(describeError(error)));
   });
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
-  const t0 = process.hrtime.bigint();
-  const mount = await new Promise((resolve) => {
-    execFileSync('mkdir', ['-p', '/mnt/mtls-ours']);
-    execFile('timeout', ['60', 'mount', '-t', 'nfs', '-o', `vers=4.2,xprtsec=mtls,port=${port},retry=0,soft,timeo=100,retrans=1`, `${NAME}:/`, '/mnt/mtls-ours'],
-      { encoding: 'utf8' }, (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, output: `${stdout}${stderr}`.trim() }));
-  });
+  const mount = await kernelMount(port, '/mnt/mtls-ours', 'mtls');
   await server.close();
   const session = sessions[0];
   const peer = session?.peerX509?.subject ?? '';
   const ok = session && sessionOk(session) && session.authMode === 'mtls' && /client\.nfs\.test/.test(peer);
   row(id, scenario, ok,
     `${session ? `${session.version}, auth ${session.authMode}, client certificate ${JSON.stringify(peer.replace(/\n/g, ' '))}` : `no TLS session${tlsErrors.length ? ` (${tlsErrors.join('; ')})` : ''}`}` +
-      `; mount exit ${mount.code} in ${ms(t0).toFixed(0)} ms (our stub answers COMPOUND NFS4ERR_MINOR_VERS_MISMATCH): ${JSON.stringify(mount.output.split('\n').pop())}`,
+      `; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms (our stub answers COMPOUND NFS4ERR_MINOR_VERS_MISMATCH): ${JSON.stringify(mount.output.split('\n').pop())}`,
     { cipher: session?.cipher, offload: offloadOf(session) });
 }
 
