@@ -90,7 +90,7 @@ async function startGanesha() {
     { stdio: 'ignore', detached: true });
   child.unref();
   const up = await waitForPort(PORT, 30_000);
-  const version = execFileSync('ganesha.nfsd', ['-v'], { encoding: 'utf8' }).match(/Release = (\S+)|(\d+\.\d+)/)?.[0] ?? '?';
+  const version = /Release = V?(\S+)/.exec(execFileSync('ganesha.nfsd', ['-v'], { encoding: 'utf8' }))?.[1] ?? '?';
   return { ok: up, bigSha256: sha256(big), ms: ms(t0), version, detail: up ? '' : `not listening on :${PORT}; log: ${logTail(5)}` };
 }
 
@@ -162,9 +162,9 @@ async function readRow(mode, exportName, bigSha256) {
       }
     }
     const ok = sessionFits(security, mode) && r.hello === `hello from ganesha ${exportName}\n` && r.digest === bigSha256 && r.size === BIG_SIZE &&
-      controlOk && (!mtls || security.authMode === 'x509' || security.authMode === 'mtls' || security.peerX509 !== null);
+      controlOk && security.authMode === (mtls ? 'mtls' : 'tls');
     row(id, scenario, ok,
-      `STARTTLS+handshake ${handshakeMs.toFixed(1)} ms, ${security.version}, alpn ${security.alpn ?? 'none'}; hello.txt ${JSON.stringify(r.hello)}; ` +
+      `STARTTLS+handshake ${handshakeMs.toFixed(1)} ms, ${security.version}, alpn ${security.alpn ?? 'none'}, auth ${security.authMode}; hello.txt ${JSON.stringify(r.hello)}; ` +
         `big.bin 1 MiB in ${r.calls} READs sha256 ${r.digest.slice(0, 16)} ${r.digest === bigSha256 ? 'matches' : `!= ${bigSha256.slice(0, 16)}`}; ` +
         `retransmits ${stats.retransmits}, stray replies ${stats.unmatchedReplies}${retriesOf(client)}${control}`,
       { cipher: security.cipher, offload: offloadOf(security) });
