@@ -1,5 +1,5 @@
-// What every guest scenario file shares: the result rows (one JSON line each on stdout) and the
-// kernel's TLS counters.
+// What every guest scenario file shares: the result rows (one JSON line each on stdout), how a session
+// and an error are described, and the kernel's TLS counters.
 import { readFileSync } from 'node:fs';
 
 let failed = 0;
@@ -23,4 +23,21 @@ export function tlsStat() {
     if (m) out[m[1]] = Number(m[2]);
   }
   return out;
+}
+
+export function describeError(error) {
+  return error ? `${error.code ?? error.name}: ${error.message}` : String(error);
+}
+
+/** The offload column: kernel TLS both ways, or userspace records and why. */
+export function offloadOf(security) {
+  const o = security?.offload;
+  if (!o) return '-';
+  if (o.tx && o.rx) return 'kernel tx+rx';
+  return `userspace (${o.reason ?? 'no reason'})`;
+}
+
+/** TLS 1.3 with the record layer in the kernel both ways (what every kernel-mode row asks for). */
+export function sessionOk(security) {
+  return security?.version === 'TLSv1.3' && security.offload?.tx === true && security.offload?.rx === true;
 }

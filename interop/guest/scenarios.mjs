@@ -11,7 +11,8 @@ import { createInterface } from 'node:readline';
 import { MountClient_v3 } from '../../dist/generated/mount.js';
 import { RpcClient, RpcServer, RpcbindClient, authSys, createTlsClient, rpcTlsInterceptor } from '../../dist/index.js';
 import { AGENT_SCENARIOS } from './agent.mjs';
-import { failures, row, tlsStat } from './common.mjs';
+import { GANESHA_SCENARIOS } from './ganesha.mjs';
+import { describeError, failures, offloadOf, row, sessionOk, tlsStat } from './common.mjs';
 import { NFS_PROGRAM, compound4, lookup3, ops, read3, readAll } from './nfs.mjs';
 
 const env = process.env;
@@ -27,18 +28,6 @@ const auth = authSys({ uid: 0, gid: 0, machinename: 'rpctls-interop' });
 
 // ---- output --------------------------------------------------------------------------------------
 
-function describeError(error) {
-  return error ? `${error.code ?? error.name}: ${error.message}` : String(error);
-}
-function offloadOf(security) {
-  const o = security?.offload;
-  if (!o) return '-';
-  if (o.tx && o.rx) return 'kernel tx+rx';
-  return `userspace (${o.reason ?? 'no reason'})`;
-}
-function sessionOk(security) {
-  return security?.version === 'TLSv1.3' && security.offload?.tx === true && security.offload?.rx === true;
-}
 const FLAVORS = { 0: 'AUTH_NONE', 1: 'AUTH_SYS', 7: 'AUTH_TLS' };
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 
@@ -63,7 +52,9 @@ function ulpOf(entry) {
 /** Handshakes tlshd completed as the kernel client's TLS agent (it names the server it verified). */
 function tlshdClientHandshakes() {
   try {
-    return readFileSync('/run/interop/tlshd.log', 'utf8').split('\n').filter((l) => l.includes(`Handshake with ${NAME} (`) && l.includes('was successful')).length;
+    // tlshd 1.0: "Handshake with nfs.test (127.0.0.1) was successful"; 1.4: "Handshake with 'nfs.test' (...) succeeded".
+    const done = new RegExp(`Handshake with '?${NAME.replace(/\./g, '\\.')}'? \\(.*\\) (was successful|succeeded)`);
+    return readFileSync('/run/interop/tlshd.log', 'utf8').split('\n').filter((l) => done.test(l)).length;
   } catch {
     return 0;
   }
@@ -71,14 +62,14 @@ function tlshdClientHandshakes() {
 
 // ---- clients -------------------------------------------------------------------------------------
 
-function tlsClient(version, port = NFS_PORT) {
+function tlsClient(version, port = NFS_PORT, tls = {}) {
   return createTlsClient({
     host: NAME,
     port,
     timeout: 20_000,
     auth,
     probe: { program: NFS_PROGRAM, version },
-    tls: { ca, servername: NAME },
+    tls: { ca, servername: NAME, ...tls },
   });
 }
 function plainClient(port = NFS_PORT) {
@@ -312,12 +303,12 @@ async function cliProbePlain() {
 
 // ---- scenario c: the kernel NFS client -> our servers --------------------------------------------
 
-/** mount -t nfs -o vers=4.2,xprtsec=tls,port=N NAME:/ MNT; resolves { code, output, ms }; unmounts if it mounted. */
-function kernelMount(port, dir) {
+/** mount -t nfs -o vers=4.2,xprtsec=X,port=N NAME:/ MNT; resolves { code, output, ms }; unmounts if it mounted. */
+function kernelMount(port, dir, xprtsec = 'tls') {
   return new Promise((resolve) => {
     execFileSync('mkdir', ['-p', dir]);
     const t0 = process.hrtime.bigint();
-    execFile('timeout', ['60', 'mount', '-t', 'nfs', '-o', `vers=4.2,xprtsec=tls,port=${port},retry=0,soft,timeo=100,retrans=1`, `${NAME}:/`, dir],
+    execFile('timeout', ['60', 'mount', '-t', 'nfs', '-o', `vers=4.2,xprtsec=${xprtsec},port=${port},retry=0,soft,timeo=100,retrans=1`, `${NAME}:/`, dir],
       { encoding: 'utf8' }, (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
         if (code === 0) execFile('umount', ['-f', dir], () => undefined);
@@ -432,6 +423,61 @@ async function kernelClientToCliServe() {
   }
 }
 
+// ---- sid (tlshd 1.4): mutual TLS both ways --------------------------------------------------------
+
+async function mtlsOursToNfsd() {
+  const id = 'mtls-ours-nfsd';
+  const scenario = 'client with a certificate -> nfsd: NFSv4 READ of the xprtsec=mtls export (tlshd verifies us)';
+  const withCert = tlsClient(4, NFS_PORT, { cert: readFileSync(`${PKI}/client.pem`), key: readFileSync(`${PKI}/client.key`) });
+  const anonymous = tlsClient(4);
+  try {
+    const res = await compoundAfterGrace(withCert, [ops.putrootfh(), ops.lookup('mtls'), ops.lookup('hello.txt'), ops.read(0, 4096)]);
+    const hello = res[3].data.toString();
+    const security = withCert.connection.security;
+    // Control: the same COMPOUND from an anonymous TLS session is refused.
+    let refusal;
+    try {
+      await compoundAfterGrace(anonymous, [ops.putrootfh(), ops.lookup('mtls'), ops.lookup('hello.txt'), ops.read(0, 4096)]);
+    } catch (error) {
+      refusal = error;
+    }
+    const ok = sessionOk(security) && hello === `hello from ${EXPORT_ROOT}/mtls\n` && refusal?.code === 'ERR_NFS4ERR_WRONGSEC';
+    row(id, scenario, ok,
+      `hello.txt ${JSON.stringify(hello)}, ${security.version}, auth ${security.authMode}; control (anonymous TLS): ${refusal ? `${refusal.code} at ${refusal.operation}` : 'NOT REFUSED'}`,
+      { cipher: security.cipher, offload: offloadOf(security) });
+  } catch (error) {
+    row(id, scenario, false, describeError(error));
+  } finally {
+    await withCert.close().catch(() => undefined);
+    await anonymous.close().catch(() => undefined);
+  }
+}
+
+async function mtlsKernelClientToOurs() {
+  const id = 'mtls-kclient-ours';
+  const scenario = 'kernel NFS client (mount xprtsec=mtls, tlshd presents its certificate) -> library server requiring one';
+  const sessions = [];
+  const tlsErrors = [];
+  const server = new RpcServer({
+    interceptCall: rpcTlsInterceptor({ cert: readFileSync(`${PKI}/server.pem`), key: readFileSync(`${PKI}/server.key`), ca, requireClientCert: true }),
+  });
+  server.addProgram({ program: NFS_PROGRAM, version: 4, procedures: { 1: (args) => compoundStatus(args, 10021) } });
+  server.on('connection', (connection) => {
+    connection.on('secure', (info) => sessions.push(info));
+    connection.on('tlsError', (error) => tlsErrors.push(describeError(error)));
+  });
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  const mount = await kernelMount(port, '/mnt/mtls-ours', 'mtls');
+  await server.close();
+  const session = sessions[0];
+  const peer = session?.peerX509?.subject ?? '';
+  const ok = session && sessionOk(session) && session.authMode === 'mtls' && /client\.nfs\.test/.test(peer);
+  row(id, scenario, ok,
+    `${session ? `${session.version}, auth ${session.authMode}, client certificate ${JSON.stringify(peer.replace(/\n/g, ' '))}` : `no TLS session${tlsErrors.length ? ` (${tlsErrors.join('; ')})` : ''}`}` +
+      `; mount exit ${mount.code} in ${mount.ms.toFixed(0)} ms (our stub answers COMPOUND NFS4ERR_MINOR_VERS_MISMATCH): ${JSON.stringify(mount.output.split('\n').pop())}`,
+    { cipher: session?.cipher, offload: offloadOf(session) });
+}
+
 const SCENARIOS = {
   'null-v4': () => nullCall(4),
   'null-v3': () => nullCall(3),
@@ -445,6 +491,10 @@ const SCENARIOS = {
   'kclient-cli': kernelClientToCliServe,
   // After these, tlshd is stopped: rpctls agent does the kernel's handshakes.
   ...AGENT_SCENARIOS,
+  // sid only (run.sh): tlshd 1.4 does mtls on the stock kernel; then NFS-Ganesha (tlshd no longer needed).
+  'mtls-ours-nfsd': mtlsOursToNfsd,
+  'mtls-kclient-ours': mtlsKernelClientToOurs,
+  ...GANESHA_SCENARIOS,
 };
 
 const name = process.argv[2];

@@ -43,7 +43,10 @@ Napi::Value KernelTlsAvailable(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unsigned long runtime = OpenSSL_version_num();
-  // Major version in the top nibble for OpenSSL >= 3 (0xMNN00PP0L).
+  // Major version in the top nibble for OpenSSL >= 3 (0xMNN00PP0L): within 3.x the symbols used here are
+  // stable. Proven on (2026-12): Node 20.20 with OpenSSL 3.0.19; the official Node 22.23, 24.22 and 26.12
+  // builds (bundled OpenSSL 3.5.9; .ci/run); Debian trixie's nodejs 20.19 on the system OpenSSL 3.5 and sid's
+  // nodejs 24.22 on the system OpenSSL 3.6.5 (npm run interop).
   if ((runtime >> 28) != (OPENSSL_VERSION_NUMBER >> 28)) {
     char message[256];
     snprintf(message, sizeof(message),

@@ -35,10 +35,14 @@ export interface CallWriter {
   resendRecord?(parts: Buffer[]): void;
 }
 
-/** Retransmission over a transport that may lose calls (UDP): resend after `initial` ms, doubling up to `max`. */
+/**
+ * Retransmission: resend after `initial` ms, doubling up to `max` (UDP); with `retries`, a call resent that
+ * many times fails with ERR_RPC_TIMEOUT when its next interval passes unanswered (TCP, nfs(5) retrans).
+ */
 export interface RetransmitOptions {
   initial: number;
   max: number;
+  retries?: number;
 }
 
 export interface CallTableOptions {
@@ -70,6 +74,8 @@ class PendingCall {
   sent: Buffer[] | null = null;
   /** performance.now() of the next retransmission; 0 when none is scheduled. */
   resendAt = 0;
+  /** Copies resent so far. */
+  resends = 0;
   /** Which backoff round the call waits in (its interval is initial * 2^round, at most max). */
   resendRound = 0;
   prevResend: PendingCall | null = null;
@@ -335,10 +341,7 @@ export class CallTable {
     this.deadlines = new CallDeadlines(this.defaultTimeout, (call) => this.fail(call, new RpcTimeoutError(this.defaultTimeout)));
     const r = options.retransmit;
     if (r !== undefined && writer.resendRecord === undefined) throw new TypeError('retransmit needs a writer with resendRecord');
-    this.retransmissions =
-      r === undefined
-        ? null
-        : new Retransmissions(r, (call) => (writer.resendRecord as (parts: Buffer[]) => void)(call.sent as Buffer[]));
+    this.retransmissions = r === undefined ? null : new Retransmissions(r, (call) => this.resend(call, r));
     this.defaultCredentials = encodeCredentials(options.auth === undefined ? AUTH_NONE : validateOpaqueAuth(options.auth, 'auth'));
   }
 
@@ -482,6 +485,15 @@ export class CallTable {
       call.sent = record;
       this.retransmissions.add(call, 0, performance.now());
     }
+  }
+
+  private resend(call: PendingCall, options: RetransmitOptions): void {
+    if (options.retries !== undefined && call.resends >= options.retries) {
+      this.fail(call, new RpcTimeoutError(options.initial * (options.retries + 1)));
+      return;
+    }
+    call.resends++;
+    (this.writer.resendRecord as (parts: Buffer[]) => void)(call.sent as Buffer[]);
   }
 
   private queuedCount(): number {

@@ -50,6 +50,13 @@ export interface ConnectionOptions {
   timeout?: number;
   /** Credential for outgoing calls (default AUTH_NONE). */
   auth?: OpaqueAuth;
+  /**
+   * Resend an outgoing call left unanswered for `timeout` ms, with the same XID, up to `retries` times;
+   * then it fails with ERR_RPC_TIMEOUT (the per-call `timeout` still bounds the whole). Off by default:
+   * over a stream a call is not lost, but some servers drop one (NFS-Ganesha 15 right after STARTTLS),
+   * and the kernel's NFS client resends the same way over TCP (nfs(5) timeo/retrans).
+   */
+  retransmit?: StreamRetransmitOptions;
   /** Programs served to the peer; a server passes its own, shared by all its connections. */
   programs?: ProgramRegistry;
   /** Credential check for incoming calls (default: AUTH_NONE and AUTH_SYS accepted). */
@@ -59,6 +66,13 @@ export interface ConnectionOptions {
    * call (answered it, refused it, or began an upgrade). The RPC-with-TLS layer answers probes here.
    */
   interceptCall?: CallInterceptor;
+}
+
+export interface StreamRetransmitOptions {
+  /** Milliseconds each copy waits for its reply (at least 1). */
+  timeout: number;
+  /** Copies resent after the first (at least 1). */
+  retries: number;
 }
 
 export interface ResolvedConnectionOptions {
@@ -85,6 +99,13 @@ export function resolveConnectionOptions(options: ConnectionOptions): ResolvedCo
   if (options.auth !== undefined) calls.auth = options.auth;
   if (options.maxPendingCalls !== undefined) calls.maxPendingCalls = options.maxPendingCalls;
   if (options.maxQueuedCalls !== undefined) calls.maxQueuedCalls = options.maxQueuedCalls;
+  if (options.retransmit !== undefined) {
+    const r = options.retransmit;
+    if (typeof r !== 'object' || r === null) throw new InvalidOptionError('retransmit', 'an object { timeout, retries }', r);
+    const timeout = validateInteger(r.timeout, 'retransmit.timeout', 1, MAX_INT);
+    // Each copy waits the same time, as the kernel's NFS client does over TCP (no doubling).
+    calls.retransmit = { initial: timeout, max: timeout, retries: validateInteger(r.retries, 'retransmit.retries', 1, MAX_INT) };
+  }
   return {
     programs,
     maxIncomingCalls: validateInteger(options.maxIncomingCalls ?? 128, 'maxIncomingCalls', 1, MAX_INT),

@@ -24,7 +24,8 @@ const EMPTY = Buffer.alloc(0);
 
 export class RpcConnection extends EventEmitter implements RpcPeer {
   readonly programs: ProgramRegistry;
-  readonly stats: ConnectionStats = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0 };
+  /** `retransmits`: calls sent again with the same XID (only with the `retransmit` option). */
+  readonly stats: ConnectionStats & { retransmits: number } = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0, retransmits: 0 };
   private readonly channel: RecordChannel;
   private readonly calls: CallTable;
   private readonly dispatcher: Dispatcher;
@@ -48,6 +49,12 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
         return self.channel.writable;
       },
       writeRecord: (parts) => this.writeRecord(parts),
+      // A copy that cannot go out now (blocked, or mid-upgrade) is skipped: the next round resends it.
+      resendRecord: (parts) => {
+        if (!self.channel.writable) return;
+        this.stats.retransmits++;
+        this.writeRecord(parts);
+      },
     };
     const sink: RecordSink = {
       onRecord: (record) => this.receiveRecord(record),

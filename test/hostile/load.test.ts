@@ -12,7 +12,8 @@ test.serial('L1 load, 100 TLS connections x 16 calls in flight x 5 s: no lost, d
   t.is(r.wrong, 0, 'no reply carried another call’s payload');
   t.is(r.unmatched, 0, 'no duplicate or unknown-XID reply');
   t.deepEqual(r.failed, {}, 'no call failed');
-  t.is(r.server.idle.fds, r.server.first.fds, 'server fds back where they started');
+  // At most where they started: official Node 24 closes a few start-up fds of its own during the run.
+  t.true(r.server.idle.fds <= r.server.first.fds, `server fds back where they started (${r.server.first.fds} -> ${r.server.idle.fds})`);
   t.is(r.server.idle.connections, 0);
   t.true(r.server.end.rss < r.server.warm.rss * 1.5, 'server RSS flat after warm-up');
   t.true(r.client.fdsAfter <= r.client.fdsBefore, 'no client fd leaked');
@@ -33,7 +34,7 @@ test.serial('L2 server killed (SIGKILL) and restarted mid-load: in-flight calls 
   t.true(r.okAfterRestart > 100, `${r.okAfterRestart} calls succeeded after the restart`);
   t.is(r.wrong, 0);
   t.is(r.unmatched, 0);
-  t.is(r.server.idle.fds, r.server.first.fds, 'restarted server fds back where they started');
+  t.true(r.server.idle.fds <= r.server.first.fds, `restarted server fds back where they started (${r.server.first.fds} -> ${r.server.idle.fds})`);
   t.true(r.client.fdsAfter <= r.client.fdsBefore, 'no client fd leaked');
   t.true(r.client.resourcesAfter <= r.client.resourcesBefore, 'no client timer or handle leaked');
 });

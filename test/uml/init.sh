@@ -8,6 +8,10 @@ out="$host$RPCTLS_UML_OUT"
 
 mount -t proc proc /proc
 mount -t sysfs sys /sys
+# UML's io_uring breaks its page tables ("Bad page map ... io_uring", then a panic in exit_mmap); the
+# official Node 22+ builds use io_uring through libuv (Debian's and the older ones do not): none here.
+echo 2 > /proc/sys/kernel/io_uring_disabled 2>/dev/null
+export UV_USE_IO_URING=0
 mount -t tmpfs -o mode=1777 shm /dev/shm 2>/dev/null
 # The sid rootfs has no iproute2: use the host's ip, in its own root.
 if [ -n "$host" ]; then chroot "$host" ip link set lo up; else ip link set lo up; fi
