@@ -37,7 +37,7 @@ const churn = env.CHURN_CONNECTIONS ?? '10000';
 run(`churn: ${churn} TLS connections (probe, handshake, NULL, close; 1 in 10 handshakes fails), userspace TLS`, `MALLOC_ARENA_MAX=1 node --import tsx test/hostile/churn.ts ${churn}`);
 if (env.HARDENING_UML === '1') {
   run('load in kernel mode (UML): 100 x 16 x 30 s', 'test/uml/run.sh node --import tsx test/hostile/load.ts 100 16 30');
-  run(`churn in kernel mode (UML): ${churn} TLS connections`, `test/uml/run.sh node --import tsx test/hostile/churn.ts ${churn} require`);
+  run(`churn in kernel mode (UML 7.2): ${churn} TLS connections`, `UML_KERNEL=7.2 UML_TIMEOUT=1800 test/uml/run.sh node --import tsx test/hostile/churn.ts ${churn} require`);
 }
 
 process.stderr.write('\n=== hardening figures\n');
