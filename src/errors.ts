@@ -11,8 +11,9 @@ export class RpctlsError extends Error {
     this.code = code;
   }
 
+  /** The class name alone, as Node keeps `name` clean; the code is in `code`. */
   override get name(): string {
-    return `${this.constructor.name} [${this.code}]`;
+    return this.constructor.name;
   }
 }
 
