@@ -79,6 +79,7 @@ export {
   TlsProtocolError,
   TlsSyscallError,
   TlsTakeoverError,
+  TlsNativeMissingError,
 } from './tls/errors.js';
 export { StartTlsRefusedError } from './rpc-tls/errors.js';
 export { XdrCompileError } from './gen/errors.js';
