@@ -114,11 +114,13 @@ export {
 } from './rpc/constants.js';
 export { AUTH_NONE, AUTH_TLS, authSys, decodeAuthSys, type OpaqueAuth, type AuthSysParams } from './rpc/auth.js';
 export { decodeMessage, type RpcCall, type RpcReply, type RpcMessage } from './rpc/message.js';
-export { procedure, ProgramRegistry } from './rpc/program.js';
+export { procedure, defineProgram, ProgramRegistry } from './rpc/program.js';
 export type {
   CallContext,
   CallInterceptor,
   CallOptions,
+  CheckedProcedures,
+  CheckedProgramDefinition,
   ConnectionSecurity,
   ConnectionStats,
   KeyUpdateOptions,

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { InvalidOptionError, validateInteger } from '../errors.js';
 import { type CallOptions, type ConnectionOptions, RpcConnection } from './connection.js';
 import { ConnectError, ConnectionClosedError, RpcTimeoutError } from './errors.js';
-import { type ProcedureRef, type ProgramDefinition, ProgramRegistry } from './program.js';
+import { type CheckedProgramDefinition, type ProcedureRef, ProgramRegistry } from './program.js';
 
 /** How long a server may take to finish a record it started (a 1 MiB reply at 35 KiB/s). */
 export const DEFAULT_CLIENT_RECORD_TIMEOUT_MS = 30_000;
@@ -101,7 +101,7 @@ export class RpcClient extends EventEmitter {
     return this.path ?? `${this.host}:${this.port}`;
   }
 
-  addProgram(definition: ProgramDefinition): this {
+  addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this {
     this.programs.add(definition);
     return this;
   }

@@ -8,7 +8,7 @@ import { Dispatcher } from './dispatcher.js';
 import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
 import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcPeer, StreamUpgrade } from './peer.js';
-import type { ProcedureRef, ProgramDefinition, ProgramRegistry } from './program.js';
+import type { CheckedProgramDefinition, ProcedureRef, ProgramRegistry } from './program.js';
 
 /**
  * One ONC-RPC connection: a thin facade wiring the record channel (the byte stream's one owner), the
@@ -115,7 +115,7 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   }
 
   /** Registers a program this end serves to the peer (for callbacks on a client's connection). */
-  addProgram(definition: ProgramDefinition): this {
+  addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this {
     this.programs.add(definition);
     return this;
   }

@@ -56,7 +56,7 @@ export interface RpcPeer extends EventEmitter {
   /** The byte stream underneath, for diagnostics (null while an upgrade holds it, and once closed). */
   readonly transport: Duplex | null;
   readonly upgrading: boolean;
-  addProgram(definition: ProgramDefinition): this;
+  addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this;
   replyAuthError(xid: number, authStat: number): void;
   prepareUpgrade(): void;
   upgrade(upgrader: (stream: Duplex, signal: AbortSignal) => Promise<StreamUpgrade>, finalReply?: Buffer[]): Promise<void>;
@@ -106,6 +106,7 @@ export interface TypedProcedure<A, R> {
   handler: (args: A, context: CallContext) => R | Promise<R>;
 }
 
+/** A stored procedure, typed or raw; `addProgram` checks each typed one against its codecs first. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ProcedureDefinition = RawHandler | TypedProcedure<any, any>;
 
@@ -114,6 +115,23 @@ export interface ProgramDefinition {
   version: number;
   /** Procedure number -> handler. Procedure 0 (NULL) is answered automatically unless given here. */
   procedures: Readonly<Record<number, ProcedureDefinition>>;
+}
+
+/**
+ * Procedures whose handlers are checked against their codecs: `A` and `R` map each procedure number to
+ * its argument and result types, inferred from the `args` and `result` codecs, so an inline handler's
+ * argument is typed and a handler taking or returning the wrong type fails to compile.
+ */
+export type CheckedProcedures<A, R extends { [K in keyof A]: unknown }> = {
+  readonly [K in keyof A]: TypedProcedure<A[K], R[K]> | RawHandler;
+} & { readonly [K in keyof R]: RawHandler | { result: Codec<R[K]> } };
+
+/** What `addProgram` and `defineProgram` take: a ProgramDefinition whose typed handlers are checked. */
+export interface CheckedProgramDefinition<A, R extends { [K in keyof A]: unknown }> {
+  program: number;
+  version: number;
+  /** Procedure number -> handler. Procedure 0 (NULL) is answered automatically unless given here. */
+  procedures: CheckedProcedures<A, R>;
 }
 
 /**

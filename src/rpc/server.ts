@@ -4,7 +4,7 @@ import net from 'node:net';
 import { InvalidOptionError, validateInteger } from '../errors.js';
 import { type ConnectionOptions, RpcConnection } from './connection.js';
 import { resolveConnectionOptions } from './connection-options.js';
-import { type ProgramDefinition, ProgramRegistry } from './program.js';
+import { type CheckedProgramDefinition, ProgramRegistry } from './program.js';
 import { registerWithRpcbind } from './rpcbind.js';
 import { UdpEndpoint, type UdpServerOptions, type UdpServerStats, resolveUdpOptions } from './udp-server.js';
 
@@ -72,7 +72,7 @@ export class RpcServer extends EventEmitter {
     });
   }
 
-  addProgram(definition: ProgramDefinition): this {
+  addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this {
     this.programs.add(definition);
     return this;
   }
