@@ -128,12 +128,13 @@ export type {
   ProcedureRef,
   ProgramDefinition,
   RawHandler,
+  RpcConnectionEvents,
   RpcPeer,
   StreamUpgrade,
   TypedProcedure,
 } from './rpc/peer.js';
 export { RpcConnection, type ConnectionOptions, type AuthenticateHook } from './rpc/connection.js';
-export { RpcClient, DEFAULT_CLIENT_RECORD_TIMEOUT_MS, type ClientOptions, type ReconnectOptions } from './rpc/client.js';
+export { RpcClient, DEFAULT_CLIENT_RECORD_TIMEOUT_MS, type ClientOptions, type ReconnectOptions, type RpcClientEvents } from './rpc/client.js';
 export {
   RpcServer,
   DEFAULT_RECORD_TIMEOUT_MS,
@@ -142,6 +143,7 @@ export {
   DEFAULT_WRITE_TIMEOUT_MS,
   type ServerOptions,
   type ListenOptions,
+  type RpcServerEvents,
 } from './rpc/server.js';
 export {
   UdpClient,

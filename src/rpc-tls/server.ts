@@ -2,7 +2,7 @@ import net from 'node:net';
 import { AuthFlavor, AuthStat } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
 import { RpcServer, type ServerOptions } from '../rpc/server.js';
-import type { TlsInfo, TlsStreamOptions } from '../tls/tls-stream.js';
+import type { TlsStreamOptions } from '../tls/tls-stream.js';
 import { handshake, retireOnRekeyDue } from './client.js';
 import { type RpcTlsServerOptions, validateServerTls } from './options.js';
 import { NULL_PROCEDURE, judgeProbe, startTlsReply } from './probe.js';
@@ -41,14 +41,14 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
           return await handshake(stream, options, signal);
         } catch (error) {
           // Reported before the connection closes with it; an abandoned handshake is no TLS failure.
-          if (!signal.aborted) connection.emit('tlsError', error);
+          if (!signal.aborted) connection.emit('tlsError', error as Error);
           throw error;
         }
       }, startTlsReply(xid))
       .then(
         () => {
           retireOnRekeyDue(connection);
-          connection.emit('secure', connection.security);
+          if (connection.security !== null) connection.emit('secure', connection.security);
         },
         () => undefined, // the connection closed with the error ('close' carries it)
       );
@@ -71,8 +71,8 @@ export function createTlsServer(options: TlsServerOptions): RpcServer {
     userIntercept === undefined ? tlsIntercept : (call, connection) => tlsIntercept(call, connection) || userIntercept(call, connection);
   const server = new RpcServer({ ...serverOptions, interceptCall });
   server.on('connection', (connection: RpcConnection) => {
-    connection.on('secure', (info: TlsInfo) => server.emit('secureConnection', connection, info));
-    connection.on('tlsError', (error: Error) => server.emit('tlsClientError', error, connection));
+    connection.on('secure', (info) => server.emit('secureConnection', connection, info));
+    connection.on('tlsError', (error) => server.emit('tlsClientError', error, connection));
   });
   return server;
 }

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { InvalidOptionError, validateInteger } from '../errors.js';
 import { type CallOptions, type ConnectionOptions, RpcConnection } from './connection.js';
 import { ConnectError, ConnectionClosedError, RpcTimeoutError } from './errors.js';
-import { type CheckedProgramDefinition, type ProcedureRef, ProgramRegistry } from './program.js';
+import { type CallContext, type CheckedProgramDefinition, type ProcedureRef, ProgramRegistry } from './program.js';
 
 /** How long a server may take to finish a record it started (a 1 MiB reply at 35 KiB/s). */
 export const DEFAULT_CLIENT_RECORD_TIMEOUT_MS = 30_000;
@@ -34,11 +34,23 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'programs'> {
   upgrade?: (connection: RpcConnection) => Promise<void>;
 }
 
+/** Events of an RpcClient (each entry: the listener's arguments). */
+export interface RpcClientEvents {
+  /** A connection is up (after its `upgrade`, e.g. TLS), before calls waiting for it are sent. */
+  connect: [connection: RpcConnection];
+  /** The connection closed; `error` says why when it did not end cleanly. A reconnect may follow. */
+  disconnect: [error: Error | undefined];
+  /** One attempt to connect (or to upgrade a new connection) failed; with `reconnect`, another follows. */
+  connectError: [error: unknown];
+  /** A handler of a program this client serves back to the server threw (see RpcConnection). */
+  handlerError: [error: unknown, context: CallContext];
+}
+
 /**
  * An ONC-RPC client over TCP: one RpcConnection at a time, optionally re-established with backoff when
  * it is lost. Programs added with `addProgram` are served to the server over the same connection.
  */
-export class RpcClient extends EventEmitter {
+export class RpcClient extends EventEmitter<RpcClientEvents> {
   readonly programs = new ProgramRegistry();
   private readonly options: ClientOptions;
   private readonly host: string;

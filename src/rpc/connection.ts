@@ -7,7 +7,7 @@ import { AuthStat, MsgType } from './constants.js';
 import { Dispatcher } from './dispatcher.js';
 import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
-import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcPeer, StreamUpgrade } from './peer.js';
+import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
 import type { CheckedProgramDefinition, ProcedureRef, ProgramRegistry } from './program.js';
 
 /**
@@ -18,11 +18,11 @@ import type { CheckedProgramDefinition, ProcedureRef, ProgramRegistry } from './
  */
 
 export type { AuthenticateHook, ConnectionOptions } from './connection-options.js';
-export type { CallInterceptor, CallOptions, ConnectionSecurity, ConnectionStats, KeyUpdateOptions, RpcPeer, StreamUpgrade } from './peer.js';
+export type { CallInterceptor, CallOptions, ConnectionSecurity, ConnectionStats, KeyUpdateOptions, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
 
 const EMPTY = Buffer.alloc(0);
 
-export class RpcConnection extends EventEmitter implements RpcPeer {
+export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   readonly programs: ProgramRegistry;
   readonly stats: ConnectionStats = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0 };
   private readonly channel: RecordChannel;

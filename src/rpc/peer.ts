@@ -46,8 +46,29 @@ export interface StreamUpgrade {
   security: ConnectionSecurity;
 }
 
+/**
+ * Events of an RpcConnection (each entry: the listener's arguments). `secure` and `tlsError` come from
+ * the RPC-with-TLS server's interceptor, on the server's connections only.
+ */
+export interface RpcConnectionEvents {
+  /** The connection is closed; `error` says why when it did not end cleanly. */
+  close: [error: Error | undefined];
+  /** Nothing was received and nothing was in flight for `idleTimeout` ms: a graceful close follows. */
+  idle: [];
+  /** The connection asks to be replaced (its TLS keys reached their usage limit); see `retire()`. */
+  retire: [];
+  /** A REPLY whose XID matched no pending call (a late reply after a timeout, or a confused peer). */
+  unmatchedReply: [xid: number];
+  /** A handler threw something that is no RPC error (answered SYSTEM_ERR), or its result did not encode. */
+  handlerError: [error: unknown, context: CallContext];
+  /** TLS is up on this (server-side) connection; `security` is its TlsInfo. */
+  secure: [security: ConnectionSecurity];
+  /** The TLS handshake after STARTTLS failed; the connection closes with this error next. */
+  tlsError: [error: Error];
+}
+
 /** The public surface of RpcConnection (the type handlers see as `context.connection`). */
-export interface RpcPeer extends EventEmitter {
+export interface RpcPeer extends EventEmitter<RpcConnectionEvents> {
   readonly stats: Readonly<ConnectionStats>;
   readonly security: ConnectionSecurity | null;
   readonly closed: boolean;

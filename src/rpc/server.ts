@@ -5,6 +5,8 @@ import { InvalidOptionError, validateInteger } from '../errors.js';
 import { type ConnectionOptions, RpcConnection } from './connection.js';
 import { resolveConnectionOptions } from './connection-options.js';
 import { type CheckedProgramDefinition, ProgramRegistry } from './program.js';
+import type { CallContext, ConnectionSecurity, RpcPeer } from './peer.js';
+import type { DatagramTooLargeError } from '../transport/errors.js';
 import { registerWithRpcbind } from './rpcbind.js';
 import { UdpEndpoint, type UdpServerOptions, type UdpServerStats, resolveUdpOptions } from './udp-server.js';
 
@@ -39,11 +41,36 @@ export interface ListenOptions {
 }
 
 /**
+ * Events of an RpcServer (each entry: the listener's arguments). `secureConnection` and `tlsClientError`
+ * come from servers made by `createTlsServer`.
+ */
+export interface RpcServerEvents {
+  /** A TCP connection was accepted. */
+  connection: [connection: RpcConnection, socket: net.Socket];
+  /** A connection closed with an error (a record too large, a timeout, a reset, a failed handshake). */
+  connectionError: [error: Error, connection: RpcConnection];
+  /** A connection was refused: `maxConnections` are held and every one is busy. */
+  connectionRefused: [remoteAddress: string | undefined];
+  /** The connection idle the longest was closed to make room for a new one at `maxConnections`. */
+  connectionEvicted: [connection: RpcConnection];
+  /** A handler threw something that is no RPC error (answered SYSTEM_ERR), TCP or UDP. */
+  handlerError: [error: unknown, context: CallContext];
+  /** UDP: a reply exceeded `maxDatagramSize` (answered SYSTEM_ERR instead); `source` is the caller. */
+  replyTooLarge: [error: DatagramTooLargeError, source: RpcPeer];
+  /** The listening socket failed after `listen()` resolved, or rpcbind refused the unregistration at close. */
+  error: [error: Error];
+  /** TLS is up on a connection (createTlsServer). */
+  secureConnection: [connection: RpcConnection, security: ConnectionSecurity];
+  /** A connection's TLS handshake failed (createTlsServer); the connection closes with it. */
+  tlsClientError: [error: Error, connection: RpcConnection];
+}
+
+/**
  * An ONC-RPC server over TCP, and over UDP too when listened with `udp` (udp-server.ts: the same programs
  * and dispatcher, one datagram per call). Every accepted socket becomes an RpcConnection sharing this server's
  * programs; the server itself only accepts, tracks and closes connections and talks to rpcbind.
  */
-export class RpcServer extends EventEmitter {
+export class RpcServer extends EventEmitter<RpcServerEvents> {
   readonly programs = new ProgramRegistry();
   readonly connections = new Set<RpcConnection>();
   private readonly options: ServerOptions;

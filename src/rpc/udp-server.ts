@@ -12,7 +12,7 @@ import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import { DuplicateEntry, DuplicateRequestCache, duplicateKey } from './duplicate-cache.js';
 import { ConnectionClosedError, NotSecureError } from './errors.js';
 import { CallAuthTooLongError, decodeMessage, writeAcceptedHeader } from './message.js';
-import type { ConnectionStats, ProgramDefinition, RpcPeer, StreamUpgrade } from './peer.js';
+import type { ConnectionStats, ProgramDefinition, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
 
 /**
  * The UDP side of an RpcServer: one datagram socket, the same programs and the same Dispatcher as its TCP
@@ -97,7 +97,7 @@ class AddressState {
 }
 
 /** One client address:port: where its replies go, its dispatcher, and its calls still running. */
-class UdpSource extends EventEmitter implements RpcPeer {
+class UdpSource extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   readonly stats: ConnectionStats = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0 };
   readonly security = null;
   readonly transport: Duplex | null = null;

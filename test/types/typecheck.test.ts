@@ -10,3 +10,7 @@ import { ROOT, typecheck } from './compile.js';
 test('server handlers are checked against their codecs; inline handler arguments are typed (handlers.ts)', (t) => {
   t.deepEqual(typecheck([join(ROOT, 'test/types/handlers.ts')]), []);
 });
+
+test('the events of RpcClient, RpcServer and RpcConnection and connection.security are typed (events.ts)', (t) => {
+  t.deepEqual(typecheck([join(ROOT, 'test/types/events.ts')]), []);
+});
