@@ -185,7 +185,10 @@ class CallDeadlines {
     call.deadline = performance.now() + this.timeoutMs;
     call.prevDeadline = this.tail;
     if (this.tail) this.tail.nextDeadline = call;
-    else this.head = call;
+    else {
+      this.head = call;
+      this.timer?.ref();
+    }
     this.tail = call;
     if (this.timer === null) this.arm(this.timeoutMs);
   }
@@ -199,7 +202,9 @@ class CallDeadlines {
     if (next) next.prevDeadline = prev;
     else this.tail = prev;
     call.prevDeadline = call.nextDeadline = null;
-    // An armed timer for a call that left early just fires once and re-arms for the new head.
+    // An armed timer for a call that left early just fires once and re-arms for the new head; with no
+    // call left it must not hold the process meanwhile (an idle client lets it exit).
+    if (this.head === null) this.timer?.unref();
   }
 
   stop(): void {

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, validateInteger } from '../errors.js';
 import { type CallOptions, type ConnectionOptions, RpcConnection } from './connection.js';
-import { ConnectError, ConnectionClosedError, RpcTimeoutError } from './errors.js';
+import { ConnectError, ConnectionClosedError, RpcAbortError, RpcTimeoutError } from './errors.js';
 import { type CallContext, type CheckedProgramDefinition, type ProcedureRef, ProgramRegistry } from './program.js';
 
 /** How long a server may take to finish a record it started (a 1 MiB reply at 35 KiB/s). */
@@ -64,6 +64,8 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
   /** The last connection retired itself (rekey limit): the next call opens a new one, reconnect or not. */
   private replacing = false;
   private closed = false;
+  /** unref(): no connection, handshake or reconnect wait of this client keeps the process alive. */
+  private refed = true;
 
   constructor(options: ClientOptions) {
     super();
@@ -118,8 +120,14 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
     return this;
   }
 
-  /** Opens the connection (calls do this on demand). */
-  async connect(): Promise<RpcConnection> {
+  /**
+   * Opens the connection (calls do this on demand). `signal` abandons the wait (rejecting with
+   * ERR_RPC_ABORTED); an attempt already under way continues for other callers.
+   */
+  async connect(options: { signal?: AbortSignal } = {}): Promise<RpcConnection> {
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'an AbortSignal', signal);
+    if (signal?.aborted) throw new RpcAbortError(signal.reason);
     if (this.closed) throw new ConnectionClosedError('the client is closed');
     if (this.current && !this.current.closed) return this.current;
     if (!this.connecting) {
@@ -127,7 +135,30 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
         this.connecting = null;
       });
     }
-    return this.connecting;
+    return signal === undefined ? this.connecting : abortable(this.connecting, signal);
+  }
+
+  /**
+   * Lets the process exit while this client is open (as net.Socket's unref()): its connection, a
+   * handshake and a reconnect wait no longer keep the event loop alive. Like Node's sockets, calls in
+   * flight do not hold it either: await them.
+   */
+  unref(): this {
+    this.refed = false;
+    refStream(this.current?.transport, false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.refed = true;
+    refStream(this.current?.transport, true);
+    return this;
+  }
+
+  /** `await using client = new RpcClient(...)` closes it gracefully at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   call(program: number, version: number, procedure: number, args?: Buffer | readonly Buffer[], options?: CallOptions): Promise<Buffer> {
@@ -145,8 +176,7 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
   private async connectThen<T>(fn: (connection: RpcConnection) => Promise<T>, options?: CallOptions): Promise<T> {
     if (this.closed) throw new ConnectionClosedError('the client is closed');
     if (this.everConnected && !this.reconnect && !this.replacing) throw new ConnectionClosedError('the connection is closed and reconnect is off');
-    options?.signal?.throwIfAborted();
-    return fn(await this.connect());
+    return fn(await this.connect(options?.signal === undefined ? {} : { signal: options.signal }));
   }
 
   /** Graceful close: calls in flight finish, then the connection closes; no reconnect afterwards. */
@@ -174,12 +204,16 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) {
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          if (!this.refed) timer.unref();
+        });
         delay = Math.min(delay * 2 || 1, this.reconnect?.maxDelay ?? 0);
       }
       if (this.closed) break;
       try {
         const socket = await this.openSocket();
+        if (!this.refed) socket.unref();
         if (this.closed) {
           socket.destroy();
           break;
@@ -193,6 +227,8 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
             throw error;
           }
         }
+        // The upgrade may have put a TLS stream under the connection: it follows unref() too.
+        if (!this.refed) refStream(connection.transport, false);
         this.current = connection;
         this.everConnected = true;
         this.replacing = false;
@@ -223,10 +259,12 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
   private openSocket(): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
       const socket = this.path !== undefined ? net.connect({ path: this.path }) : net.connect({ host: this.host, port: this.port, noDelay: true });
+      if (!this.refed) socket.unref();
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new ConnectError(this.host, this.port, new RpcTimeoutError(this.connectTimeout)));
       }, this.connectTimeout);
+      if (!this.refed) timer.unref();
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
@@ -238,4 +276,35 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
       });
     });
   }
+}
+
+/** A stream that can stop holding the event loop (net.Socket, TlsStream). */
+interface Refable {
+  ref(): unknown;
+  unref(): unknown;
+}
+
+export function refStream(stream: unknown, ref: boolean): void {
+  const refable = stream as Partial<Refable> | null | undefined;
+  if (typeof refable?.unref !== 'function' || typeof refable.ref !== 'function') return;
+  if (ref) refable.ref();
+  else refable.unref();
+}
+
+/** `promise`, or an RpcAbortError as soon as `signal` aborts (the work behind `promise` goes on). */
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new RpcAbortError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

@@ -272,6 +272,11 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     if (this.closing && this.calls.size === 0 && this.dispatcher.incoming === 0) this.channel.end();
   }
 
+  /** `await using` closes the connection gracefully at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Closes at once: every pending call fails with ERR_RPC_CONNECTION_CLOSED (`cause` = `error`). */
   destroy(error?: Error): void {
     this.channel.destroy(error);

@@ -81,6 +81,7 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
   private listenPending = 0;
   private readonly udpOptions: ReturnType<typeof resolveUdpOptions>;
   private udp: UdpEndpoint | null = null;
+  private refed = true;
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -159,12 +160,37 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
       throw error;
     });
     const endpoint = new UdpEndpoint(socket, resolveConnectionOptions(this.connectionOptions()).dispatch, this.udpOptions);
+    if (!this.refed) endpoint.setRef(false);
     endpoint.on('handlerError', (error, context) => this.emit('handlerError', error, context));
     endpoint.on('replyTooLarge', (error, source) => this.emit('replyTooLarge', error, source));
     endpoint.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
     return endpoint;
+  }
+
+  /**
+   * Lets the process exit while this server listens (net.Server's unref(), and the UDP socket's). As in
+   * Node, accepted connections still hold it until they close.
+   */
+  unref(): this {
+    this.refed = false;
+    this.server.unref();
+    this.udp?.setRef(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.refed = true;
+    this.server.ref();
+    this.udp?.setRef(true);
+    return this;
+  }
+
+  /** `await using server = new RpcServer(...)` closes it (as `close()`) at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** The bound UDP address, or null when UDP is not served. */

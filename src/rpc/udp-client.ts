@@ -82,6 +82,7 @@ export class UdpClient {
   private closing = false;
   private closed = false;
   private closeResolvers: (() => void)[] = [];
+  private refed = true;
 
   constructor(options: UdpClientOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
@@ -169,6 +170,25 @@ export class UdpClient {
     this.shutDown(error);
   }
 
+  /** Lets the process exit while this client's socket is open (dgram's unref()); calls in flight do not hold it either. */
+  unref(): this {
+    this.refed = false;
+    this.channel?.setRef(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.refed = true;
+    this.channel?.setRef(true);
+    return this;
+  }
+
+  /** `await using client = new UdpClient(...)` closes it gracefully at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   private async open(): Promise<void> {
     let address = this.host;
     if (net.isIP(address) === 0) {
@@ -204,6 +224,7 @@ export class UdpClient {
       },
       this.maxDatagramSize,
     );
+    if (!this.refed) this.channel.setRef(false);
   }
 
   private send(parts: Buffer[]): boolean {

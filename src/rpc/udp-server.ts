@@ -236,6 +236,10 @@ export class UdpEndpoint extends EventEmitter {
     );
   }
 
+  setRef(ref: boolean): void {
+    this.channel.setRef(ref);
+  }
+
   get closed(): boolean {
     return this.closedFlag;
   }

@@ -99,6 +99,8 @@ export interface NativeTlsSocket {
   kernelState(): { txSeq: number; rxSeq: number } | null;
   /** Starts a KeyUpdate (keysUpdated event when done); an object on failure. */
   updateKeys(requestPeer: boolean): undefined | NativeErrorInfo;
+  /** uv_ref / uv_unref of the socket's handles. */
+  setRef(ref: boolean): void;
 }
 
 export interface NativeAddon {

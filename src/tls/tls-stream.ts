@@ -90,6 +90,18 @@ export class TlsStream extends Duplex {
     socket.destroy();
   }
 
+  /** Lets the process exit while this stream is open (as net.Socket's unref()). */
+  unref(): this {
+    this.#session.setRef(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.#session.setRef(true);
+    return this;
+  }
+
   /** Handshake result; null until 'secure'. */
   get tlsInfo(): TlsInfo | null {
     return this.#info;
