@@ -1,7 +1,8 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AUTH_TLS } from '../rpc/auth.js';
-import { type ClientOptions, RpcClient } from '../rpc/client.js';
+import { CLIENT_OPTIONS, type ClientOptions, RpcClient } from '../rpc/client.js';
+import { InvalidOptionError, rejectUnknownOptions } from '../errors.js';
 import type { RpcConnection, StreamUpgrade } from '../rpc/connection.js';
 import type { RpcPeer } from '../rpc/peer.js';
 import { TlsTakeoverError } from '../tls/errors.js';
@@ -85,11 +86,15 @@ export interface TlsClientOptions extends ClientOptions {
   probe: ProbeTarget;
 }
 
+const TLS_CLIENT_OPTIONS: ReadonlySet<string> = new Set([...CLIENT_OPTIONS, 'tls', 'probe']);
+
 /**
  * An RpcClient whose every connection is upgraded to TLS. The server name checked defaults to `host`
  * (as Node's tls.connect does), not to the address it resolved to.
  */
 export function createTlsClient(options: TlsClientOptions): RpcClient {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+  rejectUnknownOptions(options, TLS_CLIENT_OPTIONS);
   const { tls, probe, ...clientOptions } = options;
   const servername = tls?.servername ?? (options.path === undefined ? options.host : undefined);
   const upgrade = rpcTlsUpgrade(servername === undefined ? tls : { ...tls, servername }, probe);

@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { AuthFlavor, AuthStat } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
-import { RpcServer, type ServerOptions } from '../rpc/server.js';
+import { RpcServer, SERVER_OPTIONS, type ServerOptions } from '../rpc/server.js';
+import { InvalidOptionError, rejectUnknownOptions } from '../errors.js';
 import type { TlsStreamOptions } from '../tls/tls-stream.js';
 import { handshake, retireOnRekeyDue } from './client.js';
 import { type RpcTlsServerOptions, validateServerTls } from './options.js';
@@ -59,11 +60,15 @@ export interface TlsServerOptions extends ServerOptions {
   tls: RpcTlsServerOptions;
 }
 
+const TLS_SERVER_OPTIONS: ReadonlySet<string> = new Set([...SERVER_OPTIONS, 'tls']);
+
 /**
  * An RpcServer that answers AUTH_TLS probes. Besides RpcServer's events it emits 'secureConnection'
  * (connection, TlsInfo) and 'tlsClientError' (error, connection) for failed handshakes.
  */
 export function createTlsServer(options: TlsServerOptions): RpcServer {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+  rejectUnknownOptions(options, TLS_SERVER_OPTIONS);
   const { tls, ...serverOptions } = options;
   const userIntercept = serverOptions.interceptCall;
   const tlsIntercept = rpcTlsInterceptor(tls);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
+import { CONNECTION_OPTIONS } from './connection-options.js';
 import { type CallOptions, type ConnectionOptions, RpcConnection } from './connection.js';
 import { ConnectError, ConnectionClosedError, RpcAbortError, RpcTimeoutError } from './errors.js';
 import { type CallContext, type CheckedProgramDefinition, type ProcedureRef, ProgramRegistry } from './program.js';
@@ -46,6 +47,11 @@ export interface RpcClientEvents {
   handlerError: [error: unknown, context: CallContext];
 }
 
+const OWN_OPTIONS = optionNames<Omit<ClientOptions, keyof ConnectionOptions>>()('host', 'port', 'path', 'connectTimeout', 'reconnect', 'upgrade');
+/** Every option RpcClient takes (its connections' options but `programs`, which addProgram fills). */
+export const CLIENT_OPTIONS: ReadonlySet<string> = new Set([...CONNECTION_OPTIONS, ...OWN_OPTIONS].filter((name) => name !== 'programs'));
+const RECONNECT_OPTIONS = optionNames<ReconnectOptions>()('initialDelay', 'maxDelay', 'maxAttempts');
+
 /**
  * An ONC-RPC client over TCP: one RpcConnection at a time, optionally re-established with backoff when
  * it is lost. Programs added with `addProgram` are served to the server over the same connection.
@@ -70,6 +76,7 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
   constructor(options: ClientOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    rejectUnknownOptions(options, CLIENT_OPTIONS);
     this.options = options;
     if (options.path !== undefined) {
       if (typeof options.path !== 'string' || options.path.length === 0) throw new InvalidOptionError('path', 'a non-empty string', options.path);
@@ -93,6 +100,7 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
       this.reconnect = null;
     } else if (reconnect === true || (typeof reconnect === 'object' && reconnect !== null)) {
       const r = reconnect === true ? {} : reconnect;
+      rejectUnknownOptions(r, RECONNECT_OPTIONS, 'reconnect.');
       this.reconnect = {
         initialDelay: validateInteger(r.initialDelay ?? 100, 'reconnect.initialDelay', 0, 0x7fffffff),
         maxDelay: validateInteger(r.maxDelay ?? 10_000, 'reconnect.maxDelay', 0, 0x7fffffff),

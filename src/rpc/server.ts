@@ -1,9 +1,9 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import { type ConnectionOptions, RpcConnection } from './connection.js';
-import { resolveConnectionOptions } from './connection-options.js';
+import { CONNECTION_OPTIONS, resolveConnectionOptions } from './connection-options.js';
 import { type CheckedProgramDefinition, ProgramRegistry } from './program.js';
 import type { CallContext, ConnectionSecurity, RpcPeer } from './peer.js';
 import type { DatagramTooLargeError } from '../transport/errors.js';
@@ -39,6 +39,11 @@ export interface ListenOptions {
   /** Also serve the same programs over UDP on the same port number (default false). */
   udp?: boolean;
 }
+
+const OWN_OPTIONS = optionNames<Omit<ServerOptions, keyof ConnectionOptions>>()('maxConnections', 'closeTimeout', 'udp');
+/** Every option RpcServer takes (its connections' options but `programs` and `auth`). */
+export const SERVER_OPTIONS: ReadonlySet<string> = new Set([...CONNECTION_OPTIONS, ...OWN_OPTIONS].filter((name) => name !== 'programs' && name !== 'auth'));
+const LISTEN_OPTIONS = optionNames<ListenOptions>()('port', 'host', 'udp');
 
 /**
  * Events of an RpcServer (each entry: the listener's arguments). `secureConnection` and `tlsClientError`
@@ -86,6 +91,7 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
   constructor(options: ServerOptions = {}) {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    rejectUnknownOptions(options, SERVER_OPTIONS);
     this.options = options;
     this.maxConnections = validateInteger(options.maxConnections ?? 4096, 'maxConnections', 1, 0x7fffffff);
     this.closeTimeout = validateInteger(options.closeTimeout ?? 5000, 'closeTimeout', 0, 0x7fffffff);
@@ -110,6 +116,8 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
    * UDP on the same port number (with port 0, a number free for both).
    */
   async listen(options: ListenOptions = {}): Promise<net.AddressInfo> {
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    rejectUnknownOptions(options, LISTEN_OPTIONS);
     const port = validateInteger(options.port ?? 0, 'port', 0, 65535);
     const host = options.host ?? '0.0.0.0';
     if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('host', 'a non-empty string', host);

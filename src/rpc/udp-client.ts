@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import { DEFAULT_MAX_DATAGRAM_SIZE, DatagramChannel, MAX_DATAGRAM_SIZE } from '../transport/datagram.js';
 import { DatagramTooLargeError } from '../transport/errors.js';
 import type { OpaqueAuth } from './auth.js';
@@ -58,6 +58,10 @@ export interface UdpClientStats extends ConnectionStats {
   oversizedDatagrams: number;
 }
 
+const UDP_CLIENT_OPTIONS = optionNames<UdpClientOptions>()(
+  'host', 'port', 'localAddress', 'timeout', 'auth', 'maxDatagramSize', 'retransmitTimeout', 'maxRetransmitTimeout', 'maxPendingCalls', 'maxQueuedCalls',
+);
+
 export class UdpClient {
   readonly stats: UdpClientStats = {
     callsSent: 0,
@@ -86,6 +90,7 @@ export class UdpClient {
 
   constructor(options: UdpClientOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    rejectUnknownOptions(options, UDP_CLIENT_OPTIONS);
     if (options.host !== undefined && (typeof options.host !== 'string' || options.host.length === 0)) {
       throw new InvalidOptionError('host', 'a non-empty string', options.host);
     }

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import { DEFAULT_MAX_DATAGRAM_SIZE, DatagramChannel, MAX_DATAGRAM_SIZE, datagramLength } from '../transport/datagram.js';
 import { DatagramTooLargeError, UpgradeError } from '../transport/errors.js';
 import { XdrWriter } from '../xdr/writer.js';
@@ -69,9 +69,15 @@ interface ResolvedUdpOptions {
 
 const MAX_INT = 0x7fffffff;
 
+const UDP_SERVER_OPTIONS = optionNames<UdpServerOptions>()(
+  'maxDatagramSize', 'duplicateCacheSize', 'duplicateCacheTtl', 'maxIncomingCalls', 'maxIncomingCallsPerAddress',
+  'maxCallsPerSecondPerAddress', 'maxSources',
+);
+
 export function resolveUdpOptions(options: UdpServerOptions | boolean | undefined): ResolvedUdpOptions {
   const o = options === undefined || typeof options === 'boolean' ? {} : options;
   if (typeof o !== 'object' || o === null) throw new InvalidOptionError('udp', 'a boolean or an object of UDP options', options);
+  rejectUnknownOptions(o, UDP_SERVER_OPTIONS, 'udp.');
   return {
     maxDatagramSize: validateInteger(o.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE, 'udp.maxDatagramSize', 28, MAX_DATAGRAM_SIZE),
     duplicateCacheSize: validateInteger(o.duplicateCacheSize ?? 1024, 'udp.duplicateCacheSize', 0, MAX_INT),
