@@ -84,6 +84,10 @@ export {
 export { StartTlsRefusedError } from './rpc-tls/errors.js';
 export { XdrCompileError } from './gen/errors.js';
 
+// ---- diagnostics_channel channels (by name too: 'rpctls:call:start', ...) --------------------------------
+export { channels as diagnosticsChannels } from './diagnostics.js';
+export type { CallDiagnostic } from './rpc/call-table.js';
+
 // ---- xdr ---------------------------------------------------------------------------------------------
 export { XdrWriter, XdrReader, xdr, decode, GATHER_THRESHOLD, type Codec, type UnionValue } from './xdr/index.js';
 

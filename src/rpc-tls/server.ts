@@ -4,7 +4,8 @@ import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.
 import { RpcServer, SERVER_OPTIONS, type ServerOptions } from '../rpc/server.js';
 import { InvalidOptionError, rejectUnknownOptions } from '../errors.js';
 import type { TlsStreamOptions } from '../tls/tls-stream.js';
-import { handshake, retireOnRekeyDue } from './client.js';
+import { handshake, peerName, publishSecure, retireOnRekeyDue } from './client.js';
+import { channels, debug } from '../diagnostics.js';
 import { type RpcTlsServerOptions, validateServerTls } from './options.js';
 import { NULL_PROCEDURE, judgeProbe, startTlsReply } from './probe.js';
 
@@ -21,6 +22,8 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
     if (call.cred.flavor === AuthFlavor.AUTH_TLS) {
       const answer = judgeProbe(call, connection.security !== null, connection.transport instanceof net.Socket);
       onProbe?.(call, answer);
+      if (channels.tlsProbe.hasSubscribers) channels.tlsProbe.publish({ connection, side: 'server', answer });
+      debug('probe from %s answered %s', peerName(connection), answer);
       if (answer !== 'STARTTLS') {
         connection.replyAuthError(call.xid, AuthStat[answer]);
         return true;
@@ -42,14 +45,20 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
           return await handshake(stream, options, signal);
         } catch (error) {
           // Reported before the connection closes with it; an abandoned handshake is no TLS failure.
-          if (!signal.aborted) connection.emit('tlsError', error as Error);
+          if (!signal.aborted) {
+            if (channels.tlsHandshakeError.hasSubscribers) channels.tlsHandshakeError.publish({ connection, side: 'server', error });
+            debug('TLS handshake with %s failed: %s', peerName(connection), (error as Error).message);
+            connection.emit('tlsError', error as Error);
+          }
           throw error;
         }
       }, startTlsReply(xid))
       .then(
         () => {
           retireOnRekeyDue(connection);
-          if (connection.security !== null) connection.emit('secure', connection.security);
+          if (connection.security === null) return;
+          publishSecure(connection, 'server');
+          connection.emit('secure', connection.security);
         },
         () => undefined, // the connection closed with the error ('close' carries it)
       );

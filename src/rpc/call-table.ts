@@ -1,3 +1,4 @@
+import { channels } from '../diagnostics.js';
 import { validateInteger } from '../errors.js';
 import { XdrReader } from '../xdr/reader.js';
 import { XdrWriter, GATHER_THRESHOLD } from '../xdr/writer.js';
@@ -52,6 +53,16 @@ export interface CallTableOptions {
 
 const DEFAULT_TIMEOUT = 30_000;
 
+/** What rpctls:call:* channels carry for one call. */
+export interface CallDiagnostic {
+  xid: number;
+  program: number;
+  version: number;
+  procedure: number;
+  /** The RpcConnection or UdpClient that made the call. */
+  connection: object | null;
+}
+
 /** An outgoing call from the moment it is made until it settles. */
 class PendingCall {
   xid = 0;
@@ -73,6 +84,8 @@ class PendingCall {
   /** Which backoff round the call waits in (its interval is initial * 2^round, at most max). */
   resendRound = 0;
   prevResend: PendingCall | null = null;
+  /** The message published on rpctls:call:start, when someone listened then; null otherwise. */
+  diagnostic: CallDiagnostic | null = null;
   nextResend: PendingCall | null = null;
 
   constructor(
@@ -312,6 +325,8 @@ class Retransmissions {
 }
 
 export class CallTable {
+  /** Who makes these calls (an RpcConnection or a UdpClient), named in diagnostics messages. */
+  owner: object | null = null;
   private readonly writer: CallWriter;
   private readonly stats: ConnectionStats;
   private readonly maxPendingCalls: number;
@@ -379,6 +394,7 @@ export class CallTable {
       }
       const credentials = options?.auth === undefined ? this.defaultCredentials : encodeCredentials(validateOpaqueAuth(options.auth, 'options.auth'));
       call.xid = this.allocateXid();
+      if (channels.callStart.hasSubscribers) this.publishStart(call);
       const record = callRecordParts(call, credentials, args);
       const timeout = options?.timeout ?? this.defaultTimeout;
       if (timeout === this.defaultTimeout) {
@@ -414,6 +430,7 @@ export class CallTable {
     } else if (reply.replyStat === ReplyStat.MSG_ACCEPTED) {
       if (reply.acceptStat === AcceptStat.SUCCESS) {
         this.finish(call);
+        if (call.diagnostic !== null && channels.callEnd.hasSubscribers) channels.callEnd.publish({ call: call.diagnostic });
         call.resolve(reply.results as Buffer);
       } else {
         this.fail(call, acceptedError(reply.acceptStat as number, reply.low, reply.high));
@@ -456,7 +473,15 @@ export class CallTable {
   fail(call: PendingCall, error: Error): void {
     if (call.settled) return;
     this.finish(call);
-    call.reject(tag(error, call));
+    tag(error, call);
+    if (call.diagnostic !== null && channels.callError.hasSubscribers) channels.callError.publish({ call: call.diagnostic, error });
+    call.reject(error);
+  }
+
+  private publishStart(call: PendingCall): void {
+    const { xid, program, version, procedure } = call;
+    call.diagnostic = { xid, program, version, procedure, connection: this.owner };
+    channels.callStart.publish({ call: call.diagnostic });
   }
 
   /** New calls are refused from now on (a graceful close); calls in flight go on. */

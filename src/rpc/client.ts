@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import { CONNECTION_OPTIONS } from './connection-options.js';
+import { debug } from '../diagnostics.js';
 import { type CallOptions, type ConnectionOptions, RpcConnection } from './connection.js';
 import { ConnectError, ConnectionClosedError, RpcAbortError, RpcTimeoutError } from './errors.js';
 import { type CallContext, type CheckedProgramDefinition, type ProcedureRef, ProgramRegistry } from './program.js';
@@ -257,6 +258,7 @@ export class RpcClient extends EventEmitter<RpcClientEvents> {
         return connection;
       } catch (error) {
         lastError = error;
+        debug('connect to %s failed: %s', this.target, (error as Error)?.message);
         this.emit('connectError', error);
       }
     }

@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { channels, debug } from '../diagnostics.js';
 import { RecordChannel, type RecordSink } from '../transport/channel.js';
 import { CallTable, type CallWriter, typedRequest } from './call-table.js';
 import { type ConnectionOptions, resolveConnectionOptions } from './connection-options.js';
@@ -22,6 +24,11 @@ export type { CallInterceptor, CallOptions, ConnectionSecurity, ConnectionStats,
 
 const EMPTY = Buffer.alloc(0);
 
+function describeStream(stream: Duplex): string {
+  const socket = stream as Partial<net.Socket>;
+  return socket.remoteAddress === undefined ? '(not a TCP socket)' : `${socket.localAddress}:${socket.localPort} <-> ${socket.remoteAddress}:${socket.remotePort}`;
+}
+
 export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   readonly programs: ProgramRegistry;
   readonly stats: ConnectionStats = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0 };
@@ -35,9 +42,16 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   private callsHeld = false;
   private closing = false;
   private closeResolvers: (() => void)[] = [];
+  /** The peer's address and port when the stream is a TCP socket (kept across a TLS upgrade). */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  /** Made over a stream (not just to validate options): its close is published. */
+  private readonly opened: boolean;
 
   constructor(stream: Duplex | null, options: ConnectionOptions = {}) {
     super();
+    this.remoteAddress = (stream as Partial<net.Socket> | null)?.remoteAddress;
+    this.remotePort = (stream as Partial<net.Socket> | null)?.remotePort;
     const o = resolveConnectionOptions(options);
     this.maxIncomingCalls = o.maxIncomingCalls;
     this.programs = o.programs;
@@ -60,6 +74,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
       },
     };
     this.calls = new CallTable(writer, this.stats, o.calls);
+    this.calls.owner = this;
     this.calls.onSettled = () => this.settled();
     const host = {
       peer: this,
@@ -71,6 +86,11 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     };
     this.dispatcher = new Dispatcher(host, o.dispatch);
     this.channel = new RecordChannel(stream, sink, o.channel);
+    this.opened = stream !== null;
+    if (stream !== null) {
+      if (channels.connectionOpen.hasSubscribers) channels.connectionOpen.publish({ connection: this });
+      debug('connection open %s', describeStream(stream));
+    }
   }
 
   /** Calls awaiting a reply (written or queued). */
@@ -241,6 +261,11 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     const resolvers = this.closeResolvers;
     this.closeResolvers = [];
     for (const resolve of resolvers) resolve();
+    // A stream-less connection is only ever made to validate options: it never opened.
+    if (this.opened) {
+      if (channels.connectionClose.hasSubscribers) channels.connectionClose.publish({ connection: this, error });
+      debug('connection with %s closed%s', this.remoteAddress ?? 'a stream', error === undefined ? '' : `: ${error.message}`);
+    }
     this.emit('close', error);
   }
 

@@ -77,6 +77,9 @@ export interface RpcPeer extends EventEmitter<RpcConnectionEvents> {
   /** The byte stream underneath, for diagnostics (null while an upgrade holds it, and once closed). */
   readonly transport: Duplex | null;
   readonly upgrading: boolean;
+  /** The peer's IP address and port (undefined when the stream is no TCP socket). */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
   addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this;
   replyAuthError(xid: number, authStat: number): void;
   prepareUpgrade(): void;

@@ -124,6 +124,7 @@ export class UdpClient {
       retransmit: { initial, max },
     });
     this.calls.onSettled = () => this.settled();
+    this.calls.owner = this;
   }
 
   /** Where this client sends, as `host:port`. */

@@ -129,6 +129,14 @@ class UdpSource extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
     return this;
   }
 
+  get remoteAddress(): string {
+    return this.address;
+  }
+
+  get remotePort(): number {
+    return this.port;
+  }
+
   get closed(): boolean {
     return this.endpoint.closed;
   }
