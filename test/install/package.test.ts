@@ -29,3 +29,12 @@ test('the tarball ships LICENSE (MIT), the install script, and every source a sh
   t.deepEqual(dangling, []);
   t.false([...files].some((f) => f.startsWith('test/') || f.startsWith('native/build/')));
 });
+
+test('CommonJS can require() the package where Node has require(esm) (20.19+, 22.12+)', async (t) => {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  const hasRequireEsm = (major === 20 && minor >= 19) || (major === 22 && minor >= 12) || major >= 23;
+  if (!hasRequireEsm) return t.pass(`Node ${process.versions.node} has no require(esm): nothing to check`);
+  const script = `const rpctls = require(${JSON.stringify(join(root, 'dist', 'index.js'))}); console.log(typeof rpctls.RpcClient, typeof rpctls.compileXdr);`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--no-warnings', '-e', script], { cwd: root });
+  t.is(stdout.trim(), 'function function');
+});
