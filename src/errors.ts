@@ -69,7 +69,7 @@ export function rejectUnknownOptions(options: object, known: ReadonlySet<string>
 }
 
 /** The known name fewest single-character edits away, if it is close enough to be a typo of `name`. */
-function nearestName(name: string, known: Iterable<string>): string | undefined {
+export function nearestName(name: string, known: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   const lower = name.toLowerCase();

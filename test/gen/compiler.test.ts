@@ -209,6 +209,28 @@ test('server adapter decodes args, encodes results, and separates bad args from 
   t.false(fault instanceof XdrError);
 });
 
+test('runGen says what it wrote, hints at --with for an unknown type, and reports an unwritable -o without a stack', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rpctls-gen-cli-'));
+  try {
+    writeFileSync(join(dir, 'ok.x'), 'struct point { int x; int y; };\n');
+    writeFileSync(join(dir, 'uses.x'), 'struct line { point a; point b; };\n');
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: (s: string) => void out.push(s), stderr: (s: string) => void err.push(s) };
+    t.is(runGen([join(dir, 'ok.x'), '-o', join(dir, 'ok.ts')], io), 0);
+    t.regex(out.join(''), /^rpctls gen: wrote .*ok\.ts \(\d+ bytes\) from .*ok\.x\n$/);
+    t.is(runGen([join(dir, 'uses.x'), '-o', join(dir, 'uses.ts')], io), 1);
+    t.regex(err.join(''), /unknown type "point"\n  hint: a type from another \.x file\? pass it with --with <other\.x>/);
+    t.is(runGen([join(dir, 'uses.x'), '--with', join(dir, 'ok.x'), '-o', join(dir, 'uses.ts')], io), 0);
+    err.length = 0;
+    t.is(runGen([join(dir, 'ok.x'), '-o', join(dir, 'no-such-dir', 'ok.ts')], io), 1);
+    t.regex(err.join(''), /^rpctls gen: cannot write .*no-such-dir\/ok\.ts: ENOENT/);
+    t.notRegex(err.join(''), /\n\s+at /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('runGen compiles a file, follows #include, and reports errors with positions', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rpctls-gen-cli-'));
   try {
@@ -225,6 +247,7 @@ test('runGen compiles a file, follows #include, and reports errors with position
     t.is(runGen([join(dir, 'broken.x'), '-o', join(dir, 'broken.ts')], io), 1);
     t.regex(err.join(''), /broken\.x:2:6: expected a field name, found ";"/);
     t.is(runGen([join(dir, 'main.x')], io), 2);
+    t.regex(err.join(''), /rpctls gen: no output file given: add -o <out\.ts>/);
     t.is(runGen([join(dir, 'main.x'), '-o', join(dir, 'x.ts'), '--bogus'], io), 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
