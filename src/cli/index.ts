@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 
 import { runGen } from '../gen/cli.js';
-import { nearestName } from '../errors.js';
+import { RpctlsError, nearestName } from '../errors.js';
+import { printError } from './common.js';
 import { terminalSafe } from './render.js';
 import { runAgent } from './agent.js';
 import { runBench } from './bench.js';
@@ -66,5 +67,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`rpctls: unknown command '${terminalSafe(command)}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${known.join(', ')}; rpctls --help for more\n`);
     return 2;
   }
-  return run(rest);
+  try {
+    return await run(rest);
+  } catch (error) {
+    // A coded error no command handled (e.g. ERR_TLS_NATIVE_MISSING where the addon was not built): one
+    // rendered message with its hint, not a stack.
+    if (!(error instanceof RpctlsError)) throw error;
+    printError(error);
+    return 1;
+  }
 }

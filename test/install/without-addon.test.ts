@@ -58,3 +58,21 @@ test('with the addon hidden, plain RPC over TCP and UDP, XDR and the compiler wo
     t.regex(error.message, /is not built .*node-gyp rebuild --directory=node_modules\/rpctls\/native/);
   }
 });
+
+test('without the addon the CLI says so in one rendered error (no stack); gen still works', async (t) => {
+  const bin = join(root, 'bin', 'rpctls.js');
+  const env = { ...process.env, RPCTLS_NATIVE_PATH: join(tmpdir(), 'no-such-dir', 'rpctls_native.node'), NO_COLOR: '1' };
+  const demo = await run(process.execPath, [bin, 'demo'], { env }).then(
+    () => ({ code: 0, stderr: '' }),
+    (error: { code: number; stderr: string }) => error,
+  );
+  t.is(demo.code, 1);
+  t.regex(demo.stderr, /native addon \(needed for TLS\) is not built .*\[ERR_TLS_NATIVE_MISSING\]/);
+  t.regex(demo.stderr, /plain RPC does not/);
+  t.notRegex(demo.stderr, /\n\s+at /);
+  const dir = mkdtempSync(join(tmpdir(), 'rpctls-gen-noaddon-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  cpSync(join(root, 'src', 'generated', 'mount.x'), join(dir, 'mount.x'));
+  const gen = await run(process.execPath, [bin, 'gen', join(dir, 'mount.x'), '-o', join(dir, 'mount.ts')], { env });
+  t.regex(gen.stdout, /rpctls gen: wrote .*mount\.ts/);
+});
