@@ -294,7 +294,7 @@ interface Refable {
   unref(): unknown;
 }
 
-export function refStream(stream: unknown, ref: boolean): void {
+function refStream(stream: unknown, ref: boolean): void {
   const refable = stream as Partial<Refable> | null | undefined;
   if (typeof refable?.unref !== 'function' || typeof refable.ref !== 'function') return;
   if (ref) refable.ref();
@@ -302,7 +302,7 @@ export function refStream(stream: unknown, ref: boolean): void {
 }
 
 /** `promise`, or an RpcAbortError as soon as `signal` aborts (the work behind `promise` goes on). */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(new RpcAbortError(signal.reason));
     signal.addEventListener('abort', onAbort, { once: true });
