@@ -79,9 +79,14 @@ export {
   TlsProtocolError,
   TlsSyscallError,
   TlsTakeoverError,
+  TlsNativeMissingError,
 } from './tls/errors.js';
 export { StartTlsRefusedError } from './rpc-tls/errors.js';
 export { XdrCompileError } from './gen/errors.js';
+
+// ---- diagnostics_channel channels (by name too: 'rpctls:call:start', ...) --------------------------------
+export { channels as diagnosticsChannels } from './diagnostics.js';
+export type { CallDiagnostic } from './rpc/call-table.js';
 
 // ---- xdr ---------------------------------------------------------------------------------------------
 export { XdrWriter, XdrReader, xdr, decode, GATHER_THRESHOLD, type Codec, type UnionValue } from './xdr/index.js';
@@ -113,11 +118,13 @@ export {
 } from './rpc/constants.js';
 export { AUTH_NONE, AUTH_TLS, authSys, decodeAuthSys, type OpaqueAuth, type AuthSysParams } from './rpc/auth.js';
 export { decodeMessage, type RpcCall, type RpcReply, type RpcMessage } from './rpc/message.js';
-export { procedure, ProgramRegistry } from './rpc/program.js';
+export { procedure, defineProgram, ProgramRegistry } from './rpc/program.js';
 export type {
   CallContext,
   CallInterceptor,
   CallOptions,
+  CheckedProcedures,
+  CheckedProgramDefinition,
   ConnectionSecurity,
   ConnectionStats,
   KeyUpdateOptions,
@@ -125,12 +132,13 @@ export type {
   ProcedureRef,
   ProgramDefinition,
   RawHandler,
+  RpcConnectionEvents,
   RpcPeer,
   StreamUpgrade,
   TypedProcedure,
 } from './rpc/peer.js';
 export { RpcConnection, type ConnectionOptions, type AuthenticateHook } from './rpc/connection.js';
-export { RpcClient, DEFAULT_CLIENT_RECORD_TIMEOUT_MS, type ClientOptions, type ReconnectOptions } from './rpc/client.js';
+export { RpcClient, DEFAULT_CLIENT_RECORD_TIMEOUT_MS, type ClientOptions, type ReconnectOptions, type RpcClientEvents } from './rpc/client.js';
 export {
   RpcServer,
   DEFAULT_RECORD_TIMEOUT_MS,
@@ -139,6 +147,7 @@ export {
   DEFAULT_WRITE_TIMEOUT_MS,
   type ServerOptions,
   type ListenOptions,
+  type RpcServerEvents,
 } from './rpc/server.js';
 export {
   UdpClient,

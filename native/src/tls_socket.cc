@@ -59,6 +59,7 @@ Napi::Function TlsSocket::Init(Napi::Env env) {
                          InstanceMethod<&TlsSocket::Counters>("counters"),
                          InstanceMethod<&TlsSocket::KernelState>("kernelState"),
                          InstanceMethod<&TlsSocket::UpdateKeys>("updateKeys"),
+                         InstanceMethod<&TlsSocket::SetRef>("setRef"),
                      });
 }
 
@@ -263,6 +264,22 @@ Napi::Value TlsSocket::Shutdown(const Napi::CallbackInfo& info) {
 
 Napi::Value TlsSocket::Close(const Napi::CallbackInfo& info) {
   CloseAll();
+  return info.Env().Undefined();
+}
+
+// An unreferenced socket does not keep the event loop alive (net.Socket.unref()): both handles follow.
+Napi::Value TlsSocket::SetRef(const Napi::CallbackInfo& info) {
+  if (handlesOpen_) {
+    auto* poll = reinterpret_cast<uv_handle_t*>(&poll_);
+    auto* timer = reinterpret_cast<uv_handle_t*>(&timer_);
+    if (info[0].ToBoolean().Value()) {
+      uv_ref(poll);
+      uv_ref(timer);
+    } else {
+      uv_unref(poll);
+      uv_unref(timer);
+    }
+  }
   return info.Env().Undefined();
 }
 

@@ -53,6 +53,7 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   Napi::Value Counters(const Napi::CallbackInfo& info);
   Napi::Value KernelState(const Napi::CallbackInfo& info);
   Napi::Value UpdateKeys(const Napi::CallbackInfo& info);
+  Napi::Value SetRef(const Napi::CallbackInfo& info);
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);

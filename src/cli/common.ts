@@ -55,11 +55,15 @@ export function tlsFiles(command: string, parsed: Parsed): { ca: string | undefi
 
 export function readPem(command: string, flag: string, path: string | undefined): string | undefined {
   if (path === undefined) return undefined;
+  let text: string;
   try {
-    return readFileSync(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (error) {
     throw new UsageError(`rpctls ${command}: cannot read --${flag} ${path}: ${(error as Error).message}`);
   }
+  // Caught here, before connecting, rather than as a TLS failure after it.
+  if (!text.includes('-----BEGIN ')) throw new UsageError(`rpctls ${command}: --${flag} ${path} is not PEM (no "-----BEGIN" line)`);
+  return text;
 }
 
 // ---- the test program (served by `rpctls serve`, used by bench and demo) ------------------------------

@@ -2,7 +2,12 @@
  * The `rpctls` command line. Each command is a function of argv returning an exit code (one file per
  * command in this folder); this file only routes.
  */
+import { readFileSync } from 'node:fs';
+
 import { runGen } from '../gen/cli.js';
+import { RpctlsError, nearestName } from '../errors.js';
+import { printError } from './common.js';
+import { terminalSafe } from './render.js';
 import { runAgent } from './agent.js';
 import { runBench } from './bench.js';
 import { runDemo } from './demo.js';
@@ -25,8 +30,14 @@ commands:
   agent --config <file>      the kernel's TLS handshake agent (tlshd's role) for NFS with xprtsec=tls
   gen <file.x> -o <out.ts>   compile an XDR/RPC language file into TypeScript
 
-rpctls <command> --help shows a command's flags and exit statuses.
+rpctls <command> --help shows a command's flags and exit statuses; rpctls --version the version.
 `;
+
+/** The package's version, read from its package.json (two levels up from dist/cli or src/cli). */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
 
 const COMMANDS: Record<string, (argv: readonly string[]) => number | Promise<number>> = {
   gen: runGen,
@@ -45,10 +56,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
+  if (command === '--version' || command === '-v' || command === 'version') {
+    process.stdout.write(`rpctls ${version()} (Node ${process.versions.node})\n`);
+    return 0;
+  }
   const run = COMMANDS[command];
   if (run === undefined) {
-    process.stderr.write(`rpctls: unknown command '${command}'\n\n${USAGE}`);
+    const known = Object.keys(COMMANDS);
+    const near = nearestName(command, known);
+    process.stderr.write(`rpctls: unknown command '${terminalSafe(command)}'${near ? ` (did you mean '${near}'?)` : ''}; commands: ${known.join(', ')}; rpctls --help for more\n`);
     return 2;
   }
-  return run(rest);
+  try {
+    return await run(rest);
+  } catch (error) {
+    // A coded error no command handled (e.g. ERR_TLS_NATIVE_MISSING where the addon was not built): one
+    // rendered message with its hint, not a stack.
+    if (!(error instanceof RpctlsError)) throw error;
+    printError(error);
+    return 1;
+  }
 }

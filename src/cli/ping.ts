@@ -63,7 +63,8 @@ export interface PingResult {
   calls: number;
   errors: number;
   callsPerSec: number;
-  latencyMs: { min: number; median: number; p99: number; max: number };
+  /** null when no call succeeded: there is no latency to report. */
+  latencyMs: { min: number; median: number; p99: number; max: number } | null;
   offload: { tx: boolean; rx: boolean; reason: string | null; rekey?: boolean };
   /** TLS 1.3 KeyUpdates this client sent and followed (null without --tls). */
   keyUpdates: { sent: number; received: number } | null;
@@ -195,8 +196,12 @@ export async function runPing(argv: readonly string[]): Promise<number> {
   await client.close().catch(() => client.destroy());
   result.calls = samples.length + result.errors;
   result.callsPerSec = Math.round(samples.length / elapsed);
-  const p = percentiles(samples);
-  result.latencyMs = { min: round3(p.min), median: round3(p.median), p99: round3(p.p99), max: round3(p.max) };
+  if (samples.length > 0) {
+    const p = percentiles(samples);
+    result.latencyMs = { min: round3(p.min), median: round3(p.median), p99: round3(p.p99), max: round3(p.max) };
+  } else {
+    result.latencyMs = null;
+  }
   if (result.errors > 0) result.exitCode = Exit.FAILURE;
   return report(result, o);
 }
@@ -212,7 +217,9 @@ function report(r: PingResult, o: { host: string; port: number; json: boolean })
     process.stdout.write(
       `${s.bold(`rpctls ping ${formatHostPort(o.host, o.port)}`)}  program ${r.program} version ${r.version}  ${r.tls ? 'RPC-with-TLS' : r.transport === 'udp' ? 'plain UDP' : 'plain'}\n` +
         `  calls      ${ok} ok, ${r.errors ? s.bad(`${r.errors} failed`) : '0 failed'}  (${r.callsPerSec} calls/s)\n` +
-        `  latency    min ${ms(r.latencyMs.min)}  median ${ms(r.latencyMs.median)}  p99 ${ms(r.latencyMs.p99)}  max ${ms(r.latencyMs.max)}\n` +
+        (r.latencyMs
+          ? `  latency    min ${ms(r.latencyMs.min)}  median ${ms(r.latencyMs.median)}  p99 ${ms(r.latencyMs.p99)}  max ${ms(r.latencyMs.max)}\n`
+          : '  latency    none (no call succeeded)\n') +
         `  offload    ${r.tls ? offloadText(r.offload) : 'n/a (plain RPC)'}\n` +
         (r.keyUpdates ? `  rekey      ${r.keyUpdates.sent} KeyUpdates sent, ${r.keyUpdates.received} followed\n` : '') +
         (r.kernelRekey ? `  kernel     ${kernelRekeyText(r.kernelRekey)}\n` : ''),

@@ -45,6 +45,7 @@ SINK=2 opaque<> -> uint byte count; SOURCE=3 uint n -> opaque<min(n, ${SOURCE_MA
   --write-ca <file>        with --self-signed: write the throwaway CA (PEM) there once listening
   --ca <file>              CA for client certificates; clients are asked for one (mutual TLS)
   --request-cert           ask clients for a certificate (verified against --ca, else the system store)
+  --require-client-cert    refuse clients without a verified certificate (mutual TLS only; needs --ca)
   --require-tls            plaintext calls other than NULL get AUTH_ERROR / AUTH_TOOWEAK
   --udp                    also serve over UDP on the same port (default: TCP only: UDP has no TLS, and
                            its source addresses can be forged); TLS probes over UDP are refused
@@ -68,6 +69,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'write-ca': { type: 'string', value: '<file>' },
   ca: { type: 'string', value: '<file>' },
   'request-cert': { type: 'boolean' },
+  'require-client-cert': { type: 'boolean' },
   'require-tls': { type: 'boolean' },
   register: { type: 'boolean' },
   udp: { type: 'boolean' },
@@ -121,7 +123,10 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     }
     const a = accessors(parsed);
     const tls = a.bool('tls');
-    onlyWithTls('serve', parsed, ['cert', 'key', 'self-signed', 'write-ca', 'ca', 'request-cert', 'require-tls']);
+    onlyWithTls('serve', parsed, ['cert', 'key', 'self-signed', 'write-ca', 'ca', 'request-cert', 'require-client-cert', 'require-tls']);
+    if (a.bool('require-client-cert') && a.str('ca') === undefined) {
+      throw new UsageError('rpctls serve: --require-client-cert needs --ca <file> (the CA client certificates are verified against)');
+    }
     if (a.str('cert') !== undefined && a.bool('self-signed')) throw new UsageError('rpctls serve: --self-signed and --cert exclude each other');
     if (a.str('write-ca') !== undefined && a.str('cert') !== undefined) throw new UsageError('rpctls serve: --write-ca writes the --self-signed CA; it does not go with --cert');
     const host = a.str('host') ?? '0.0.0.0';
@@ -134,6 +139,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
       ...files,
       writeCa: a.str('write-ca'),
       requestCert: a.bool('request-cert'),
+      requireClientCert: a.bool('require-client-cert'),
       requireTls: a.bool('require-tls'),
       register: a.bool('register'),
       udp: a.bool('udp'),
@@ -163,6 +169,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     tlsOptions = { cert, key: key as string };
     if (o.ca !== undefined) tlsOptions.ca = o.ca;
     if (o.requestCert) tlsOptions.requestCert = true;
+    if (o.requireClientCert) tlsOptions.requireClientCert = true;
     if (o.requireTls) tlsOptions.requireTls = true;
   }
 
@@ -255,7 +262,7 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     log(`listening ${formatHostPort(address.address, address.port)}`);
     const programs = [`${TEST_PROGRAM}:${TEST_VERSION}`, ...o.programs.map((p) => `${p.program}:${p.version}`)];
     log(`serving programs=${programs.join(',')} tls=${o.tls ? 'on' : 'off'}${o.requireTls ? ' require-tls' : ''}${o.udp ? ' udp' : ''}${o.register ? ' registered' : ''}` +
-      (o.tls ? ` cert=${caPem ? 'self-signed' : 'file'} client-certs=${tlsOptions?.ca !== undefined || o.requestCert ? 'requested' : 'no'}` : ''));
+      (o.tls ? ` cert=${caPem ? 'self-signed' : 'file'} client-certs=${o.requireClientCert ? 'required' : tlsOptions?.ca !== undefined || o.requestCert ? 'requested' : 'no'}` : ''));
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === 'EADDRINUSE') {

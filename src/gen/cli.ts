@@ -65,7 +65,7 @@ export function runGen(argv: readonly string[], io: GenIo = defaultIo): number {
     }
   }
   if (input === undefined || output === undefined) {
-    io.stderr(`${USAGE}\n`);
+    io.stderr(`rpctls gen: ${input === undefined ? 'no input file given' : 'no output file given: add -o <out.ts>'}\n${USAGE}\n`);
     return 2;
   }
   let source: string;
@@ -93,9 +93,17 @@ export function runGen(argv: readonly string[], io: GenIo = defaultIo): number {
       },
     });
     writeFileSync(output, code);
+    io.stdout(`rpctls gen: wrote ${output} (${code.length} bytes) from ${input}\n`);
   } catch (error) {
     if (error instanceof XdrCompileError) {
-      io.stderr(`${error.message}\n`);
+      // A type defined in another .x file that this one does not #include: --with compiles that one in.
+      const hint = /unknown type "/.test(error.message) ? '\n  hint: a type from another .x file? pass it with --with <other.x> (or #include it)' : '';
+      io.stderr(`${error.message}${hint}\n`);
+      return 1;
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('E')) {
+      io.stderr(`rpctls gen: cannot write ${output}: ${(error as Error).message}\n`);
       return 1;
     }
     throw error;

@@ -110,7 +110,7 @@ function emitStruct(cx: DefinitionContext, def: TypeDef & { kind: 'struct' }, ts
     const values = fields.map((f) => {
       const t = dec.fresh('f');
       dec.line(`const ${t} = ${cx.decodeDecl(f, dec, `${def.name}.${f.name}`)};`);
-      return `${f.name}: ${t}`;
+      return `${propertyKey(f.name)}: ${t}`;
     });
     dec.line(`return { ${values.join(', ')} };`);
   } else {
@@ -121,12 +121,12 @@ function emitStruct(cx: DefinitionContext, def: TypeDef & { kind: 'struct' }, ts
     const values = fields.slice(0, -1).map((f) => {
       const t = dec.fresh('f');
       dec.line(`const ${t} = ${cx.decodeDecl(f, dec, `${def.name}.${f.name}`)};`);
-      return `${f.name}: ${t}`;
+      return `${propertyKey(f.name)}: ${t}`;
     });
-    values.push(`${link.name}: null`);
+    values.push(`${propertyKey(link.name)}: null`);
     dec.line(`const node: ${ts} = { ${values.join(', ')} };`);
     dec.line('if (tail === undefined) head = node;');
-    dec.line(`else tail.${link.name} = node;`);
+    dec.line(link.name === '__proto__' ? `else Object.defineProperty(tail, '__proto__', { value: node, writable: true, enumerable: true, configurable: true });` : `else tail.${link.name} = node;`);
     dec.line('tail = node;');
     dec.line(`if (!r.bool()) return head as ${ts};`);
     dec.line(`if (count >= ${max}) throw new XdrLengthError(${JSON.stringify(`${def.name} list`)}, count + 1, ${max}, r.offset);`);
@@ -215,10 +215,10 @@ function emitUnion(cx: DefinitionContext, def: TypeDef & { kind: 'union' }, ts: 
   const decodeArm = (decl: Decl): void => {
     dec.indent();
     dec.indent();
-    if (decl.kind === 'void') dec.line(`return { ${disc}: d };`);
+    if (decl.kind === 'void') dec.line(`return { ${propertyKey(disc)}: d };`);
     else {
       const expr = cx.decodeDecl(decl, dec, `${def.name}.${decl.name}`);
-      dec.line(`return { ${disc}: d, ${decl.name}: ${expr} };`);
+      dec.line(`return { ${propertyKey(disc)}: d, ${propertyKey(decl.name)}: ${expr} };`);
     }
     dec.dedent();
     dec.dedent();
@@ -240,4 +240,13 @@ function emitUnion(cx: DefinitionContext, def: TypeDef & { kind: 'union' }, ts: 
   }
   lines.push(`export function decode${ts}(r: XdrReader): ${ts} {`, ...dec.lines, '}');
   return lines;
+}
+
+/**
+ * A field name as an object-literal key. `__proto__: v` in a literal sets the prototype instead of
+ * defining a field (the value is lost, or the peer's data becomes the prototype); the computed form
+ * `["__proto__"]: v` defines an own property like any other name.
+ */
+function propertyKey(name: string): string {
+  return name === '__proto__' ? '["__proto__"]' : name;
 }

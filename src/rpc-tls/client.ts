@@ -1,11 +1,13 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { AUTH_TLS } from '../rpc/auth.js';
-import { type ClientOptions, RpcClient } from '../rpc/client.js';
+import { CLIENT_OPTIONS, type ClientOptions, RpcClient } from '../rpc/client.js';
+import { InvalidOptionError, rejectUnknownOptions } from '../errors.js';
 import type { RpcConnection, StreamUpgrade } from '../rpc/connection.js';
 import type { RpcPeer } from '../rpc/peer.js';
 import { TlsTakeoverError } from '../tls/errors.js';
-import { TlsStream, type TlsStreamOptions } from '../tls/tls-stream.js';
+import { type TlsInfo, TlsStream, type TlsStreamOptions } from '../tls/tls-stream.js';
+import { channels, debug } from '../diagnostics.js';
 import { StartTlsRefusedError } from './errors.js';
 import { type RpcTlsClientOptions, validateClientTls } from './options.js';
 import { NULL_PROCEDURE, offersStartTls } from './probe.js';
@@ -49,6 +51,20 @@ export function handshake(stream: Duplex, options: TlsStreamOptions, signal: Abo
   });
 }
 
+/** The peer's address for logs, from the socket under the connection. */
+export function peerName(connection: RpcPeer): string {
+  return connection.remoteAddress === undefined ? 'the peer' : `${connection.remoteAddress}:${connection.remotePort}`;
+}
+
+/** TLS is up on `connection`: rpctls:tls:secure and a debug line saying kernel or userspace records. */
+export function publishSecure(connection: RpcPeer, side: 'client' | 'server'): void {
+  const security = connection.security as TlsInfo | null;
+  if (security === null) return;
+  if (channels.tlsSecure.hasSubscribers) channels.tlsSecure.publish({ connection, side, security });
+  const records = security.offload.tx && security.offload.rx ? 'kernel TLS' : `userspace records${security.offload.reason ? ` (${security.offload.reason})` : ''}`;
+  debug('TLS up with %s: %s %s, %s', peerName(connection), security.version, security.cipher, records);
+}
+
 /**
  * At the key-usage limit of the context's `rekey: 'reconnect'` policy the connection is replaced: a
  * client moves new calls to a fresh connection, a server closes it gracefully (its client reconnects).
@@ -73,8 +89,18 @@ export function rpcTlsUpgrade(tlsOptions: RpcTlsClientOptions, probe: ProbeTarge
     connection.prepareUpgrade();
     const reply = await replied;
     onProbeReply?.(reply);
-    if (!offersStartTls(reply)) throw new StartTlsRefusedError(reply);
-    await connection.upgrade((stream, signal) => handshake(stream, options, signal));
+    const offered = offersStartTls(reply);
+    if (channels.tlsProbe.hasSubscribers) channels.tlsProbe.publish({ connection, side: 'client', answer: offered ? 'STARTTLS' : 'refused' });
+    debug('probe of %s: %s', peerName(connection), offered ? 'STARTTLS' : 'refused');
+    if (!offered) throw new StartTlsRefusedError(reply);
+    try {
+      await connection.upgrade((stream, signal) => handshake(stream, options, signal));
+    } catch (error) {
+      if (channels.tlsHandshakeError.hasSubscribers) channels.tlsHandshakeError.publish({ connection, side: 'client', error });
+      debug('TLS handshake with %s failed: %s', peerName(connection), (error as Error).message);
+      throw error;
+    }
+    publishSecure(connection, 'client');
     retireOnRekeyDue(connection);
   };
 }
@@ -85,11 +111,15 @@ export interface TlsClientOptions extends ClientOptions {
   probe: ProbeTarget;
 }
 
+const TLS_CLIENT_OPTIONS: ReadonlySet<string> = new Set([...CLIENT_OPTIONS, 'tls', 'probe']);
+
 /**
  * An RpcClient whose every connection is upgraded to TLS. The server name checked defaults to `host`
  * (as Node's tls.connect does), not to the address it resolved to.
  */
 export function createTlsClient(options: TlsClientOptions): RpcClient {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+  rejectUnknownOptions(options, TLS_CLIENT_OPTIONS);
   const { tls, probe, ...clientOptions } = options;
   const servername = tls?.servername ?? (options.path === undefined ? options.host : undefined);
   const upgrade = rpcTlsUpgrade(servername === undefined ? tls : { ...tls, servername }, probe);

@@ -1,4 +1,4 @@
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import { TlsContext, type TlsCipherSuite, type TlsContextOptions } from '../tls/context.js';
 import type { RpcCall, RpcReply } from '../rpc/message.js';
 import type { ProbeAnswer } from './probe.js';
@@ -74,6 +74,15 @@ const CONTEXT_OPTIONS = [
   'rejectUnauthorized', 'requestCert', 'requireClientCert', 'rekey',
 ] as const;
 
+const CLIENT_TLS_OPTIONS = optionNames<RpcTlsClientOptions>()(
+  'cert', 'key', 'passphrase', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog', 'rekey',
+  'servername', 'rejectUnauthorized', 'probeTimeout', 'onProbeReply',
+);
+const SERVER_TLS_OPTIONS = optionNames<RpcTlsServerOptions>()(
+  'cert', 'key', 'passphrase', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog', 'rekey',
+  'requestCert', 'requireClientCert', 'requireTls', 'onProbe',
+);
+
 function flag(value: unknown, option: string): boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') throw new InvalidOptionError(option, 'a boolean', value);
   return value as boolean | undefined;
@@ -86,6 +95,7 @@ function fn(value: unknown, option: string): void {
 /** One validated TLS configuration (one SSL_CTX) for every connection of a client or server. */
 function context(role: 'client' | 'server', o: object, prefix: string): TlsContext {
   if (typeof o !== 'object' || o === null) throw new InvalidOptionError(prefix.slice(0, -1) || 'tls', 'an object', o);
+  rejectUnknownOptions(o, role === 'client' ? CLIENT_TLS_OPTIONS : SERVER_TLS_OPTIONS, prefix);
   const raw = o as Record<string, unknown>;
   const options: Record<string, unknown> = { role };
   for (const key of CONTEXT_OPTIONS) if (raw[key] !== undefined) options[key] = raw[key];

@@ -1,9 +1,11 @@
 import net from 'node:net';
 import { AuthFlavor, AuthStat } from '../rpc/constants.js';
 import type { CallInterceptor, RpcConnection, RpcPeer } from '../rpc/connection.js';
-import { RpcServer, type ServerOptions } from '../rpc/server.js';
-import type { TlsInfo, TlsStreamOptions } from '../tls/tls-stream.js';
-import { handshake, retireOnRekeyDue } from './client.js';
+import { RpcServer, SERVER_OPTIONS, type ServerOptions } from '../rpc/server.js';
+import { InvalidOptionError, rejectUnknownOptions } from '../errors.js';
+import type { TlsStreamOptions } from '../tls/tls-stream.js';
+import { handshake, peerName, publishSecure, retireOnRekeyDue } from './client.js';
+import { channels, debug } from '../diagnostics.js';
 import { type RpcTlsServerOptions, validateServerTls } from './options.js';
 import { NULL_PROCEDURE, judgeProbe, startTlsReply } from './probe.js';
 
@@ -20,6 +22,8 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
     if (call.cred.flavor === AuthFlavor.AUTH_TLS) {
       const answer = judgeProbe(call, connection.security !== null, connection.transport instanceof net.Socket);
       onProbe?.(call, answer);
+      if (channels.tlsProbe.hasSubscribers) channels.tlsProbe.publish({ connection, side: 'server', answer });
+      debug('probe from %s answered %s', peerName(connection), answer);
       if (answer !== 'STARTTLS') {
         connection.replyAuthError(call.xid, AuthStat[answer]);
         return true;
@@ -41,13 +45,19 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
           return await handshake(stream, options, signal);
         } catch (error) {
           // Reported before the connection closes with it; an abandoned handshake is no TLS failure.
-          if (!signal.aborted) connection.emit('tlsError', error);
+          if (!signal.aborted) {
+            if (channels.tlsHandshakeError.hasSubscribers) channels.tlsHandshakeError.publish({ connection, side: 'server', error });
+            debug('TLS handshake with %s failed: %s', peerName(connection), (error as Error).message);
+            connection.emit('tlsError', error as Error);
+          }
           throw error;
         }
       }, startTlsReply(xid))
       .then(
         () => {
           retireOnRekeyDue(connection);
+          if (connection.security === null) return;
+          publishSecure(connection, 'server');
           connection.emit('secure', connection.security);
         },
         () => undefined, // the connection closed with the error ('close' carries it)
@@ -59,11 +69,15 @@ export interface TlsServerOptions extends ServerOptions {
   tls: RpcTlsServerOptions;
 }
 
+const TLS_SERVER_OPTIONS: ReadonlySet<string> = new Set([...SERVER_OPTIONS, 'tls']);
+
 /**
  * An RpcServer that answers AUTH_TLS probes. Besides RpcServer's events it emits 'secureConnection'
  * (connection, TlsInfo) and 'tlsClientError' (error, connection) for failed handshakes.
  */
 export function createTlsServer(options: TlsServerOptions): RpcServer {
+  if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+  rejectUnknownOptions(options, TLS_SERVER_OPTIONS);
   const { tls, ...serverOptions } = options;
   const userIntercept = serverOptions.interceptCall;
   const tlsIntercept = rpcTlsInterceptor(tls);
@@ -71,8 +85,8 @@ export function createTlsServer(options: TlsServerOptions): RpcServer {
     userIntercept === undefined ? tlsIntercept : (call, connection) => tlsIntercept(call, connection) || userIntercept(call, connection);
   const server = new RpcServer({ ...serverOptions, interceptCall });
   server.on('connection', (connection: RpcConnection) => {
-    connection.on('secure', (info: TlsInfo) => server.emit('secureConnection', connection, info));
-    connection.on('tlsError', (error: Error) => server.emit('tlsClientError', error, connection));
+    connection.on('secure', (info) => server.emit('secureConnection', connection, info));
+    connection.on('tlsError', (error) => server.emit('tlsClientError', error, connection));
   });
   return server;
 }

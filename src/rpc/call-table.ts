@@ -1,3 +1,4 @@
+import { channels } from '../diagnostics.js';
 import { validateInteger } from '../errors.js';
 import { XdrReader } from '../xdr/reader.js';
 import { XdrWriter, GATHER_THRESHOLD } from '../xdr/writer.js';
@@ -56,6 +57,16 @@ export interface CallTableOptions {
 
 const DEFAULT_TIMEOUT = 30_000;
 
+/** What rpctls:call:* channels carry for one call. */
+export interface CallDiagnostic {
+  xid: number;
+  program: number;
+  version: number;
+  procedure: number;
+  /** The RpcConnection or UdpClient that made the call. */
+  connection: object | null;
+}
+
 /** An outgoing call from the moment it is made until it settles. */
 class PendingCall {
   xid = 0;
@@ -79,6 +90,8 @@ class PendingCall {
   /** Which backoff round the call waits in (its interval is initial * 2^round, at most max). */
   resendRound = 0;
   prevResend: PendingCall | null = null;
+  /** The message published on rpctls:call:start, when someone listened then; null otherwise. */
+  diagnostic: CallDiagnostic | null = null;
   nextResend: PendingCall | null = null;
 
   constructor(
@@ -191,7 +204,10 @@ class CallDeadlines {
     call.deadline = performance.now() + this.timeoutMs;
     call.prevDeadline = this.tail;
     if (this.tail) this.tail.nextDeadline = call;
-    else this.head = call;
+    else {
+      this.head = call;
+      this.timer?.ref();
+    }
     this.tail = call;
     if (this.timer === null) this.arm(this.timeoutMs);
   }
@@ -205,7 +221,9 @@ class CallDeadlines {
     if (next) next.prevDeadline = prev;
     else this.tail = prev;
     call.prevDeadline = call.nextDeadline = null;
-    // An armed timer for a call that left early just fires once and re-arms for the new head.
+    // An armed timer for a call that left early just fires once and re-arms for the new head; with no
+    // call left it must not hold the process meanwhile (an idle client lets it exit).
+    if (this.head === null) this.timer?.unref();
   }
 
   stop(): void {
@@ -313,6 +331,8 @@ class Retransmissions {
 }
 
 export class CallTable {
+  /** Who makes these calls (an RpcConnection or a UdpClient), named in diagnostics messages. */
+  owner: object | null = null;
   private readonly writer: CallWriter;
   private readonly stats: ConnectionStats;
   private readonly maxPendingCalls: number;
@@ -377,6 +397,7 @@ export class CallTable {
       }
       const credentials = options?.auth === undefined ? this.defaultCredentials : encodeCredentials(validateOpaqueAuth(options.auth, 'options.auth'));
       call.xid = this.allocateXid();
+      if (channels.callStart.hasSubscribers) this.publishStart(call);
       const record = callRecordParts(call, credentials, args);
       const timeout = options?.timeout ?? this.defaultTimeout;
       if (timeout === this.defaultTimeout) {
@@ -412,6 +433,7 @@ export class CallTable {
     } else if (reply.replyStat === ReplyStat.MSG_ACCEPTED) {
       if (reply.acceptStat === AcceptStat.SUCCESS) {
         this.finish(call);
+        if (call.diagnostic !== null && channels.callEnd.hasSubscribers) channels.callEnd.publish({ call: call.diagnostic });
         call.resolve(reply.results as Buffer);
       } else {
         this.fail(call, acceptedError(reply.acceptStat as number, reply.low, reply.high));
@@ -454,7 +476,15 @@ export class CallTable {
   fail(call: PendingCall, error: Error): void {
     if (call.settled) return;
     this.finish(call);
-    call.reject(tag(error, call));
+    tag(error, call);
+    if (call.diagnostic !== null && channels.callError.hasSubscribers) channels.callError.publish({ call: call.diagnostic, error });
+    call.reject(error);
+  }
+
+  private publishStart(call: PendingCall): void {
+    const { xid, program, version, procedure } = call;
+    call.diagnostic = { xid, program, version, procedure, connection: this.owner };
+    channels.callStart.publish({ call: call.diagnostic });
   }
 
   /** New calls are refused from now on (a graceful close); calls in flight go on. */

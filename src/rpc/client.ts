@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
+import { CONNECTION_OPTIONS } from './connection-options.js';
+import { debug } from '../diagnostics.js';
 import { type CallOptions, type ConnectionOptions, RpcConnection } from './connection.js';
-import { ConnectError, ConnectionClosedError, RpcTimeoutError } from './errors.js';
-import { type ProcedureRef, type ProgramDefinition, ProgramRegistry } from './program.js';
+import { ConnectError, ConnectionClosedError, RpcAbortError, RpcTimeoutError } from './errors.js';
+import { type CallContext, type CheckedProgramDefinition, type ProcedureRef, ProgramRegistry } from './program.js';
 
 /** How long a server may take to finish a record it started (a 1 MiB reply at 35 KiB/s). */
 export const DEFAULT_CLIENT_RECORD_TIMEOUT_MS = 30_000;
@@ -34,11 +36,28 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'programs'> {
   upgrade?: (connection: RpcConnection) => Promise<void>;
 }
 
+/** Events of an RpcClient (each entry: the listener's arguments). */
+export interface RpcClientEvents {
+  /** A connection is up (after its `upgrade`, e.g. TLS), before calls waiting for it are sent. */
+  connect: [connection: RpcConnection];
+  /** The connection closed; `error` says why when it did not end cleanly. A reconnect may follow. */
+  disconnect: [error: Error | undefined];
+  /** One attempt to connect (or to upgrade a new connection) failed; with `reconnect`, another follows. */
+  connectError: [error: unknown];
+  /** A handler of a program this client serves back to the server threw (see RpcConnection). */
+  handlerError: [error: unknown, context: CallContext];
+}
+
+const OWN_OPTIONS = optionNames<Omit<ClientOptions, keyof ConnectionOptions>>()('host', 'port', 'path', 'connectTimeout', 'reconnect', 'upgrade');
+/** Every option RpcClient takes (its connections' options but `programs`, which addProgram fills). */
+export const CLIENT_OPTIONS: ReadonlySet<string> = new Set([...CONNECTION_OPTIONS, ...OWN_OPTIONS].filter((name) => name !== 'programs'));
+const RECONNECT_OPTIONS = optionNames<ReconnectOptions>()('initialDelay', 'maxDelay', 'maxAttempts');
+
 /**
  * An ONC-RPC client over TCP: one RpcConnection at a time, optionally re-established with backoff when
  * it is lost. Programs added with `addProgram` are served to the server over the same connection.
  */
-export class RpcClient extends EventEmitter {
+export class RpcClient extends EventEmitter<RpcClientEvents> {
   readonly programs = new ProgramRegistry();
   private readonly options: ClientOptions;
   private readonly host: string;
@@ -52,10 +71,13 @@ export class RpcClient extends EventEmitter {
   /** The last connection retired itself (rekey limit): the next call opens a new one, reconnect or not. */
   private replacing = false;
   private closed = false;
+  /** unref(): no connection, handshake or reconnect wait of this client keeps the process alive. */
+  private refed = true;
 
   constructor(options: ClientOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    rejectUnknownOptions(options, CLIENT_OPTIONS);
     this.options = options;
     if (options.path !== undefined) {
       if (typeof options.path !== 'string' || options.path.length === 0) throw new InvalidOptionError('path', 'a non-empty string', options.path);
@@ -79,6 +101,7 @@ export class RpcClient extends EventEmitter {
       this.reconnect = null;
     } else if (reconnect === true || (typeof reconnect === 'object' && reconnect !== null)) {
       const r = reconnect === true ? {} : reconnect;
+      rejectUnknownOptions(r, RECONNECT_OPTIONS, 'reconnect.');
       this.reconnect = {
         initialDelay: validateInteger(r.initialDelay ?? 100, 'reconnect.initialDelay', 0, 0x7fffffff),
         maxDelay: validateInteger(r.maxDelay ?? 10_000, 'reconnect.maxDelay', 0, 0x7fffffff),
@@ -101,13 +124,19 @@ export class RpcClient extends EventEmitter {
     return this.path ?? `${this.host}:${this.port}`;
   }
 
-  addProgram(definition: ProgramDefinition): this {
+  addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this {
     this.programs.add(definition);
     return this;
   }
 
-  /** Opens the connection (calls do this on demand). */
-  async connect(): Promise<RpcConnection> {
+  /**
+   * Opens the connection (calls do this on demand). `signal` abandons the wait (rejecting with
+   * ERR_RPC_ABORTED); an attempt already under way continues for other callers.
+   */
+  async connect(options: { signal?: AbortSignal } = {}): Promise<RpcConnection> {
+    const signal = options.signal;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw new InvalidOptionError('signal', 'an AbortSignal', signal);
+    if (signal?.aborted) throw new RpcAbortError(signal.reason);
     if (this.closed) throw new ConnectionClosedError('the client is closed');
     if (this.current && !this.current.closed) return this.current;
     if (!this.connecting) {
@@ -115,7 +144,30 @@ export class RpcClient extends EventEmitter {
         this.connecting = null;
       });
     }
-    return this.connecting;
+    return signal === undefined ? this.connecting : abortable(this.connecting, signal);
+  }
+
+  /**
+   * Lets the process exit while this client is open (as net.Socket's unref()): its connection, a
+   * handshake and a reconnect wait no longer keep the event loop alive. Like Node's sockets, calls in
+   * flight do not hold it either: await them.
+   */
+  unref(): this {
+    this.refed = false;
+    refStream(this.current?.transport, false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.refed = true;
+    refStream(this.current?.transport, true);
+    return this;
+  }
+
+  /** `await using client = new RpcClient(...)` closes it gracefully at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   call(program: number, version: number, procedure: number, args?: Buffer | readonly Buffer[], options?: CallOptions): Promise<Buffer> {
@@ -133,8 +185,7 @@ export class RpcClient extends EventEmitter {
   private async connectThen<T>(fn: (connection: RpcConnection) => Promise<T>, options?: CallOptions): Promise<T> {
     if (this.closed) throw new ConnectionClosedError('the client is closed');
     if (this.everConnected && !this.reconnect && !this.replacing) throw new ConnectionClosedError('the connection is closed and reconnect is off');
-    options?.signal?.throwIfAborted();
-    return fn(await this.connect());
+    return fn(await this.connect(options?.signal === undefined ? {} : { signal: options.signal }));
   }
 
   /** Graceful close: calls in flight finish, then the connection closes; no reconnect afterwards. */
@@ -162,12 +213,16 @@ export class RpcClient extends EventEmitter {
     let lastError: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
       if (attempt > 0) {
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          if (!this.refed) timer.unref();
+        });
         delay = Math.min(delay * 2 || 1, this.reconnect?.maxDelay ?? 0);
       }
       if (this.closed) break;
       try {
         const socket = await this.openSocket();
+        if (!this.refed) socket.unref();
         if (this.closed) {
           socket.destroy();
           break;
@@ -181,6 +236,8 @@ export class RpcClient extends EventEmitter {
             throw error;
           }
         }
+        // The upgrade may have put a TLS stream under the connection: it follows unref() too.
+        if (!this.refed) refStream(connection.transport, false);
         this.current = connection;
         this.everConnected = true;
         this.replacing = false;
@@ -201,6 +258,7 @@ export class RpcClient extends EventEmitter {
         return connection;
       } catch (error) {
         lastError = error;
+        debug('connect to %s failed: %s', this.target, (error as Error)?.message);
         this.emit('connectError', error);
       }
     }
@@ -211,10 +269,12 @@ export class RpcClient extends EventEmitter {
   private openSocket(): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
       const socket = this.path !== undefined ? net.connect({ path: this.path }) : net.connect({ host: this.host, port: this.port, noDelay: true });
+      if (!this.refed) socket.unref();
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new ConnectError(this.host, this.port, new RpcTimeoutError(this.connectTimeout)));
       }, this.connectTimeout);
+      if (!this.refed) timer.unref();
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
@@ -226,4 +286,35 @@ export class RpcClient extends EventEmitter {
       });
     });
   }
+}
+
+/** A stream that can stop holding the event loop (net.Socket, TlsStream). */
+interface Refable {
+  ref(): unknown;
+  unref(): unknown;
+}
+
+function refStream(stream: unknown, ref: boolean): void {
+  const refable = stream as Partial<Refable> | null | undefined;
+  if (typeof refable?.unref !== 'function' || typeof refable.ref !== 'function') return;
+  if (ref) refable.ref();
+  else refable.unref();
+}
+
+/** `promise`, or an RpcAbortError as soon as `signal` aborts (the work behind `promise` goes on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new RpcAbortError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

@@ -1,4 +1,4 @@
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import type { ChannelOptions } from '../transport/channel.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_RECORD_SIZE, MAX_FRAGMENT_LENGTH } from '../transport/record-marking.js';
 import type { OpaqueAuth } from './auth.js';
@@ -85,6 +85,12 @@ export interface ResolvedConnectionOptions {
 
 const MAX_INT = 0x7fffffff;
 
+export const CONNECTION_OPTIONS = optionNames<ConnectionOptions>()(
+  'maxRecordSize', 'maxFragments', 'maxFragmentSize', 'maxPendingCalls', 'maxQueuedCalls', 'maxIncomingCalls',
+  'recordTimeout', 'idleTimeout', 'firstByteTimeout', 'writeTimeout', 'timeout', 'auth', 'programs', 'authenticate',
+  'interceptCall', 'retransmit',
+);
+
 function validateFunction<T>(value: T, option: string): T {
   if (value !== undefined && typeof value !== 'function') throw new InvalidOptionError(option, 'a function', value);
   return value;
@@ -93,6 +99,7 @@ function validateFunction<T>(value: T, option: string): T {
 /** Validates every option (precise messages, at construction) and hands each part its own. */
 export function resolveConnectionOptions(options: ConnectionOptions): ResolvedConnectionOptions {
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+  rejectUnknownOptions(options, CONNECTION_OPTIONS);
   const programs = options.programs ?? new ProgramRegistry();
   const calls: CallTableOptions = {};
   if (options.timeout !== undefined) calls.timeout = options.timeout;

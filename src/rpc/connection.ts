@@ -1,5 +1,7 @@
 import { EventEmitter } from 'node:events';
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { channels, debug } from '../diagnostics.js';
 import { RecordChannel, type RecordSink } from '../transport/channel.js';
 import { CallTable, type CallWriter, typedRequest } from './call-table.js';
 import { type ConnectionOptions, resolveConnectionOptions } from './connection-options.js';
@@ -7,8 +9,8 @@ import { AuthStat, MsgType } from './constants.js';
 import { Dispatcher } from './dispatcher.js';
 import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
-import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcPeer, StreamUpgrade } from './peer.js';
-import type { ProcedureRef, ProgramDefinition, ProgramRegistry } from './program.js';
+import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
+import type { CheckedProgramDefinition, ProcedureRef, ProgramRegistry } from './program.js';
 
 /**
  * One ONC-RPC connection: a thin facade wiring the record channel (the byte stream's one owner), the
@@ -18,11 +20,16 @@ import type { ProcedureRef, ProgramDefinition, ProgramRegistry } from './program
  */
 
 export type { AuthenticateHook, ConnectionOptions } from './connection-options.js';
-export type { CallInterceptor, CallOptions, ConnectionSecurity, ConnectionStats, KeyUpdateOptions, RpcPeer, StreamUpgrade } from './peer.js';
+export type { CallInterceptor, CallOptions, ConnectionSecurity, ConnectionStats, KeyUpdateOptions, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
 
 const EMPTY = Buffer.alloc(0);
 
-export class RpcConnection extends EventEmitter implements RpcPeer {
+function describeStream(stream: Duplex): string {
+  const socket = stream as Partial<net.Socket>;
+  return socket.remoteAddress === undefined ? '(not a TCP socket)' : `${socket.localAddress}:${socket.localPort} <-> ${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   readonly programs: ProgramRegistry;
   /** `retransmits`: calls sent again with the same XID (only with the `retransmit` option). */
   readonly stats: ConnectionStats & { retransmits: number } = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0, retransmits: 0 };
@@ -36,9 +43,16 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   private callsHeld = false;
   private closing = false;
   private closeResolvers: (() => void)[] = [];
+  /** The peer's address and port when the stream is a TCP socket (kept across a TLS upgrade). */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  /** Made over a stream (not just to validate options): its close is published. */
+  private readonly opened: boolean;
 
   constructor(stream: Duplex | null, options: ConnectionOptions = {}) {
     super();
+    this.remoteAddress = (stream as Partial<net.Socket> | null)?.remoteAddress;
+    this.remotePort = (stream as Partial<net.Socket> | null)?.remotePort;
     const o = resolveConnectionOptions(options);
     this.maxIncomingCalls = o.maxIncomingCalls;
     this.programs = o.programs;
@@ -67,6 +81,7 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
       },
     };
     this.calls = new CallTable(writer, this.stats, o.calls);
+    this.calls.owner = this;
     this.calls.onSettled = () => this.settled();
     const host = {
       peer: this,
@@ -78,6 +93,11 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
     };
     this.dispatcher = new Dispatcher(host, o.dispatch);
     this.channel = new RecordChannel(stream, sink, o.channel);
+    this.opened = stream !== null;
+    if (stream !== null) {
+      if (channels.connectionOpen.hasSubscribers) channels.connectionOpen.publish({ connection: this });
+      debug('connection open %s', describeStream(stream));
+    }
   }
 
   /** Calls awaiting a reply (written or queued). */
@@ -122,7 +142,7 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
   }
 
   /** Registers a program this end serves to the peer (for callbacks on a client's connection). */
-  addProgram(definition: ProgramDefinition): this {
+  addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this {
     this.programs.add(definition);
     return this;
   }
@@ -248,6 +268,11 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
     const resolvers = this.closeResolvers;
     this.closeResolvers = [];
     for (const resolve of resolvers) resolve();
+    // A stream-less connection is only ever made to validate options: it never opened.
+    if (this.opened) {
+      if (channels.connectionClose.hasSubscribers) channels.connectionClose.publish({ connection: this, error });
+      debug('connection with %s closed%s', this.remoteAddress ?? 'a stream', error === undefined ? '' : `: ${error.message}`);
+    }
     this.emit('close', error);
   }
 
@@ -277,6 +302,11 @@ export class RpcConnection extends EventEmitter implements RpcPeer {
 
   private settled(): void {
     if (this.closing && this.calls.size === 0 && this.dispatcher.incoming === 0) this.channel.end();
+  }
+
+  /** `await using` closes the connection gracefully at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** Closes at once: every pending call fails with ERR_RPC_CONNECTION_CLOSED (`cause` = `error`). */

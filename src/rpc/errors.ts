@@ -189,9 +189,10 @@ export class ConnectionClosedError extends RpcError {
 export class ConnectError extends RpcError {
   readonly address: string;
   readonly port: number;
-  constructor(address: string, port: number, cause: unknown) {
+  /** `service` names what was expected there (`rpcbind`), for the message. */
+  constructor(address: string, port: number, cause: unknown, service?: string) {
     const code = (cause as { code?: string } | undefined)?.code;
-    super('ERR_RPC_CONNECT', `cannot connect to ${address}:${port}${code ? ` (${code})` : ''}`, { cause });
+    super('ERR_RPC_CONNECT', `cannot connect to ${service ? `${service} at ` : ''}${address}:${port}${code ? ` (${code})` : ''}`, { cause });
     this.address = address;
     this.port = port;
   }

@@ -46,8 +46,29 @@ export interface StreamUpgrade {
   security: ConnectionSecurity;
 }
 
+/**
+ * Events of an RpcConnection (each entry: the listener's arguments). `secure` and `tlsError` come from
+ * the RPC-with-TLS server's interceptor, on the server's connections only.
+ */
+export interface RpcConnectionEvents {
+  /** The connection is closed; `error` says why when it did not end cleanly. */
+  close: [error: Error | undefined];
+  /** Nothing was received and nothing was in flight for `idleTimeout` ms: a graceful close follows. */
+  idle: [];
+  /** The connection asks to be replaced (its TLS keys reached their usage limit); see `retire()`. */
+  retire: [];
+  /** A REPLY whose XID matched no pending call (a late reply after a timeout, or a confused peer). */
+  unmatchedReply: [xid: number];
+  /** A handler threw something that is no RPC error (answered SYSTEM_ERR), or its result did not encode. */
+  handlerError: [error: unknown, context: CallContext];
+  /** TLS is up on this (server-side) connection; `security` is its TlsInfo. */
+  secure: [security: ConnectionSecurity];
+  /** The TLS handshake after STARTTLS failed; the connection closes with this error next. */
+  tlsError: [error: Error];
+}
+
 /** The public surface of RpcConnection (the type handlers see as `context.connection`). */
-export interface RpcPeer extends EventEmitter {
+export interface RpcPeer extends EventEmitter<RpcConnectionEvents> {
   readonly stats: Readonly<ConnectionStats>;
   readonly security: ConnectionSecurity | null;
   readonly closed: boolean;
@@ -56,7 +77,10 @@ export interface RpcPeer extends EventEmitter {
   /** The byte stream underneath, for diagnostics (null while an upgrade holds it, and once closed). */
   readonly transport: Duplex | null;
   readonly upgrading: boolean;
-  addProgram(definition: ProgramDefinition): this;
+  /** The peer's IP address and port (undefined when the stream is no TCP socket). */
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this;
   replyAuthError(xid: number, authStat: number): void;
   prepareUpgrade(): void;
   upgrade(upgrader: (stream: Duplex, signal: AbortSignal) => Promise<StreamUpgrade>, finalReply?: Buffer[]): Promise<void>;
@@ -106,6 +130,7 @@ export interface TypedProcedure<A, R> {
   handler: (args: A, context: CallContext) => R | Promise<R>;
 }
 
+/** A stored procedure, typed or raw; `addProgram` checks each typed one against its codecs first. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type ProcedureDefinition = RawHandler | TypedProcedure<any, any>;
 
@@ -114,6 +139,23 @@ export interface ProgramDefinition {
   version: number;
   /** Procedure number -> handler. Procedure 0 (NULL) is answered automatically unless given here. */
   procedures: Readonly<Record<number, ProcedureDefinition>>;
+}
+
+/**
+ * Procedures whose handlers are checked against their codecs: `A` and `R` map each procedure number to
+ * its argument and result types, inferred from the `args` and `result` codecs, so an inline handler's
+ * argument is typed and a handler taking or returning the wrong type fails to compile.
+ */
+export type CheckedProcedures<A, R extends { [K in keyof A]: unknown }> = {
+  readonly [K in keyof A]: TypedProcedure<A[K], R[K]> | RawHandler;
+} & { readonly [K in keyof R]: RawHandler | { result: Codec<R[K]> } };
+
+/** What `addProgram` and `defineProgram` take: a ProgramDefinition whose typed handlers are checked. */
+export interface CheckedProgramDefinition<A, R extends { [K in keyof A]: unknown }> {
+  program: number;
+  version: number;
+  /** Procedure number -> handler. Procedure 0 (NULL) is answered automatically unless given here. */
+  procedures: CheckedProcedures<A, R>;
 }
 
 /**

@@ -1,8 +1,25 @@
 import { InvalidOptionError, validateUint32 } from '../errors.js';
 import type { Codec } from '../xdr/codec.js';
-import type { ProcedureDefinition, ProcedureRef, ProgramDefinition, RawHandler, TypedProcedure } from './peer.js';
+import type { CheckedProgramDefinition, ProcedureDefinition, ProcedureRef, ProgramDefinition, RawHandler, TypedProcedure } from './peer.js';
 
-export type { CallContext, ProcedureDefinition, ProcedureRef, ProgramDefinition, RawHandler, TypedProcedure } from './peer.js';
+export type {
+  CallContext,
+  CheckedProcedures,
+  CheckedProgramDefinition,
+  ProcedureDefinition,
+  ProcedureRef,
+  ProgramDefinition,
+  RawHandler,
+  TypedProcedure,
+} from './peer.js';
+
+/**
+ * A program definition whose typed handlers are checked against their codecs (and inline handlers get
+ * typed arguments), for defining a program away from the `addProgram` call that registers it.
+ */
+export function defineProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): ProgramDefinition {
+  return definition as ProgramDefinition;
+}
 
 export function procedure<A, R>(program: number, version: number, proc: number, args: Codec<A>, result: Codec<R>): ProcedureRef<A, R> {
   return Object.freeze({
@@ -33,7 +50,7 @@ export function isLookupMiss(found: ProcedureDefinition | LookupMiss): found is 
 export class ProgramRegistry {
   private readonly programs = new Map<number, Map<number, ProgramDefinition>>();
 
-  add(definition: ProgramDefinition): void {
+  add<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R> | ProgramDefinition): void {
     if (typeof definition !== 'object' || definition === null) {
       throw new InvalidOptionError('program definition', 'an object { program, version, procedures }', definition);
     }

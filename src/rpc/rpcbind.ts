@@ -2,7 +2,7 @@ import { InvalidOptionError } from '../errors.js';
 import { PmapClient_v2, type Rpcb, RpcbClient_v3, RpcbClient_v4 } from '../generated/rpcbind.js';
 import { RpcClient } from './client.js';
 import type { CallOptions } from './connection.js';
-import { RpcError } from './errors.js';
+import { ConnectError, RpcError } from './errors.js';
 import { UdpClient } from './udp-client.js';
 
 /**
@@ -197,7 +197,11 @@ export async function registerWithRpcbind(registration: Registration, options: {
   const remote = RpcbindClient.create({ timeout: options.timeout ?? 5000 });
   try {
     for (const { program, version } of registration.programs) {
-      await remote.pmapUnset({ program, version });
+      await remote.pmapUnset({ program, version }).catch((error: unknown) => {
+        if (!(error instanceof ConnectError)) throw error;
+        // Neither the local socket nor port 111 answered: say it is rpcbind that is missing.
+        throw new ConnectError(error.address, error.port, error.cause, 'rpcbind');
+      });
       if (options.unset) continue;
       for (const protocol of registration.udp ? [IPPROTO_TCP, IPPROTO_UDP] : [IPPROTO_TCP]) {
         const ok = await remote.pmapSet({ program, version, protocol, port: registration.port });

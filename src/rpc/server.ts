@@ -1,10 +1,12 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import { type ConnectionOptions, RpcConnection } from './connection.js';
-import { resolveConnectionOptions } from './connection-options.js';
-import { type ProgramDefinition, ProgramRegistry } from './program.js';
+import { CONNECTION_OPTIONS, resolveConnectionOptions } from './connection-options.js';
+import { type CheckedProgramDefinition, ProgramRegistry } from './program.js';
+import type { CallContext, ConnectionSecurity, RpcPeer } from './peer.js';
+import type { DatagramTooLargeError } from '../transport/errors.js';
 import { registerWithRpcbind } from './rpcbind.js';
 import { UdpEndpoint, type UdpServerOptions, type UdpServerStats, resolveUdpOptions } from './udp-server.js';
 
@@ -38,12 +40,42 @@ export interface ListenOptions {
   udp?: boolean;
 }
 
+const OWN_OPTIONS = optionNames<Omit<ServerOptions, keyof ConnectionOptions>>()('maxConnections', 'closeTimeout', 'udp');
+/** Every option RpcServer takes (its connections' options but `programs` and `auth`). */
+export const SERVER_OPTIONS: ReadonlySet<string> = new Set([...CONNECTION_OPTIONS, ...OWN_OPTIONS].filter((name) => name !== 'programs' && name !== 'auth'));
+const LISTEN_OPTIONS = optionNames<ListenOptions>()('port', 'host', 'udp');
+
+/**
+ * Events of an RpcServer (each entry: the listener's arguments). `secureConnection` and `tlsClientError`
+ * come from servers made by `createTlsServer`.
+ */
+export interface RpcServerEvents {
+  /** A TCP connection was accepted. */
+  connection: [connection: RpcConnection, socket: net.Socket];
+  /** A connection closed with an error (a record too large, a timeout, a reset, a failed handshake). */
+  connectionError: [error: Error, connection: RpcConnection];
+  /** A connection was refused: `maxConnections` are held and every one is busy. */
+  connectionRefused: [remoteAddress: string | undefined];
+  /** The connection idle the longest was closed to make room for a new one at `maxConnections`. */
+  connectionEvicted: [connection: RpcConnection];
+  /** A handler threw something that is no RPC error (answered SYSTEM_ERR), TCP or UDP. */
+  handlerError: [error: unknown, context: CallContext];
+  /** UDP: a reply exceeded `maxDatagramSize` (answered SYSTEM_ERR instead); `source` is the caller. */
+  replyTooLarge: [error: DatagramTooLargeError, source: RpcPeer];
+  /** The listening socket failed after `listen()` resolved, or rpcbind refused the unregistration at close. */
+  error: [error: Error];
+  /** TLS is up on a connection (createTlsServer). */
+  secureConnection: [connection: RpcConnection, security: ConnectionSecurity];
+  /** A connection's TLS handshake failed (createTlsServer); the connection closes with it. */
+  tlsClientError: [error: Error, connection: RpcConnection];
+}
+
 /**
  * An ONC-RPC server over TCP, and over UDP too when listened with `udp` (udp-server.ts: the same programs
  * and dispatcher, one datagram per call). Every accepted socket becomes an RpcConnection sharing this server's
  * programs; the server itself only accepts, tracks and closes connections and talks to rpcbind.
  */
-export class RpcServer extends EventEmitter {
+export class RpcServer extends EventEmitter<RpcServerEvents> {
   readonly programs = new ProgramRegistry();
   readonly connections = new Set<RpcConnection>();
   private readonly options: ServerOptions;
@@ -54,10 +86,12 @@ export class RpcServer extends EventEmitter {
   private listenPending = 0;
   private readonly udpOptions: ReturnType<typeof resolveUdpOptions>;
   private udp: UdpEndpoint | null = null;
+  private refed = true;
 
   constructor(options: ServerOptions = {}) {
     super();
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    rejectUnknownOptions(options, SERVER_OPTIONS);
     this.options = options;
     this.maxConnections = validateInteger(options.maxConnections ?? 4096, 'maxConnections', 1, 0x7fffffff);
     this.closeTimeout = validateInteger(options.closeTimeout ?? 5000, 'closeTimeout', 0, 0x7fffffff);
@@ -72,7 +106,7 @@ export class RpcServer extends EventEmitter {
     });
   }
 
-  addProgram(definition: ProgramDefinition): this {
+  addProgram<A, R extends { [K in keyof A]: unknown }>(definition: CheckedProgramDefinition<A, R>): this {
     this.programs.add(definition);
     return this;
   }
@@ -82,6 +116,8 @@ export class RpcServer extends EventEmitter {
    * UDP on the same port number (with port 0, a number free for both).
    */
   async listen(options: ListenOptions = {}): Promise<net.AddressInfo> {
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    rejectUnknownOptions(options, LISTEN_OPTIONS);
     const port = validateInteger(options.port ?? 0, 'port', 0, 65535);
     const host = options.host ?? '0.0.0.0';
     if (typeof host !== 'string' || host.length === 0) throw new InvalidOptionError('host', 'a non-empty string', host);
@@ -132,12 +168,37 @@ export class RpcServer extends EventEmitter {
       throw error;
     });
     const endpoint = new UdpEndpoint(socket, resolveConnectionOptions(this.connectionOptions()).dispatch, this.udpOptions);
+    if (!this.refed) endpoint.setRef(false);
     endpoint.on('handlerError', (error, context) => this.emit('handlerError', error, context));
     endpoint.on('replyTooLarge', (error, source) => this.emit('replyTooLarge', error, source));
     endpoint.on('error', (error) => {
       if (this.listenerCount('error') > 0) this.emit('error', error);
     });
     return endpoint;
+  }
+
+  /**
+   * Lets the process exit while this server listens (net.Server's unref(), and the UDP socket's). As in
+   * Node, accepted connections still hold it until they close.
+   */
+  unref(): this {
+    this.refed = false;
+    this.server.unref();
+    this.udp?.setRef(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.refed = true;
+    this.server.ref();
+    this.udp?.setRef(true);
+    return this;
+  }
+
+  /** `await using server = new RpcServer(...)` closes it (as `close()`) at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   /** The bound UDP address, or null when UDP is not served. */

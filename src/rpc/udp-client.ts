@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import { DEFAULT_MAX_DATAGRAM_SIZE, DatagramChannel, MAX_DATAGRAM_SIZE } from '../transport/datagram.js';
 import { DatagramTooLargeError } from '../transport/errors.js';
 import type { OpaqueAuth } from './auth.js';
@@ -58,6 +58,10 @@ export interface UdpClientStats extends ConnectionStats {
   oversizedDatagrams: number;
 }
 
+const UDP_CLIENT_OPTIONS = optionNames<UdpClientOptions>()(
+  'host', 'port', 'localAddress', 'timeout', 'auth', 'maxDatagramSize', 'retransmitTimeout', 'maxRetransmitTimeout', 'maxPendingCalls', 'maxQueuedCalls',
+);
+
 export class UdpClient {
   readonly stats: UdpClientStats = {
     callsSent: 0,
@@ -82,9 +86,11 @@ export class UdpClient {
   private closing = false;
   private closed = false;
   private closeResolvers: (() => void)[] = [];
+  private refed = true;
 
   constructor(options: UdpClientOptions) {
     if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
+    rejectUnknownOptions(options, UDP_CLIENT_OPTIONS);
     if (options.host !== undefined && (typeof options.host !== 'string' || options.host.length === 0)) {
       throw new InvalidOptionError('host', 'a non-empty string', options.host);
     }
@@ -118,6 +124,7 @@ export class UdpClient {
       retransmit: { initial, max },
     });
     this.calls.onSettled = () => this.settled();
+    this.calls.owner = this;
   }
 
   /** Where this client sends, as `host:port`. */
@@ -169,6 +176,25 @@ export class UdpClient {
     this.shutDown(error);
   }
 
+  /** Lets the process exit while this client's socket is open (dgram's unref()); calls in flight do not hold it either. */
+  unref(): this {
+    this.refed = false;
+    this.channel?.setRef(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.refed = true;
+    this.channel?.setRef(true);
+    return this;
+  }
+
+  /** `await using client = new UdpClient(...)` closes it gracefully at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   private async open(): Promise<void> {
     let address = this.host;
     if (net.isIP(address) === 0) {
@@ -204,6 +230,7 @@ export class UdpClient {
       },
       this.maxDatagramSize,
     );
+    if (!this.refed) this.channel.setRef(false);
   }
 
   private send(parts: Buffer[]): boolean {

@@ -1,7 +1,7 @@
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { InvalidOptionError, validateInteger } from '../errors.js';
+import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
 import { DEFAULT_MAX_DATAGRAM_SIZE, DatagramChannel, MAX_DATAGRAM_SIZE, datagramLength } from '../transport/datagram.js';
 import { DatagramTooLargeError, UpgradeError } from '../transport/errors.js';
 import { XdrWriter } from '../xdr/writer.js';
@@ -12,7 +12,7 @@ import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import { DuplicateEntry, DuplicateRequestCache, duplicateKey } from './duplicate-cache.js';
 import { ConnectionClosedError, NotSecureError } from './errors.js';
 import { CallAuthTooLongError, decodeMessage, writeAcceptedHeader } from './message.js';
-import type { ConnectionStats, ProgramDefinition, RpcPeer, StreamUpgrade } from './peer.js';
+import type { ConnectionStats, ProgramDefinition, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
 
 /**
  * The UDP side of an RpcServer: one datagram socket, the same programs and the same Dispatcher as its TCP
@@ -69,9 +69,15 @@ interface ResolvedUdpOptions {
 
 const MAX_INT = 0x7fffffff;
 
+const UDP_SERVER_OPTIONS = optionNames<UdpServerOptions>()(
+  'maxDatagramSize', 'duplicateCacheSize', 'duplicateCacheTtl', 'maxIncomingCalls', 'maxIncomingCallsPerAddress',
+  'maxCallsPerSecondPerAddress', 'maxSources',
+);
+
 export function resolveUdpOptions(options: UdpServerOptions | boolean | undefined): ResolvedUdpOptions {
   const o = options === undefined || typeof options === 'boolean' ? {} : options;
   if (typeof o !== 'object' || o === null) throw new InvalidOptionError('udp', 'a boolean or an object of UDP options', options);
+  rejectUnknownOptions(o, UDP_SERVER_OPTIONS, 'udp.');
   return {
     maxDatagramSize: validateInteger(o.maxDatagramSize ?? DEFAULT_MAX_DATAGRAM_SIZE, 'udp.maxDatagramSize', 28, MAX_DATAGRAM_SIZE),
     duplicateCacheSize: validateInteger(o.duplicateCacheSize ?? 1024, 'udp.duplicateCacheSize', 0, MAX_INT),
@@ -97,7 +103,7 @@ class AddressState {
 }
 
 /** One client address:port: where its replies go, its dispatcher, and its calls still running. */
-class UdpSource extends EventEmitter implements RpcPeer {
+class UdpSource extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   readonly stats: ConnectionStats = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0 };
   readonly security = null;
   readonly transport: Duplex | null = null;
@@ -121,6 +127,14 @@ class UdpSource extends EventEmitter implements RpcPeer {
 
   get peer(): RpcPeer {
     return this;
+  }
+
+  get remoteAddress(): string {
+    return this.address;
+  }
+
+  get remotePort(): number {
+    return this.port;
   }
 
   get closed(): boolean {
@@ -234,6 +248,10 @@ export class UdpEndpoint extends EventEmitter {
       },
       options.maxDatagramSize,
     );
+  }
+
+  setRef(ref: boolean): void {
+    this.channel.setRef(ref);
   }
 
   get closed(): boolean {

@@ -22,8 +22,8 @@ export const ALERT_NAMES: Readonly<Record<number, string>> = {
 export type WireFields = Readonly<Record<string, unknown>>;
 
 export class TlsError extends RpctlsError {
-  constructor(code: string, message: string) {
-    super(code, message);
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
   }
 }
 
@@ -172,6 +172,21 @@ export class TlsSyscallError extends TlsError {
     this.syscall = String(info.syscall);
     this.errno = Number(info.errno);
     this.errnoName = String(info.errnoName);
+  }
+}
+
+/**
+ * The native addon TLS runs on is not there (never built: no compiler at install time) or does not load
+ * (built for another Node). Everything but TLS works without it.
+ */
+export class TlsNativeMissingError extends TlsError {
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(
+      'ERR_TLS_NATIVE_MISSING',
+      `rpctls's native addon (needed for TLS) ${reason}; build it with "npx node-gyp rebuild --directory=node_modules/rpctls/native" ` +
+        '(needs make, a C++ compiler and the OpenSSL 3 headers)',
+      options,
+    );
   }
 }
 

@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { TlsNativeMissingError } from './errors.js';
+
 /** Event numbers the native socket passes to its `onevent` callback (native/src/tls_socket.h). */
 export const NativeEvent = {
   secure: 1,
@@ -97,6 +99,8 @@ export interface NativeTlsSocket {
   kernelState(): { txSeq: number; rxSeq: number } | null;
   /** Starts a KeyUpdate (keysUpdated event when done); an object on failure. */
   updateKeys(requestPeer: boolean): undefined | NativeErrorInfo;
+  /** uv_ref / uv_unref of the socket's handles. */
+  setRef(ref: boolean): void;
 }
 
 export interface NativeAddon {
@@ -115,9 +119,11 @@ export interface NativeAddon {
 
 const ADDON_RELATIVE = join('native', 'build', 'Release', 'rpctls_native.node');
 
+/** The addon's path; RPCTLS_NATIVE_PATH overrides the search (pointing nowhere hides the addon, for tests). */
 function findAddon(): string | undefined {
-  if (process.env.RPCTLS_NATIVE_PATH) return process.env.RPCTLS_NATIVE_PATH;
-  // Walk up from src/tls (or dist/src/tls) to the package root.
+  const override = process.env.RPCTLS_NATIVE_PATH;
+  if (override) return existsSync(override) ? override : undefined;
+  // Walk up from src/tls (or dist/tls) to the package root.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     const candidate = join(dir, ADDON_RELATIVE);
@@ -129,19 +135,19 @@ function findAddon(): string | undefined {
 
 let cached: NativeAddon | undefined;
 
-/** The addon, loaded once. Throws with build instructions when it is missing. */
+/**
+ * The addon, loaded once, on first use: importing rpctls never needs it, so XDR, plain RPC, rpcbind and
+ * the compiler work where it could not be built. Throws TlsNativeMissingError saying how to build it.
+ */
 export function loadNative(): NativeAddon {
   if (cached) return cached;
   const path = findAddon();
-  if (!path) {
-    const error = new Error(
-      `rpctls native addon not found (${ADDON_RELATIVE}); build it with "npm install" or ` +
-        '"cd native && npx node-gyp rebuild"',
-    ) as Error & { code: string };
-    error.code = 'ERR_TLS_NATIVE_MISSING';
-    throw error;
+  if (!path) throw new TlsNativeMissingError(`is not built (no ${process.env.RPCTLS_NATIVE_PATH || ADDON_RELATIVE})`);
+  try {
+    cached = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (error) {
+    throw new TlsNativeMissingError(`does not load from ${path} (${(error as Error).message.split('\n')[0]})`, { cause: error });
   }
-  cached = createRequire(import.meta.url)(path) as NativeAddon;
   return cached;
 }
 

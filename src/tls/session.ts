@@ -113,6 +113,11 @@ export class TlsSession {
     if (!this.#closed) this.#native.readStop();
   }
 
+  /** Whether the session's handles keep the event loop alive (as net.Socket's ref()/unref()). */
+  setRef(ref: boolean): void {
+    if (!this.#closed) this.#native.setRef(ref);
+  }
+
   /** true: all taken; false: pending until handler.writeDone(); a TlsError: failed. */
   write(chunks: Buffer[]): boolean | TlsError {
     const result = this.#native.write(chunks);

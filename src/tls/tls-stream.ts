@@ -1,6 +1,7 @@
 // TlsStream: a TLS 1.3 byte stream over a connected TCP socket whose fd the addon takes over. Once
 // 'secure' fired it behaves as a plain Duplex, so the RPC layer runs on it exactly as on a net.Socket.
 // The configuration comes from a shared TlsContext; only per-connection settings are given here.
+import { channels, debug } from '../diagnostics.js';
 import { X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
@@ -90,6 +91,18 @@ export class TlsStream extends Duplex {
     socket.destroy();
   }
 
+  /** Lets the process exit while this stream is open (as net.Socket's unref()). */
+  unref(): this {
+    this.#session.setRef(false);
+    return this;
+  }
+
+  /** Undoes unref(). */
+  ref(): this {
+    this.#session.setRef(true);
+    return this;
+  }
+
   /** Handshake result; null until 'secure'. */
   get tlsInfo(): TlsInfo | null {
     return this.#info;
@@ -171,12 +184,17 @@ export class TlsStream extends Duplex {
       callback?.();
     },
     keysUpdated: () => {
+      if (channels.tlsKeyUpdate.hasSubscribers) channels.tlsKeyUpdate.publish({ stream: this, keyUpdates: this.#info?.keyUpdates });
       const waiters = this.#keyUpdateWaiters;
       this.#keyUpdateWaiters = [];
       for (const waiter of waiters) waiter.resolve();
     },
     // The key-usage limits are reached and the policy is to replace the connection (context `rekey`).
-    rekeyDue: () => this.emit('rekeyDue'),
+    rekeyDue: () => {
+      if (channels.tlsRekeyDue.hasSubscribers) channels.tlsRekeyDue.publish({ stream: this });
+      debug('TLS key-usage limit reached: the connection will be replaced');
+      this.emit('rekeyDue');
+    },
   };
 
   #complete(result: boolean | TlsError, callback: (error?: Error | null) => void): void {

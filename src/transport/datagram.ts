@@ -62,6 +62,13 @@ export class DatagramChannel {
     return this.socket.address();
   }
 
+  /** Whether the socket keeps the event loop alive (dgram's ref()/unref()). */
+  setRef(ref: boolean): void {
+    if (this.closedFlag) return;
+    if (ref) this.socket.ref();
+    else this.socket.unref();
+  }
+
   /**
    * Sends one message to `address`:`port`; `parts` is a gather list whose first 4 bytes are the record
    * mark's place (the writers are shared with the stream path), skipped here. `parts` is not modified, so

@@ -88,7 +88,11 @@ export function struct<T extends object>(fields: StructFields<T>): Codec<T> {
     },
     (r) => {
       const out: Record<string, unknown> = {};
-      for (const [name, field] of entries) out[name] = field.decode(r);
+      for (const [name, field] of entries) {
+        // Assigning `__proto__` would set the prototype (the peer's data!) instead of a field.
+        if (name === '__proto__') Object.defineProperty(out, name, { value: field.decode(r), writable: true, enumerable: true, configurable: true });
+        else out[name] = field.decode(r);
+      }
       return out as T;
     },
   );

@@ -47,6 +47,7 @@ test('demo --json: every step, TLS 1.3, mutual TLS, offload as this kernel allow
   t.is(r.code, 0, r.stderr);
   const j = json(r);
   t.true(j.ok);
+  t.is(j.error, null, 'the documented error key is there, null on success');
   t.true(j.probe.starttls);
   t.is(j.probe.reply, 'MSG_ACCEPTED SUCCESS, verifier AUTH_NONE "STARTTLS"');
   t.is(j.plaintext.refused, 'ERR_RPC_AUTH_TOOWEAK');

@@ -78,7 +78,8 @@ export async function plainServer(extra: { program: number; version: number }[] 
 
 /** A server certificate from the same CA but for another name only (no localhost, no 127.0.0.1). */
 export function wrongNameCert(pki: DemoPki): { cert: string; key: string } {
-  return issueCertificate(pki.ca, { commonName: 'elsewhere.example', dns: ['elsewhere.example'], usage: 'server' });
+  const { cert, key } = issueCertificate(pki.ca, { commonName: 'elsewhere.example', dns: ['elsewhere.example'], usage: 'server' });
+  return { cert, key };
 }
 
 export { createCertificateAuthority, createDemoPki };

@@ -79,9 +79,12 @@ test('a program the server lacks: every call fails, exit 1, the error rendered w
   t.is(j.errors, 3);
   t.is(j.error.code, 'ERR_RPC_PROG_UNAVAIL');
   t.is(j.error.acceptStat, 'PROG_UNAVAIL');
+  t.is(j.latencyMs, null, 'no success: no latency (not 0)');
   const human = await rpctls(['ping', `127.0.0.1:${plain.port}`, '--count', '1']);
   t.is(human.code, 1);
   t.regex(human.stderr, /PROG_UNAVAIL.*\[ERR_RPC_PROG_UNAVAIL\]/);
+  t.regex(human.stdout, /latency    none \(no call succeeded\)/);
+  t.notRegex(human.stdout, /0\.000/);
 });
 
 test('--tls against a plain server exits 4, wrong certificate 5 (ping verifies), --insecure 0, closed port 3', async (t) => {

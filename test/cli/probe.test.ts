@@ -171,3 +171,11 @@ test('H78 a client certificate the server does not trust: exit 5 (not 1), the se
   t.is(human.code, 5);
   t.regex(human.stdout + human.stderr, /hint:.*client certificate/);
 });
+
+test('a --ca that is not PEM is a usage error (exit 2) before any connection', async (t) => {
+  const port = await closedPort();
+  // package.json is no certificate; the closed port shows nothing was attempted (that would be exit 3).
+  const r = await rpctls(['probe', `127.0.0.1:${port}`, '--ca', new URL('../../package.json', import.meta.url).pathname]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /--ca .*package\.json is not PEM \(no "-----BEGIN" line\)/);
+});

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { RpcServer } from '../../src/rpc/server.js';
@@ -11,6 +12,7 @@ import { ensureRpcbind } from '../helpers/rpcbind.js';
 // Runs the built binary, as a user would after `npm install` (which builds dist/).
 const run = promisify(execFile);
 const BIN = new URL('../../bin/rpctls.js', import.meta.url).pathname;
+const ROOT = new URL('../..', import.meta.url).pathname;
 
 test.before(ensureRpcbind);
 
@@ -36,6 +38,19 @@ test('rpctls with no command prints usage and exits 2; unknown commands are refu
   t.regex((none as unknown as { stdout: string }).stdout, /usage: rpctls <command>/);
   const bad = await t.throwsAsync(run(process.execPath, [BIN, 'frobnicate']));
   t.regex((bad as unknown as { stderr: string }).stderr, /unknown command 'frobnicate'/);
+  // One line, not the whole usage; a near miss names the command meant.
+  const typo = await t.throwsAsync(run(process.execPath, [BIN, 'pnig']));
+  const stderr = (typo as unknown as { stderr: string }).stderr;
+  t.is((typo as { code?: number }).code, 2);
+  t.regex(stderr, /^rpctls: unknown command 'pnig' \(did you mean 'ping'\?\); commands: .*probe.*; rpctls --help for more\n$/);
+});
+
+test('rpctls --version prints the package version', async (t) => {
+  const { version } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string };
+  for (const flag of ['--version', '-v']) {
+    const { stdout } = await run(process.execPath, [BIN, flag]);
+    t.regex(stdout, new RegExp(`^rpctls ${version.replace(/\./g, '\\.')} \\(Node \\d+`));
+  }
 });
 
 test('rpctls rpcinfo: unknown flags exit 2; an unreachable rpcbind exits 3 with the error rendered', async (t) => {

@@ -94,6 +94,27 @@ test('--cert/--key/--ca with --require-tls and --verbose: mtls, TOOWEAK for plai
   t.is(await s.stop(), 0);
 });
 
+test('--require-client-cert: a client without a certificate fails the handshake, one with it gets in; needs --ca', async (t) => {
+  const f = pkiFiles();
+  const usage = await rpctls(['serve', '--tls', '--cert', f.cert, '--key', f.key, '--require-client-cert']);
+  t.is(usage.code, 2);
+  t.regex(usage.stderr, /--require-client-cert needs --ca <file>/);
+  const s = await serve(['--tls', '--cert', f.cert, '--key', f.key, '--ca', f.ca, '--require-client-cert']);
+  t.regex(await s.waitFor(/client-certs=/), /client-certs=required$/);
+  const tls = (extra: object) => createTlsClient({
+    host: '127.0.0.1', port: s.port, probe: { program: P, version: 1 }, tls: { ca: f.pki.ca.cert, servername: 'localhost', ...extra },
+  });
+  const anonymous = tls({});
+  // The server's alert, or the reset when it closes first: a TLS error or the connection's loss.
+  const refused = await t.throwsAsync(anonymous.request(ECHO, Buffer.from('x')));
+  t.regex(String((refused as { code?: string }).code), /^ERR_(TLS_|RPC_CONNECTION_CLOSED)/);
+  anonymous.destroy();
+  const mutual = tls({ cert: f.pki.client.cert, key: f.pki.client.key });
+  t.deepEqual(await mutual.request(ECHO, Buffer.from('in')), Buffer.from('in'));
+  await mutual.close();
+  t.is(await s.stop(), 0);
+});
+
 test('--register: rpcbind lists the programs, rpcinfo shows starttls yes; unregistered on stop', async (t) => {
   await ensureRpcbind();
   const prog = 0x20000000 + 0x7000 + (process.pid % 0x1000);

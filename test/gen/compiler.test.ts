@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { compileXdr, compileXdrDetailed, XdrCompileError, type CompileOptions } from '../../src/gen/index.js';
 import { runGen } from '../../src/gen/cli.js';
 import { HandlerXdrError } from '../../src/runtime/stubs.js';
-import { XdrError, XdrInvalidValueError, XdrLengthError, XdrReader, XdrShortInputError, XdrWriter } from '../../src/xdr/index.js';
+import { XdrError, XdrInvalidValueError, XdrLengthError, XdrReader, XdrShortInputError, XdrWriter, decode, xdr } from '../../src/xdr/index.js';
 import { TEMP_IMPORTS, makeTempModuleDir, runTsc } from './helpers.js';
 
 function compileError(source: string, options: CompileOptions = {}): XdrCompileError {
@@ -209,6 +209,28 @@ test('server adapter decodes args, encodes results, and separates bad args from 
   t.false(fault instanceof XdrError);
 });
 
+test('runGen says what it wrote, hints at --with for an unknown type, and reports an unwritable -o without a stack', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'rpctls-gen-cli-'));
+  try {
+    writeFileSync(join(dir, 'ok.x'), 'struct point { int x; int y; };\n');
+    writeFileSync(join(dir, 'uses.x'), 'struct line { point a; point b; };\n');
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: (s: string) => void out.push(s), stderr: (s: string) => void err.push(s) };
+    t.is(runGen([join(dir, 'ok.x'), '-o', join(dir, 'ok.ts')], io), 0);
+    t.regex(out.join(''), /^rpctls gen: wrote .*ok\.ts \(\d+ bytes\) from .*ok\.x\n$/);
+    t.is(runGen([join(dir, 'uses.x'), '-o', join(dir, 'uses.ts')], io), 1);
+    t.regex(err.join(''), /unknown type "point"\n  hint: a type from another \.x file\? pass it with --with <other\.x>/);
+    t.is(runGen([join(dir, 'uses.x'), '--with', join(dir, 'ok.x'), '-o', join(dir, 'uses.ts')], io), 0);
+    err.length = 0;
+    t.is(runGen([join(dir, 'ok.x'), '-o', join(dir, 'no-such-dir', 'ok.ts')], io), 1);
+    t.regex(err.join(''), /^rpctls gen: cannot write .*no-such-dir\/ok\.ts: ENOENT/);
+    t.notRegex(err.join(''), /\n\s+at /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('runGen compiles a file, follows #include, and reports errors with positions', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'rpctls-gen-cli-'));
   try {
@@ -225,8 +247,65 @@ test('runGen compiles a file, follows #include, and reports errors with position
     t.is(runGen([join(dir, 'broken.x'), '-o', join(dir, 'broken.ts')], io), 1);
     t.regex(err.join(''), /broken\.x:2:6: expected a field name, found ";"/);
     t.is(runGen([join(dir, 'main.x')], io), 2);
+    t.regex(err.join(''), /rpctls gen: no output file given: add -o <out\.ts>/);
     t.is(runGen([join(dir, 'main.x'), '-o', join(dir, 'x.ts'), '--bogus'], io), 2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('fields named __proto__, constructor, toString, hasOwnProperty decode as plain own fields (never the prototype)', async (t) => {
+  const source = `
+struct inner { int n; };
+struct special {
+  int __proto__;
+  inner constructor;
+  string toString<>;
+  bool hasOwnProperty;
+  inner *valueOf;
+};
+struct nested { inner __proto__; };
+union choice switch (int __proto__) {
+  case 1: inner __defineGetter__;
+  default: void;
+};
+`;
+  const code = compileXdr(source, { fileName: 'special.x', ...TEMP_IMPORTS });
+  const dir = makeTempModuleDir('rpctls-gen-proto-');
+  try {
+    const file = join(dir, 'special.ts');
+    writeFileSync(file, code);
+    const m = (await import(pathToFileURL(file).href)) as Record<string, (...args: unknown[]) => unknown>;
+    const roundTrip = (name: string, value: unknown): Record<string, unknown> => {
+      const w = new XdrWriter();
+      m[`encode${name}`]!(w, value);
+      const r = new XdrReader(w.toBuffer());
+      return m[`decode${name}`]!(r) as Record<string, unknown>;
+    };
+    const special = roundTrip('Special', {
+      ['__proto__']: 7, constructor: { n: 1 }, toString: 'text', hasOwnProperty: true, valueOf: { n: 2 },
+    });
+    t.is(Object.getPrototypeOf(special), Object.prototype);
+    t.deepEqual(Object.keys(special), ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf']);
+    t.is(Object.getOwnPropertyDescriptor(special, '__proto__')?.value, 7);
+    t.deepEqual(special.constructor, { n: 1 });
+    t.is(Object.getOwnPropertyDescriptor(special, 'toString')?.value, 'text');
+    // A struct-typed __proto__ must not become the decoded object's prototype.
+    const nested = roundTrip('Nested', { ['__proto__']: { n: 9 } });
+    t.is(Object.getPrototypeOf(nested), Object.prototype);
+    t.deepEqual(Object.getOwnPropertyDescriptor(nested, '__proto__')?.value, { n: 9 });
+    t.is((nested as { n?: number }).n, undefined);
+    const choice = roundTrip('Choice', { ['__proto__']: 1, __defineGetter__: { n: 3 } });
+    t.is(Object.getPrototypeOf(choice), Object.prototype);
+    t.is(Object.getOwnPropertyDescriptor(choice, '__proto__')?.value, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('xdr.struct decodes a __proto__ field as an own field', (t) => {
+  const codec = xdr.struct<{ __proto__: number; n: number }>({ ['__proto__']: xdr.int, n: xdr.int } as never);
+  const decoded = decode(codec, xdr.encode(codec, JSON.parse('{"__proto__": 5, "n": 6}') as never)) as object;
+  t.is(Object.getPrototypeOf(decoded), Object.prototype);
+  t.is(Object.getOwnPropertyDescriptor(decoded, '__proto__')?.value, 5);
 });
