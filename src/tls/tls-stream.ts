@@ -120,7 +120,7 @@ export class TlsStream extends Duplex {
   /**
    * Sends a TLS 1.3 KeyUpdate and moves this end's sending key on (after any write in progress, before
    * the next); `requestPeerUpdate` asks the peer to move its own too. Resolves once the KeyUpdate is
-   * written. Rejects with ERR_TLS_KEY_UPDATE where kernel TLS cannot rekey (Linux < 6.14), see
+   * written; calls made while one is still waiting share it. Rejects with ERR_TLS_KEY_UPDATE where kernel TLS cannot rekey (Linux < 6.14), see
    * `tlsInfo.offload.rekey`.
    */
   updateKeys(options: { requestPeerUpdate?: boolean } = {}): Promise<void> {

@@ -109,8 +109,9 @@ test.serial(`limits on both sides, { records: 1000 }: ${SIZE / MiB} MiB each way
 test.serial(`limits on the client only: its RX limit asks the server (update_requested), which answers`, async (t) => {
   if (!canRekey) return t.pass('this kernel cannot rekey');
   // The client's own upload is short: once it has sent close_notify it may send no KeyUpdate.
-  // The client asks at 1.5x its limit (750 records here), so a peer with its own policy rotates first.
-  const { c, s, delta } = await transfer(t, [MiB, SIZE / (expectKtls ? 2 : 1)], { rekey: { records: 500 } }, { rekey: false }, undefined, true);
+  // The client asks at 1.5x its limit (375 records here), so a peer with its own policy rotates first; the
+  // answer comes after what is in flight (hundreds of records), so a request every ~1000 records at most.
+  const { c, s, delta } = await transfer(t, [MiB, SIZE / (expectKtls ? 2 : 1)], { rekey: { records: 250 } }, { rekey: false }, undefined, true);
   t.true(s.counters.keyUpdatesSent >= 2, `the server answered ${s.counters.keyUpdatesSent} requests`);
   t.is(c.counters.keyUpdatesReceived, s.counters.keyUpdatesSent);
   t.is(s.counters.keyUpdatesReceived, c.counters.keyUpdatesSent);
@@ -128,7 +129,10 @@ test.serial('updateKeys() from either side mid-transfer, with and without reques
     calls.push(side.updateKeys({ requestPeerUpdate: n % 3 === 0 }));
   });
   await Promise.all(calls);
-  t.true(c.counters.keyUpdatesSent + s.counters.keyUpdatesSent >= calls.length);
+  // Calls made while one is still waiting for a write to finish share its KeyUpdate (UML's slow writes
+  // coalesce several), so at least one per side that was asked, at most one per call (plus answers).
+  t.true(c.counters.keyUpdatesSent >= 1);
+  t.true(c.counters.keyUpdatesSent + s.counters.keyUpdatesSent <= 2 * calls.length);
   t.is(c.counters.keyUpdatesReceived, s.counters.keyUpdatesSent);
   t.is(s.counters.keyUpdatesReceived, c.counters.keyUpdatesSent);
   if (expectKtls) t.is(delta.TlsTxRekeyOk, c.counters.keyUpdatesSent + s.counters.keyUpdatesSent);
