@@ -223,3 +223,13 @@ export function readUntil(stream: NodeJS.ReadableStream, expected: string): Prom
     stream.once('end', () => reject(new Error(`stream ended before "${expected}"; got "${text}"`)));
   });
 }
+
+/**
+ * The port an `openssl s_server -accept 127.0.0.1:0` bound, from its "ACCEPT host:port" line (a fixed
+ * random port could be in use: s_server then exits).
+ */
+export async function openSslAcceptPort(stdout: NodeJS.ReadableStream): Promise<number> {
+  let text = await readUntil(stdout, 'ACCEPT');
+  while (!/ACCEPT \S+:\d+\s/.test(text)) text += await readUntil(stdout, '\n');
+  return Number(/ACCEPT \S+:(\d+)\s/.exec(text)![1]);
+}

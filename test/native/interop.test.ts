@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import test from 'ava';
 
 import { connectTlsStream, type TlsStream } from '../../src/tls/index.js';
-import { clientOptions, expectKtls, kernelCanRekey, makeCerts, readUntil, serverOptions } from './helpers.js';
+import { clientOptions, expectKtls, kernelCanRekey, makeCerts, openSslAcceptPort, readUntil, serverOptions } from './helpers.js';
 
 test.before(() => {
   makeCerts();
@@ -84,12 +84,11 @@ test.serial('server against a Node tls client', async (t) => {
 
 test.serial('client against openssl s_server -tls1_3', async (t) => {
   const certs = makeCerts();
-  const port = 20000 + Math.floor(Math.random() * 20000);
   const server = spawn('openssl', [
-    's_server', '-tls1_3', '-accept', `127.0.0.1:${port}`, '-cert', join(certs.dir, 'server.pem'),
+    's_server', '-tls1_3', '-accept', '127.0.0.1:0', '-cert', join(certs.dir, 'server.pem'),
     '-key', join(certs.dir, 'server.key'), '-alpn', 'sunrpc', '-rev', '-naccept', '1',
   ]);
-  await readUntil(server.stdout, 'ACCEPT');
+  const port = await openSslAcceptPort(server.stdout);
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   const client = await connectTlsStream(socket, clientOptions({ ciphersuites: ['TLS_CHACHA20_POLY1305_SHA256'] }));

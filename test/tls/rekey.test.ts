@@ -21,6 +21,7 @@ import {
   kernelCanRekey,
   makeCerts,
   okPair,
+  openSslAcceptPort,
   readTlsStat,
   readUntil,
   serverOptions,
@@ -195,11 +196,10 @@ for (const command of ['k', 'K'] as const) {
 test.serial('openssl s_server follows our KeyUpdate (and answers update_requested with its own)', async (t) => {
   if (!canRekey) return t.pass('this kernel cannot rekey');
   const certs = makeCerts();
-  const port = 20000 + Math.floor(Math.random() * 20000);
-  const server = spawn('openssl', ['s_server', '-tls1_3', '-accept', `127.0.0.1:${port}`, '-cert', join(certs.dir, 'server.pem'), '-key', join(certs.dir, 'server.key'), '-naccept', '1']);
+  const server = spawn('openssl', ['s_server', '-tls1_3', '-accept', '127.0.0.1:0', '-cert', join(certs.dir, 'server.pem'), '-key', join(certs.dir, 'server.key'), '-naccept', '1']);
   t.teardown(() => server.kill());
   server.stderr.resume();
-  await readUntil(server.stdout, 'ACCEPT');
+  const port = await openSslAcceptPort(server.stdout);
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   const stream = await connectTlsStream(socket, clientOptions());
