@@ -8,7 +8,7 @@ import tls from 'node:tls';
 import test from 'ava';
 
 import { connectTlsStream, type TlsStream } from '../../src/tls/index.js';
-import { clientOptions, expectKtls, kernelCanRekey, makeCerts, openSslAcceptPort, readUntil, serverOptions } from './helpers.js';
+import { clientOptions, expectKtls, makeCerts, openSslAcceptPort, readUntil, serverOptions } from './helpers.js';
 
 test.before(() => {
   makeCerts();
@@ -127,41 +127,5 @@ test.serial('server against openssl s_client -tls1_3 -alpn sunrpc', async (t) =>
   t.is(code, 0);
   t.regex(output, /Verification: OK/);
   t.regex(output, /answer/);
-  listener.close();
-});
-
-
-test.serial('a peer KeyUpdate: followed in userspace and by kernel TLS >= 6.14, a coded error under older kernel TLS', async (t) => {
-  const certs = makeCerts();
-  const listener = net.createServer();
-  listener.listen(0, '127.0.0.1');
-  await once(listener, 'listening');
-  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
-  const client = spawn('openssl', [
-    's_client', '-tls1_3', '-connect', `127.0.0.1:${(listener.address() as net.AddressInfo).port}`,
-    '-CAfile', join(certs.dir, 'ca.pem'), '-servername', 'localhost',
-  ]);
-  client.stdout.resume();
-  client.stderr.resume();
-  const [raw] = await accepted;
-  const server = await connectTlsStream(raw, serverOptions());
-  const first = readUntil(server, 'before\n');
-  client.stdin.write('before\n');
-  await first;
-  if (expectKtls && !kernelCanRekey) {
-    const failed = once(server, 'error') as Promise<[Error & { code: string }]>;
-    client.stdin.write('k\n'); // s_client command: send a KeyUpdate
-    const [error] = await failed;
-    t.is(error.code, 'ERR_TLS_KEY_UPDATE');
-  } else {
-    const after = readUntil(server, 'after\n');
-    client.stdin.write('k\n');
-    // s_client reads a command from the start of one stdin read: keep the next line separate.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    client.stdin.write('after\n');
-    t.regex(await after, /after/);
-    server.destroy();
-  }
-  client.kill();
   listener.close();
 });
