@@ -202,7 +202,7 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   { code: 'ERR_TLS_INVALID_PEM', class: TlsError, layer: 'tls', message: '<what> is not valid PEM: <OpenSSL reason>', fields: [] },
   { code: 'ERR_TLS_INVALID_STATE', class: TlsError, layer: 'tls', message: 'write|shutdown while not open or with a write pending', fields: [] },
   { code: 'ERR_TLS_OPENSSL_MISMATCH', class: TlsError, layer: 'tls', message: 'the addon was built against another OpenSSL than the one loaded; rebuild it', fields: [] },
-  { code: 'ERR_TLS_NATIVE_MISSING', class: TlsNativeMissingError, layer: 'tls', message: 'rpctls\'s native addon (needed for TLS) is not built (<path>); build it with "npx node-gyp rebuild --directory=node_modules/rpctls/native" (...)', fields: [], note: 'install could not build it; everything but TLS works' },
+  { code: 'ERR_TLS_NATIVE_MISSING', class: TlsNativeMissingError, layer: 'tls', message: 'rpctls\'s native addon (needed for TLS) is not built or prebuilt for <platform>-<arch> (<where it looked>) | does not load (<path> does not load: <why>); build it with "npx node-gyp rebuild --directory=node_modules/rpctls/native" (...)', fields: [], note: 'no prebuilt binary for this platform and install could not build one; everything but TLS works' },
   { code: 'ERR_STREAM_DESTROYED', class: TlsError, layer: 'tls', message: 'TLS stream destroyed', fields: [], note: 'a write that was pending when the stream was destroyed' },
 
   // ---- agent -----------------------------------------------------------------------------------

@@ -3,9 +3,11 @@
  * command in this folder); this file only routes.
  */
 import { readFileSync } from 'node:fs';
+import { basename, dirname, sep } from 'node:path';
 
 import { runGen } from '../gen/cli.js';
 import { RpctlsError, nearestName } from '../errors.js';
+import { loadNative, nativeAddonPath } from '../tls/native.js';
 import { printError } from './common.js';
 import { terminalSafe } from './render.js';
 import { runAgent } from './agent.js';
@@ -33,6 +35,18 @@ commands:
 rpctls <command> --help shows a command's flags and exit statuses; rpctls --version the version.
 `;
 
+/** Which TLS addon this install runs on: the first thing to know when TLS fails on one machine only. */
+function addonSummary(): string {
+  try {
+    const addon = loadNative();
+    const path = nativeAddonPath() ?? '';
+    const kind = path.includes(`${sep}prebuilds${sep}`) ? `prebuilt ${basename(dirname(path))}` : process.env.RPCTLS_NATIVE_PATH ? path : 'built from source';
+    return `${kind}, ${addon.opensslVersion}`;
+  } catch (error) {
+    return error instanceof RpctlsError && error.code === 'ERR_TLS_NATIVE_MISSING' ? 'missing (TLS unavailable; plain RPC works)' : `does not load (${(error as Error).message})`;
+  }
+}
+
 /** The package's version, read from its package.json (two levels up from dist/cli or src/cli). */
 function version(): string {
   const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -57,7 +71,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return command === undefined ? 2 : 0;
   }
   if (command === '--version' || command === '-v' || command === 'version') {
-    process.stdout.write(`rpctls ${version()} (Node ${process.versions.node})\n`);
+    process.stdout.write(`rpctls ${version()} (Node ${process.versions.node}, TLS addon: ${addonSummary()})\n`);
     return 0;
   }
   const run = COMMANDS[command];

@@ -177,7 +177,7 @@ function hint(error: ErrorJson): string {
     case 'ERR_RPC_PROG_MISMATCH':
       return 'the server does not serve this program/version: check --program and --version';
     case 'ERR_TLS_NATIVE_MISSING':
-      return 'the native addon is not built (install could not compile it): TLS needs it, plain RPC does not';
+      return 'the native addon is missing (no prebuilt binary for this platform, and install could not compile one): TLS needs it, plain RPC does not';
     default:
       return '';
   }

@@ -1,4 +1,4 @@
-// Loads the rpctls_native addon (native/build/Release/rpctls_native.node) and describes its surface.
+// Loads the rpctls_native addon (a local build, or the prebuilt binary for this platform) and describes its surface.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -117,38 +117,56 @@ export interface NativeAddon {
   opensslHeaderVersion: string;
 }
 
-const ADDON_RELATIVE = join('native', 'build', 'Release', 'rpctls_native.node');
+const LOCAL_BUILD = join('native', 'build', 'Release', 'rpctls_native.node');
+const PREBUILT = join('prebuilds', `${process.platform}-${process.arch}`, 'rpctls_native.node');
 
-/** The addon's path; RPCTLS_NATIVE_PATH overrides the search (pointing nowhere hides the addon, for tests). */
-function findAddon(): string | undefined {
+/**
+ * Where the addon may be, best first: RPCTLS_NATIVE_PATH alone when set (pointing nowhere hides the addon,
+ * for tests); else a local build (made for this very Node by install or by hand), then the prebuilt
+ * binary the package ships for this platform and arch.
+ */
+function addonCandidates(): string[] {
   const override = process.env.RPCTLS_NATIVE_PATH;
-  if (override) return existsSync(override) ? override : undefined;
-  // Walk up from src/tls (or dist/tls) to the package root.
+  if (override) return [override];
+  // Walk up from src/tls (or dist/tls) to the package root: the first directory with a package.json.
   let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, ADDON_RELATIVE);
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  return undefined;
+  for (let i = 0; i < 6 && !existsSync(join(dir, 'package.json')); i++) dir = dirname(dir);
+  return [join(dir, LOCAL_BUILD), join(dir, PREBUILT)];
 }
 
 let cached: NativeAddon | undefined;
+let loadedFrom: string | undefined;
 
 /**
  * The addon, loaded once, on first use: importing rpctls never needs it, so XDR, plain RPC, rpcbind and
- * the compiler work where it could not be built. Throws TlsNativeMissingError saying how to build it.
+ * the compiler work where it is missing. Throws TlsNativeMissingError naming each place it looked.
  */
 export function loadNative(): NativeAddon {
   if (cached) return cached;
-  const path = findAddon();
-  if (!path) throw new TlsNativeMissingError(`is not built (no ${process.env.RPCTLS_NATIVE_PATH || ADDON_RELATIVE})`);
-  try {
-    cached = createRequire(import.meta.url)(path) as NativeAddon;
-  } catch (error) {
-    throw new TlsNativeMissingError(`does not load from ${path} (${(error as Error).message.split('\n')[0]})`, { cause: error });
+  const tried: string[] = [];
+  let firstError: unknown;
+  for (const path of addonCandidates()) {
+    if (!existsSync(path)) {
+      tried.push(`no ${path}`);
+      continue;
+    }
+    try {
+      cached = createRequire(import.meta.url)(path) as NativeAddon;
+      loadedFrom = path;
+      return cached;
+    } catch (error) {
+      // A prebuilt binary for another libc (musl) or a build for another Node: say why, try the next.
+      firstError ??= error;
+      tried.push(`${path} does not load: ${(error as Error).message.split('\n')[0]}`);
+    }
   }
-  return cached;
+  const reason = firstError === undefined ? `is not built or prebuilt for ${process.platform}-${process.arch}` : 'does not load';
+  throw new TlsNativeMissingError(`${reason} (${tried.join('; ')})`, { cause: firstError });
+}
+
+/** The file the addon was loaded from (undefined before the first TLS use or where it is missing). */
+export function nativeAddonPath(): string | undefined {
+  return loadedFrom;
 }
 
 /** Whether this kernel can take TLS sessions (TCP_ULP "tls"), with the errno name when not. */

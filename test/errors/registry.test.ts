@@ -172,7 +172,7 @@ const EXAMPLES: Record<string, () => unknown> = {
   ERR_TLS_PROTOCOL: () => tlsErrorFromNative({ code: 'ERR_TLS_PROTOCOL', message: 'm' }),
   ERR_TLS_SYSCALL: () => tlsErrorFromNative({ code: 'ERR_TLS_SYSCALL', message: 'm', syscall: 'read', errno: 104, errnoName: 'ECONNRESET' }),
   ERR_TLS_TAKEOVER: () => new TlsTakeoverError('socket has no file descriptor'),
-  ERR_TLS_NATIVE_MISSING: () => new TlsNativeMissingError('is not built (no native/build/Release/rpctls_native.node)'),
+  ERR_TLS_NATIVE_MISSING: () => new TlsNativeMissingError('is not built or prebuilt for linux-x64 (no native/build/Release/rpctls_native.node; no prebuilds/linux-x64/rpctls_native.node)'),
   ERR_TLS_INVALID_STATE: () => tlsErrorFromNative({ code: 'ERR_TLS_INVALID_STATE', message: 'write while not open or with a write pending' }),
   ERR_AGENT_CONFIG: () => thrown(() => parseAgentConfig('not a key file\n', 'my.conf')),
   ERR_NETLINK_MALFORMED: () => thrown(() => decodeDatagram(Buffer.from([8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))),
