@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 
 import { offersStartTls } from '../rpc-tls/index.js';
 import { accessors, type FlagSpec, parseArgs } from './args.js';
-import { connectExit, Exit, kernelRekeyCounters, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
+import { connectExit, Exit, kernelRekeyCounters, printError, tlsFiles, tlsInfo, tlsSummary, type TlsSummary, type Trace, tracedTlsClient, usageExit } from './common.js';
 import { errorJson, type ErrorJson, kernelRekeyText, ms, offloadText, round3, style, summarizeReply, terminalSafe } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
 
@@ -69,15 +69,7 @@ export interface ProbeResult {
   starttls: boolean;
   probeMs: number | null;
   probeReply: ReturnType<typeof summarizeReply> | null;
-  tls: {
-    version: string;
-    cipher: string;
-    /** Selected ALPN protocol, null when the server selected none (Linux never does). */
-    alpn: string | null;
-    alpnOffered: string[];
-    authMode: 'tls' | 'mtls';
-    handshakeMs: number | null;
-  } | null;
+  tls: TlsSummary | null;
   certificate: CertificateSummary | null;
   offload: { tx: boolean; rx: boolean; reason: string | null; rekey?: boolean };
   nullRttMs: number | null;
@@ -176,14 +168,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
   fill(trace);
   const info = tlsInfo(client);
   if (info) {
-    result.tls = {
-      version: info.version,
-      cipher: info.cipher,
-      alpn: info.alpn,
-      alpnOffered: ['sunrpc'],
-      authMode: info.authMode,
-      handshakeMs: trace.handshakeMs === null ? null : round3(trace.handshakeMs),
-    };
+    result.tls = tlsSummary(info, trace);
     result.offload = { ...info.offload };
     const x = info.peerX509;
     const servername = o.servername ?? o.host;
