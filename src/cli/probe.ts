@@ -73,6 +73,8 @@ export interface ProbeResult {
   certificate: CertificateSummary | null;
   offload: { tx: boolean; rx: boolean; reason: string | null; rekey?: boolean };
   nullRttMs: number | null;
+  /** The NULL call inside TLS: null when it was not made (TLS did not come up). */
+  nullCall: { ok: boolean; ms: number | null; error: ErrorJson | null } | null;
   error: ErrorJson | null;
   exitCode: number;
 }
@@ -146,6 +148,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     certificate: null,
     offload: { tx: false, rx: false, reason: 'no TLS session' },
     nullRttMs: null,
+    nullCall: null,
     error: null,
     exitCode: Exit.OK,
   };
@@ -192,6 +195,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const start = performance.now();
     await client.call(o.program, o.version, 0);
     result.nullRttMs = round3(performance.now() - start);
+    result.nullCall = { ok: true, ms: result.nullRttMs, error: null };
   } catch (error) {
     // In TLS 1.3 the server judges our certificate after our handshake completed: its refusal (an alert
     // such as unknown_ca or certificate_required) ends the connection under the first call. That is a
@@ -199,10 +203,13 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const cause = (error as { cause?: unknown }).cause;
     const tlsCause = [error, cause].find((e) => String((e as { code?: unknown } | undefined)?.code ?? '').startsWith('ERR_TLS_'));
     result.error = errorJson(tlsCause ?? error);
+    result.nullCall = { ok: false, ms: null, error: result.error };
     result.exitCode = tlsCause === undefined ? Exit.FAILURE : Exit.TLS_FAILED;
   }
   await client.close().catch(() => client.destroy());
-  if (result.certificate && !result.certificate.verified && !o.insecure && result.exitCode === Exit.OK) {
+  // A certificate that did not verify is the earlier failure: it decides the exit status and `error`
+  // even when the NULL call failed too (nullCall keeps that error).
+  if (result.certificate && !result.certificate.verified && !o.insecure) {
     result.error = {
       code: 'ERR_TLS_CERT_VERIFY',
       message: `server certificate verification failed: ${result.certificate.verifyError ?? 'not verified'}`,
@@ -246,7 +253,11 @@ function printScreen(r: ProbeResult, o: { host: string; port: number; insecure: 
     const rekey = kernelRekeyText(kernelRekeyCounters());
     if (r.offload.tx && rekey) row('kernel rekey', rekey);
   }
-  if (r.nullRttMs !== null) row('NULL in TLS', `${s.ok('ok')}  ${ms(r.nullRttMs)}`);
+  if (r.nullCall?.ok) row('NULL in TLS', `${s.ok('ok')}  ${ms(r.nullCall.ms)}`);
+  else if (r.nullCall?.error) {
+    // The message may carry what the peer sent (an alert, a verifier): escaped.
+    row('NULL in TLS', `${s.bad('FAILED')}  ${terminalSafe(r.nullCall.error.message)} [${terminalSafe(r.nullCall.error.code)}]`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   if (r.error) printError(Object.assign(new Error(r.error.message), r.error));
   process.stdout.write(`${r.exitCode === Exit.OK ? s.ok('result: TLS ok') : s.bad(`result: failed (exit ${r.exitCode})`)}\n`);
