@@ -139,7 +139,7 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   { code: 'ERR_XDR_ENCODE', class: XdrEncodeError, layer: 'xdr', message: '<why the value does not fit its XDR type> (at byte -1)', fields: XDR },
 
   // ---- transport -------------------------------------------------------------------------------
-  { code: 'ERR_RPC_RECORD_TOO_LARGE', class: RecordTooLargeError, layer: 'transport', message: 'record of at least <size> bytes exceeds maxRecordSize <max>', fields: ['size', 'max'] },
+  { code: 'ERR_RPC_RECORD_TOO_LARGE', class: RecordTooLargeError, layer: 'transport', message: 'record of at least <size> bytes exceeds maxRecordSize <max>', fields: ['size', 'max', 'head', 'firstRecord'], note: '`head`: its first bytes (a peer that does not speak ONC-RPC, e.g. an SSH or HTTP server, lands here: its text reads as a huge length)' },
   { code: 'ERR_RPC_TOO_MANY_FRAGMENTS', class: TooManyFragmentsError, layer: 'transport', message: 'record has more than maxFragments <max> fragments', fields: ['max'] },
   { code: 'ERR_RPC_TRUNCATED_RECORD', class: TruncatedRecordError, layer: 'transport', message: 'stream ended inside a record after <received> bytes', fields: ['received'] },
   { code: 'ERR_RPC_RECORD_TIMEOUT', class: RecordTimeoutError, layer: 'transport', message: 'a record was not completed within <timeoutMs> ms (<received> bytes received)', fields: ['received', 'timeoutMs'] },

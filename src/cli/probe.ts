@@ -232,7 +232,9 @@ function printScreen(r: ProbeResult, o: { host: string; port: number; insecure: 
   if (r.tcp.connected) {
     row('AUTH_TLS probe', r.probeReply
       ? `${yes(r.starttls, 'STARTTLS', 'no STARTTLS')}  (${r.probeReply.text}) in ${ms(r.probeMs)}`
-      : s.bad('no reply'));
+      : r.error?.notOncRpc === true
+        ? `${s.bad('no RPC reply')}  the peer does not appear to speak ONC-RPC; it sent "${String(r.error.peerSent)}"`
+        : s.bad('no reply'));
   }
   if (r.tls) {
     row('TLS', `${r.tls.version}  ${r.tls.cipher}  handshake ${ms(r.tls.handshakeMs)}`);
