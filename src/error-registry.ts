@@ -56,6 +56,7 @@ import {
   TlsKeyUpdateError,
   TlsKeyUpdateFloodError,
   TlsTruncatedError,
+  TlsNoHandshakeError,
   TlsKtlsError,
   TlsProtocolError,
   TlsSyscallError,
@@ -186,6 +187,7 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   // ---- tls -------------------------------------------------------------------------------------
   { code: 'ERR_TLS_HANDSHAKE_TIMEOUT', class: TlsHandshakeTimeoutError, layer: 'tls', message: 'TLS handshake timed out after <timeoutMs> ms', fields: ['timeoutMs'] },
   { code: 'ERR_TLS_HANDSHAKE', class: TlsHandshakeError, layer: 'tls', message: 'TLS handshake failed: <OpenSSL reason>', fields: ['reason', 'sentAlert'] },
+  { code: 'ERR_TLS_NO_HANDSHAKE', class: TlsNoHandshakeError, layer: 'tls', message: 'the client closed the connection | reset the connection (<errnoName>) without starting the TLS handshake', fields: ['errnoName'], note: 'server side, no byte of TLS received after STARTTLS (rpcinfo, a probe-only client): no tlsError/tlsClientError, the connection closes with it' },
   { code: 'ERR_TLS_CERT_VERIFY', class: TlsCertVerifyError, layer: 'tls', message: 'peer certificate verification failed: <X509 verify error>', fields: ['verifyCode', 'reason'] },
   { code: 'ERR_TLS_CERT_REQUIRED', class: TlsCertRequiredError, layer: 'tls', message: 'the peer did not send the required certificate', fields: [] },
   { code: 'ERR_TLS_ALERT', class: TlsAlertError, layer: 'tls', message: 'received|sent TLS alert <description text> (<alertName>)', fields: ['level', 'description', 'alertName', 'received'] },
