@@ -56,6 +56,7 @@ import {
   TlsKeyUpdateError,
   TlsKeyUpdateFloodError,
   TlsTruncatedError,
+  TlsNoHandshakeError,
   TlsKtlsError,
   TlsProtocolError,
   TlsSyscallError,
@@ -139,7 +140,7 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   { code: 'ERR_XDR_ENCODE', class: XdrEncodeError, layer: 'xdr', message: '<why the value does not fit its XDR type> (at byte -1)', fields: XDR },
 
   // ---- transport -------------------------------------------------------------------------------
-  { code: 'ERR_RPC_RECORD_TOO_LARGE', class: RecordTooLargeError, layer: 'transport', message: 'record of at least <size> bytes exceeds maxRecordSize <max>', fields: ['size', 'max'] },
+  { code: 'ERR_RPC_RECORD_TOO_LARGE', class: RecordTooLargeError, layer: 'transport', message: 'record of at least <size> bytes exceeds maxRecordSize <max>', fields: ['size', 'max', 'head', 'firstRecord'], note: '`head`: its first bytes (a peer that does not speak ONC-RPC, e.g. an SSH or HTTP server, lands here: its text reads as a huge length)' },
   { code: 'ERR_RPC_TOO_MANY_FRAGMENTS', class: TooManyFragmentsError, layer: 'transport', message: 'record has more than maxFragments <max> fragments', fields: ['max'] },
   { code: 'ERR_RPC_TRUNCATED_RECORD', class: TruncatedRecordError, layer: 'transport', message: 'stream ended inside a record after <received> bytes', fields: ['received'] },
   { code: 'ERR_RPC_RECORD_TIMEOUT', class: RecordTimeoutError, layer: 'transport', message: 'a record was not completed within <timeoutMs> ms (<received> bytes received)', fields: ['received', 'timeoutMs'] },
@@ -186,6 +187,7 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   // ---- tls -------------------------------------------------------------------------------------
   { code: 'ERR_TLS_HANDSHAKE_TIMEOUT', class: TlsHandshakeTimeoutError, layer: 'tls', message: 'TLS handshake timed out after <timeoutMs> ms', fields: ['timeoutMs'] },
   { code: 'ERR_TLS_HANDSHAKE', class: TlsHandshakeError, layer: 'tls', message: 'TLS handshake failed: <OpenSSL reason>', fields: ['reason', 'sentAlert'] },
+  { code: 'ERR_TLS_NO_HANDSHAKE', class: TlsNoHandshakeError, layer: 'tls', message: 'the client closed the connection | reset the connection (<errnoName>) without starting the TLS handshake', fields: ['errnoName'], note: 'server side, no byte of TLS received after STARTTLS (rpcinfo, a probe-only client): no tlsError/tlsClientError, the connection closes with it' },
   { code: 'ERR_TLS_CERT_VERIFY', class: TlsCertVerifyError, layer: 'tls', message: 'peer certificate verification failed: <X509 verify error>', fields: ['verifyCode', 'reason'] },
   { code: 'ERR_TLS_CERT_REQUIRED', class: TlsCertRequiredError, layer: 'tls', message: 'the peer did not send the required certificate', fields: [] },
   { code: 'ERR_TLS_ALERT', class: TlsAlertError, layer: 'tls', message: 'received|sent TLS alert <description text> (<alertName>)', fields: ['level', 'description', 'alertName', 'received'] },

@@ -73,6 +73,7 @@ export {
   TlsKeyUpdateError,
   TlsKeyUpdateFloodError,
   TlsTruncatedError,
+  TlsNoHandshakeError,
   TlsAlpnRequiredError,
   TlsKtlsError,
   TlsBadRecordError,

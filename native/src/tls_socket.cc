@@ -921,7 +921,16 @@ Failure TlsSocket::HandshakeFailure(int sslError, int savedErrno) {
   int reason = ERR_GET_REASON(err);
   long verifyResult = ssl_ ? SSL_get_verify_result(ssl_) : X509_V_OK;
   Failure failure;
-  if (alpnRejected_) {
+  bool peerLeft = sslError == SSL_ERROR_ZERO_RETURN || sslError == SSL_ERROR_SYSCALL || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+  if (SSL_is_server(ssl_) && peerLeft && BIO_number_read(SSL_get_rbio(ssl_)) == 0) {
+    // Not one byte of TLS came before the client closed (or reset) the connection: it never started a
+    // handshake (rpcinfo, a probe-only client). A code of its own, so callers need not count it a failure.
+    failure.code = "ERR_TLS_NO_HANDSHAKE";
+    if (sslError == SSL_ERROR_SYSCALL && savedErrno != 0) {
+      failure.syscall = "handshake";
+      failure.err = savedErrno;
+    }
+  } else if (alpnRejected_) {
     failure.code = "ERR_TLS_ALPN_REQUIRED";
     failure.violation = "not_offered";
   } else if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED && verifyResult != X509_V_OK) {

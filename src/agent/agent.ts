@@ -81,6 +81,9 @@ function statusFor(error: { code: string; errnoName?: unknown }): number {
     case 'ERR_TLS_SYSCALL':
       // The peer went away mid-handshake: ETIMEDOUT asks the kernel to retry (tlshd does the same).
       return ['ECONNRESET', 'EPIPE', 'ENOTCONN'].includes(String(error.errnoName)) ? DoneStatus.ETIMEDOUT : DoneStatus.EACCES;
+    case 'ERR_TLS_NO_HANDSHAKE':
+      // Server side: the peer went away before its ClientHello (closed or reset); as above.
+      return DoneStatus.ETIMEDOUT;
     case 'ERR_TLS_KTLS':
       return DoneStatus.EIO;
     default:

@@ -15,7 +15,7 @@ import * as xdr from '../xdr/codec.js';
 import { type RpcTlsClientOptions, rpcTlsUpgrade, tlsInfoOf } from '../rpc-tls/index.js';
 import type { TlsInfo } from '../tls/tls-stream.js';
 import { type Parsed, UsageError, accessors } from './args.js';
-import { formatError, style } from './render.js';
+import { formatError, round3, style } from './render.js';
 
 /** Exit statuses; documented in the README's CLI reference. */
 export const Exit = {
@@ -161,6 +161,29 @@ export function connectExit(error: unknown, stage: Stage): number {
 
 export function tlsInfo(client: RpcClient): TlsInfo | null {
   return client.connection ? tlsInfoOf(client.connection) : null;
+}
+
+/** The TLS session as probe and ping report it (their `tls` key in --json). */
+export interface TlsSummary {
+  version: string;
+  cipher: string;
+  /** Selected ALPN protocol, null when the server selected none (Linux never does). */
+  alpn: string | null;
+  alpnOffered: string[];
+  authMode: 'tls' | 'mtls';
+  handshakeMs: number | null;
+}
+
+export function tlsSummary(info: TlsInfo, trace: Trace | null): TlsSummary {
+  const handshakeMs = trace?.handshakeMs ?? null;
+  return {
+    version: info.version,
+    cipher: info.cipher,
+    alpn: info.alpn,
+    alpnOffered: ['sunrpc'],
+    authMode: info.authMode,
+    handshakeMs: handshakeMs === null ? null : round3(handshakeMs),
+  };
 }
 
 export function printError(error: unknown): void {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { RpcClient } from '../rpc/client.js';
 import { UdpClient } from '../rpc/udp-client.js';
 import { accessors, type FlagSpec, parseArgs, UsageError } from './args.js';
-import { connectExit, counterDelta, Exit, kernelRekeyCounters, percentiles, onlyWithTls, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
+import { connectExit, counterDelta, Exit, kernelRekeyCounters, percentiles, onlyWithTls, printError, tlsFiles, tlsInfo, tlsSummary, type TlsSummary, type Trace, tracedTlsClient, usageExit } from './common.js';
 import { errorJson, type ErrorJson, kernelRekeyText, ms, offloadText, round3, style } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
 
@@ -58,7 +58,8 @@ export interface PingResult {
   target: { host: string; port: number };
   program: number;
   version: number;
-  tls: boolean;
+  /** The TLS session (as probe's `tls`); null without --tls, or when TLS did not come up. */
+  tls: TlsSummary | null;
   transport: 'tcp' | 'udp';
   calls: number;
   errors: number;
@@ -128,12 +129,12 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     target: { host: o.host, port: o.port },
     program: o.program,
     version: o.version,
-    tls: o.tls,
+    tls: null,
     transport: o.udp ? 'udp' : 'tcp',
     calls: 0,
     errors: 0,
     callsPerSec: 0,
-    latencyMs: { min: 0, median: 0, p99: 0, max: 0 },
+    latencyMs: null,
     offload: { tx: false, rx: false, reason: o.tls ? 'no TLS session' : 'plain RPC (no --tls)' },
     keyUpdates: null,
     kernelRekey: null,
@@ -167,7 +168,10 @@ export async function runPing(argv: readonly string[]): Promise<number> {
     return report(result, o);
   }
   const info = client instanceof RpcClient ? tlsInfo(client) : null;
-  if (info) result.offload = { ...info.offload };
+  if (info) {
+    result.tls = tlsSummary(info, trace);
+    result.offload = { ...info.offload };
+  }
 
   const samples: number[] = [];
   let started = 0;
@@ -206,7 +210,7 @@ export async function runPing(argv: readonly string[]): Promise<number> {
   return report(result, o);
 }
 
-function report(r: PingResult, o: { host: string; port: number; json: boolean }): number {
+function report(r: PingResult, o: { host: string; port: number; json: boolean; tls: boolean }): number {
   if (o.json) {
     process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
     return r.exitCode;
@@ -215,12 +219,13 @@ function report(r: PingResult, o: { host: string; port: number; json: boolean })
   if (r.calls > 0) {
     const ok = r.calls - r.errors;
     process.stdout.write(
-      `${s.bold(`rpctls ping ${formatHostPort(o.host, o.port)}`)}  program ${r.program} version ${r.version}  ${r.tls ? 'RPC-with-TLS' : r.transport === 'udp' ? 'plain UDP' : 'plain'}\n` +
+      `${s.bold(`rpctls ping ${formatHostPort(o.host, o.port)}`)}  program ${r.program} version ${r.version}  ${o.tls ? 'RPC-with-TLS' : r.transport === 'udp' ? 'plain UDP' : 'plain'}\n` +
         `  calls      ${ok} ok, ${r.errors ? s.bad(`${r.errors} failed`) : '0 failed'}  (${r.callsPerSec} calls/s)\n` +
         (r.latencyMs
           ? `  latency    min ${ms(r.latencyMs.min)}  median ${ms(r.latencyMs.median)}  p99 ${ms(r.latencyMs.p99)}  max ${ms(r.latencyMs.max)}\n`
           : '  latency    none (no call succeeded)\n') +
-        `  offload    ${r.tls ? offloadText(r.offload) : 'n/a (plain RPC)'}\n` +
+        (r.tls ? `  TLS        ${r.tls.version}  ${r.tls.cipher}  ALPN ${r.tls.alpn ?? 'none'}  ${r.tls.authMode}  handshake ${ms(r.tls.handshakeMs)}\n` : '') +
+        `  offload    ${o.tls ? offloadText(r.offload) : 'n/a (plain RPC)'}\n` +
         (r.keyUpdates ? `  rekey      ${r.keyUpdates.sent} KeyUpdates sent, ${r.keyUpdates.received} followed\n` : '') +
         (r.kernelRekey ? `  kernel     ${kernelRekeyText(r.kernelRekey)}\n` : ''),
     );

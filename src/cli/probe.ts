@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 
 import { offersStartTls } from '../rpc-tls/index.js';
 import { accessors, type FlagSpec, parseArgs } from './args.js';
-import { connectExit, Exit, kernelRekeyCounters, printError, tlsFiles, tlsInfo, type Trace, tracedTlsClient, usageExit } from './common.js';
+import { connectExit, Exit, kernelRekeyCounters, printError, tlsFiles, tlsInfo, tlsSummary, type TlsSummary, type Trace, tracedTlsClient, usageExit } from './common.js';
 import { errorJson, type ErrorJson, kernelRekeyText, ms, offloadText, round3, style, summarizeReply, terminalSafe } from './render.js';
 import { formatHostPort, parseTarget } from './target.js';
 
@@ -69,18 +69,12 @@ export interface ProbeResult {
   starttls: boolean;
   probeMs: number | null;
   probeReply: ReturnType<typeof summarizeReply> | null;
-  tls: {
-    version: string;
-    cipher: string;
-    /** Selected ALPN protocol, null when the server selected none (Linux never does). */
-    alpn: string | null;
-    alpnOffered: string[];
-    authMode: 'tls' | 'mtls';
-    handshakeMs: number | null;
-  } | null;
+  tls: TlsSummary | null;
   certificate: CertificateSummary | null;
   offload: { tx: boolean; rx: boolean; reason: string | null; rekey?: boolean };
   nullRttMs: number | null;
+  /** The NULL call inside TLS: null when it was not made (TLS did not come up). */
+  nullCall: { ok: boolean; ms: number | null; error: ErrorJson | null } | null;
   error: ErrorJson | null;
   exitCode: number;
 }
@@ -154,6 +148,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     certificate: null,
     offload: { tx: false, rx: false, reason: 'no TLS session' },
     nullRttMs: null,
+    nullCall: null,
     error: null,
     exitCode: Exit.OK,
   };
@@ -176,14 +171,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
   fill(trace);
   const info = tlsInfo(client);
   if (info) {
-    result.tls = {
-      version: info.version,
-      cipher: info.cipher,
-      alpn: info.alpn,
-      alpnOffered: ['sunrpc'],
-      authMode: info.authMode,
-      handshakeMs: trace.handshakeMs === null ? null : round3(trace.handshakeMs),
-    };
+    result.tls = tlsSummary(info, trace);
     result.offload = { ...info.offload };
     const x = info.peerX509;
     const servername = o.servername ?? o.host;
@@ -207,6 +195,7 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const start = performance.now();
     await client.call(o.program, o.version, 0);
     result.nullRttMs = round3(performance.now() - start);
+    result.nullCall = { ok: true, ms: result.nullRttMs, error: null };
   } catch (error) {
     // In TLS 1.3 the server judges our certificate after our handshake completed: its refusal (an alert
     // such as unknown_ca or certificate_required) ends the connection under the first call. That is a
@@ -214,10 +203,13 @@ export async function probe(o: ProbeOptions): Promise<ProbeResult> {
     const cause = (error as { cause?: unknown }).cause;
     const tlsCause = [error, cause].find((e) => String((e as { code?: unknown } | undefined)?.code ?? '').startsWith('ERR_TLS_'));
     result.error = errorJson(tlsCause ?? error);
+    result.nullCall = { ok: false, ms: null, error: result.error };
     result.exitCode = tlsCause === undefined ? Exit.FAILURE : Exit.TLS_FAILED;
   }
   await client.close().catch(() => client.destroy());
-  if (result.certificate && !result.certificate.verified && !o.insecure && result.exitCode === Exit.OK) {
+  // A certificate that did not verify is the earlier failure: it decides the exit status and `error`
+  // even when the NULL call failed too (nullCall keeps that error).
+  if (result.certificate && !result.certificate.verified && !o.insecure) {
     result.error = {
       code: 'ERR_TLS_CERT_VERIFY',
       message: `server certificate verification failed: ${result.certificate.verifyError ?? 'not verified'}`,
@@ -240,7 +232,9 @@ function printScreen(r: ProbeResult, o: { host: string; port: number; insecure: 
   if (r.tcp.connected) {
     row('AUTH_TLS probe', r.probeReply
       ? `${yes(r.starttls, 'STARTTLS', 'no STARTTLS')}  (${r.probeReply.text}) in ${ms(r.probeMs)}`
-      : s.bad('no reply'));
+      : r.error?.notOncRpc === true
+        ? `${s.bad('no RPC reply')}  the peer does not appear to speak ONC-RPC; it sent "${String(r.error.peerSent)}"`
+        : s.bad('no reply'));
   }
   if (r.tls) {
     row('TLS', `${r.tls.version}  ${r.tls.cipher}  handshake ${ms(r.tls.handshakeMs)}`);
@@ -261,7 +255,11 @@ function printScreen(r: ProbeResult, o: { host: string; port: number; insecure: 
     const rekey = kernelRekeyText(kernelRekeyCounters());
     if (r.offload.tx && rekey) row('kernel rekey', rekey);
   }
-  if (r.nullRttMs !== null) row('NULL in TLS', `${s.ok('ok')}  ${ms(r.nullRttMs)}`);
+  if (r.nullCall?.ok) row('NULL in TLS', `${s.ok('ok')}  ${ms(r.nullCall.ms)}`);
+  else if (r.nullCall?.error) {
+    // The message may carry what the peer sent (an alert, a verifier): escaped.
+    row('NULL in TLS', `${s.bad('FAILED')}  ${terminalSafe(r.nullCall.error.message)} [${terminalSafe(r.nullCall.error.code)}]`);
+  }
   process.stdout.write(`${lines.join('\n')}\n`);
   if (r.error) printError(Object.assign(new Error(r.error.message), r.error));
   process.stdout.write(`${r.exitCode === Exit.OK ? s.ok('result: TLS ok') : s.bad(`result: failed (exit ${r.exitCode})`)}\n`);

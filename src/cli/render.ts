@@ -135,7 +135,33 @@ export function errorJson(error: unknown): ErrorJson {
   }
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
   if (cause && typeof cause === 'object') out.cause = { code: cause.code ?? null, message: String(cause.message ?? cause) };
+  const sent = notRpcHead(error);
+  if (sent) {
+    out.notOncRpc = true;
+    // Escaped here already: JSON.stringify leaves DEL and C1 controls as they are.
+    out.peerSent = terminalSafe(sent.toString('latin1'));
+  }
   return out;
+}
+
+/**
+ * The first bytes of a peer that does not speak ONC-RPC, or null: the first thing it sent did not parse
+ * as a record mark but as a length over maxRecordSize (ASCII text always does: "SSH-" is 1397966893).
+ */
+function notRpcHead(error: Error): Buffer | null {
+  for (const e of [error, error.cause] as { code?: unknown; firstRecord?: unknown; head?: unknown }[]) {
+    if (e?.code === 'ERR_RPC_RECORD_TOO_LARGE' && e.firstRecord === true && Buffer.isBuffer(e.head)) return e.head;
+  }
+  return null;
+}
+
+/** What kind of server sent `peerSent` (escaped text), when its first bytes say so. */
+function peerKind(peerSent: string): string {
+  if (peerSent.startsWith('SSH-')) return ' (an SSH server?)';
+  if (/^HTTP\/\d/.test(peerSent)) return ' (an HTTP server?)';
+  // A TLS record (alert or handshake, version 3.x): TLS from the first byte, not RPC-with-TLS.
+  if (/^\\x1[56]\\x03/.test(peerSent)) return ' (a TLS server that expects TLS from the first byte?)';
+  return '';
 }
 
 /** Alerts by which a server refuses the client's certificate (RFC 8446 6.2). */
@@ -144,6 +170,9 @@ const CERT_ALERTS = new Set(['bad_certificate', 'unsupported_certificate', 'cert
 /** What to do about an error, by code; empty when the message says it all. */
 function hint(error: ErrorJson): string {
   const causeCode = (error.cause as { code?: string } | undefined)?.code;
+  if (error.notOncRpc === true) {
+    return `the peer does not appear to speak ONC-RPC${peerKind(String(error.peerSent))}: it sent "${String(error.peerSent)}"; check the host and port`;
+  }
   switch (error.code) {
     case 'ERR_RPC_CONNECT':
       if (causeCode === 'ECONNREFUSED') return 'nothing listens there: is the server running, and on this port?';
@@ -188,7 +217,8 @@ export function formatError(error: unknown, s: Style = style(process.stderr)): s
   const json = errorJson(error);
   // Messages may carry what a peer sent (a verifier, a certificate name, an OpenSSL reason): escaped.
   const lines = [`${s.bad('error')}: ${terminalSafe(json.message)} ${s.dim(`[${terminalSafe(String(json.code))}]`)}`];
-  const wire = Object.entries(json).filter(([k]) => !['code', 'message', 'cause', 'xid'].includes(k));
+  // notOncRpc/peerSent are told by the hint (peerSent is escaped already).
+  const wire = Object.entries(json).filter(([k]) => !['code', 'message', 'cause', 'xid', 'notOncRpc', 'peerSent'].includes(k));
   if (wire.length) lines.push(`  ${wire.map(([k, v]) => `${k}=${terminalSafe(typeof v === 'string' ? v : JSON.stringify(v))}`).join(' ')}`);
   const cause = json.cause as { code: unknown; message: string } | undefined;
   if (cause) lines.push(`  cause: ${terminalSafe(cause.message)}${cause.code ? ` [${terminalSafe(String(cause.code))}]` : ''}`);

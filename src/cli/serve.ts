@@ -11,7 +11,9 @@
  *   conn <n> <peer> call program=<p> version=<v> procedure=<n> tls=yes|no [answer=AUTH_TOOWEAK]
  *                                                (for --program programs, and every call with --verbose)
  *   udp <peer> probe ... / udp <peer> call ...   the same for calls over UDP (--udp)
- *   conn <n> <peer> closed probe=.. tls=..|none authMode=.. offload.tx=.. offload.rx=.. calls=<n> [error=CODE]
+ *   conn <n> <peer> closed probe=.. tls=..|failed|probe-only|none authMode=.. offload.tx=.. offload.rx=.. calls=<n> [error=CODE]
+ *                                                (probe-only: STARTTLS, then the client left without a
+ *                                                handshake, as rpcinfo does: no failure)
  *   stopping signal=SIGINT|SIGTERM / stopped
  */
 import { renameSync, writeFileSync } from 'node:fs';
@@ -243,8 +245,11 @@ export async function runServe(argv: readonly string[]): Promise<number> {
       log(`${prefix} tls-failed code=${st.tlsError} message=${quote(error.message)}`);
     });
     connection.on('close', (error?: Error & { code?: string }) => {
-      const tls = st.tls ? `tls=${st.tls.version} authMode=${st.tls.authMode} ${offloadFields(st.tls)}` : `tls=${st.tlsError ? 'failed' : 'none'}`;
-      const err = error && error.code !== undefined ? ` error=${error.code}` : '';
+      const probeOnly = error?.code === 'ERR_TLS_NO_HANDSHAKE';
+      const tls = st.tls
+        ? `tls=${st.tls.version} authMode=${st.tls.authMode} ${offloadFields(st.tls)}`
+        : `tls=${st.tlsError ? 'failed' : probeOnly ? 'probe-only' : 'none'}`;
+      const err = error && error.code !== undefined && !probeOnly ? ` error=${error.code}` : '';
       log(`${prefix} closed probe=${st.probe ?? 'none'} ${tls} calls=${st.calls}${err}`);
     });
   });

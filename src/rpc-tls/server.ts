@@ -44,8 +44,12 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
         try {
           return await handshake(stream, options, signal);
         } catch (error) {
-          // Reported before the connection closes with it; an abandoned handshake is no TLS failure.
-          if (!signal.aborted) {
+          // Reported before the connection closes with it; an abandoned handshake is no TLS failure, nor
+          // is a client that left without starting one (a probe only, as rpcinfo makes): it is logged,
+          // and the connection closes with ERR_TLS_NO_HANDSHAKE.
+          if ((error as { code?: unknown }).code === 'ERR_TLS_NO_HANDSHAKE') {
+            debug('%s left after STARTTLS without a TLS handshake (a probe only)', peerName(connection));
+          } else if (!signal.aborted) {
             if (channels.tlsHandshakeError.hasSubscribers) channels.tlsHandshakeError.publish({ connection, side: 'server', error });
             debug('TLS handshake with %s failed: %s', peerName(connection), (error as Error).message);
             connection.emit('tlsError', error as Error);

@@ -63,7 +63,10 @@ export interface RpcConnectionEvents {
   handlerError: [error: unknown, context: CallContext];
   /** TLS is up on this (server-side) connection; `security` is its TlsInfo. */
   secure: [security: ConnectionSecurity];
-  /** The TLS handshake after STARTTLS failed; the connection closes with this error next. */
+  /**
+   * The TLS handshake after STARTTLS failed; the connection closes with this error next. A client that
+   * left without starting the handshake is no failure: no tlsError, the close carries ERR_TLS_NO_HANDSHAKE.
+   */
   tlsError: [error: Error];
 }
 

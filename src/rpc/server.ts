@@ -66,7 +66,10 @@ export interface RpcServerEvents {
   error: [error: Error];
   /** TLS is up on a connection (createTlsServer). */
   secureConnection: [connection: RpcConnection, security: ConnectionSecurity];
-  /** A connection's TLS handshake failed (createTlsServer); the connection closes with it. */
+  /**
+   * A connection's TLS handshake failed (createTlsServer); the connection closes with it. Not for a client
+   * that left after STARTTLS without starting a handshake: that connection closes with ERR_TLS_NO_HANDSHAKE.
+   */
   tlsClientError: [error: Error, connection: RpcConnection];
 }
 

@@ -46,6 +46,19 @@ export class TlsHandshakeError extends TlsError {
   }
 }
 
+/**
+ * Server side: the client closed (or reset) the connection without sending one byte of TLS after
+ * STARTTLS: it never started a handshake (rpcinfo, a probe-only client). Not a TLS failure.
+ */
+export class TlsNoHandshakeError extends TlsError {
+  /** ECONNRESET etc. when the client reset the connection; undefined for a plain close (FIN). */
+  readonly errnoName: string | undefined;
+  constructor(message: string, info: WireFields) {
+    super('ERR_TLS_NO_HANDSHAKE', message);
+    this.errnoName = typeof info.errnoName === 'string' ? info.errnoName : undefined;
+  }
+}
+
 export class TlsCertVerifyError extends TlsError {
   /** X509_V_ERR_* number and its OpenSSL text, e.g. 62 "hostname mismatch". */
   readonly verifyCode: number;
@@ -220,6 +233,8 @@ export function nativeErrorMessage(info: WireFields & { code: string }): string 
   switch (info.code) {
     case 'ERR_TLS_HANDSHAKE_TIMEOUT': return `TLS handshake timed out after ${String(info.timeoutMs)} ms`;
     case 'ERR_TLS_HANDSHAKE': return `TLS handshake failed: ${String(info.reason ?? 'unknown error')}${sent}`;
+    case 'ERR_TLS_NO_HANDSHAKE':
+      return `the client ${typeof info.errnoName === 'string' ? `reset the connection (${info.errnoName})` : 'closed the connection'} without starting the TLS handshake`;
     case 'ERR_TLS_CERT_VERIFY':
       return info.violation === 'no_subject_alt_name'
         ? `peer certificate verification failed: ${String(info.reason)} (the certificate has no subjectAltName; ` +
@@ -252,6 +267,7 @@ export function tlsErrorFromNative(info: { code: string; [key: string]: unknown 
   switch (info.code) {
     case 'ERR_TLS_HANDSHAKE_TIMEOUT': return new TlsHandshakeTimeoutError(message, info);
     case 'ERR_TLS_HANDSHAKE': return new TlsHandshakeError(message, info);
+    case 'ERR_TLS_NO_HANDSHAKE': return new TlsNoHandshakeError(message, info);
     case 'ERR_TLS_CERT_VERIFY': return new TlsCertVerifyError(message, info);
     case 'ERR_TLS_CERT_REQUIRED': return new TlsCertRequiredError(message);
     case 'ERR_TLS_ALERT': return new TlsAlertError(message, info);

@@ -5,14 +5,24 @@ import { RpctlsError } from '../errors.js';
 /** Base of every error about the byte stream under RPC: framing, caps, deadlines. */
 export class TransportError extends RpctlsError {}
 
-/** A record-marking header announced more than maxRecordSize; the connection is closed. */
+/**
+ * A record-marking header announced more than maxRecordSize; the connection is closed. A peer that does
+ * not speak ONC-RPC (an SSH or HTTP server, anything sending text) ends here: its first bytes read as a
+ * huge length. `head` and `firstRecord` let a caller tell that case apart.
+ */
 export class RecordTooLargeError extends TransportError {
   readonly size: number;
   readonly max: number;
-  constructor(size: number, max: number) {
+  /** The record's first bytes as received, header included (at most 64; only those of that read). */
+  readonly head: Buffer | undefined;
+  /** True when no record came before this one on the stream: its first bytes were these. */
+  readonly firstRecord: boolean | undefined;
+  constructor(size: number, max: number, seen?: { head: Buffer; firstRecord: boolean }) {
     super('ERR_RPC_RECORD_TOO_LARGE', `record of at least ${size} bytes exceeds maxRecordSize ${max}`);
     this.size = size;
     this.max = max;
+    this.head = seen?.head;
+    this.firstRecord = seen?.firstRecord;
   }
 }
 

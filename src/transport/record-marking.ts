@@ -17,6 +17,8 @@ export const DEFAULT_MAX_RECORD_SIZE = 1024 * 1024 + 64 * 1024;
 /** Default cap on fragments per record: real peers send one; thousands means a flood. */
 export const DEFAULT_MAX_FRAGMENTS = 1024;
 
+/** Bytes of a record too large that its error keeps (`head`). */
+const HEAD_BYTES = 64;
 /** Pieces at least this long that fill most of their memory are kept as views, not copied. */
 const KEEP_VIEW_MIN = 16 * 1024;
 /** Smallest staging buffer for copied pieces: the constant in "memory <= 2x the bytes held + constant". */
@@ -58,6 +60,8 @@ export class RecordDecoder {
   private stage: Buffer | null = null;
   private stageUsed = 0;
   private halted = false;
+  /** Records delivered so far. */
+  private records = 0;
   /** Bytes of the chunk being pushed that were left unread because `halt()` was called. */
   leftover = 0;
   private paused = false;
@@ -123,7 +127,7 @@ export class RecordDecoder {
           this.headerFill = 0;
           word = this.header.readUInt32BE(0);
         }
-        if (this.startFragment(word) === 0) this.endFragment();
+        if (this.startFragment(word, chunk, at) === 0) this.endFragment();
         continue;
       }
       const take = Math.min(this.fragmentLeft, end - at);
@@ -132,6 +136,7 @@ export class RecordDecoder {
         const record = chunk.subarray(at, at + take);
         at += take;
         this.reset();
+        this.records++;
         this.onRecord(record);
         continue;
       }
@@ -184,13 +189,18 @@ export class RecordDecoder {
     return new TruncatedRecordError(received);
   }
 
-  /** Checks the caps and returns the fragment's length. */
-  private startFragment(word: number): number {
+  /** Checks the caps and returns the fragment's length; `chunk` from `at` holds the bytes after the header. */
+  private startFragment(word: number, chunk: Buffer, at: number): number {
     const length = word & MAX_FRAGMENT_LENGTH;
     this.lastFragment = (word & LAST_FRAGMENT) !== 0;
     if (++this.fragments > this.maxFragments) throw new TooManyFragmentsError(this.maxFragments);
     if (this.recordLength + length > this.maxRecordSize) {
-      throw new RecordTooLargeError(this.recordLength + length, this.maxRecordSize);
+      // What arrived, for diagnosis: text from a peer that is no RPC peer reads as a huge length.
+      const header = Buffer.alloc(4);
+      header.writeUInt32BE(word >>> 0);
+      const head = Buffer.concat([header, chunk.subarray(at, at + HEAD_BYTES - 4)]);
+      const firstRecord = this.fragments === 1 && this.records === 0;
+      throw new RecordTooLargeError(this.recordLength + length, this.maxRecordSize, { head, firstRecord });
     }
     this.recordLength += length;
     this.fragmentLeft = length;
@@ -204,6 +214,7 @@ export class RecordDecoder {
     const pieces = this.pieces;
     const record = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
     this.reset();
+    this.records++;
     this.onRecord(record);
   }
 

@@ -273,6 +273,22 @@ test('a peer that never answers: DONE ETIMEDOUT at the kernel-given timeout, the
   }
 });
 
+test('ServerHello request whose peer closes before its ClientHello: DONE ETIMEDOUT (the peer went away; the kernel may retry), not EACCES', async (t) => {
+  const kernel = new FakeKernel();
+  const { agent } = await startAgent(kernel);
+  const { kernelSide, fd, peer } = await kernelSocket();
+  try {
+    peer.end();
+    kernel.submit(request(fd, 'server'));
+    await kernel.waitDone(1);
+    t.is(kernel.dones[0]!.status, DoneStatus.ETIMEDOUT);
+  } finally {
+    kernelSide.destroy();
+    peer.destroy();
+    await agent.close();
+  }
+});
+
 test('PSK and a missing server certificate are refused with their own status; --once serves one', async (t) => {
   const kernel = new FakeKernel();
   const noServer = parseAgentConfig(`[authenticate.client]\nx509.truststore = ${join(certs.dir, 'ca.pem')}\n`, 'client-only.conf');

@@ -110,6 +110,8 @@ const live = new Set<ChildProcess>();
 export function killLeftoverServes(): void {
   for (const child of live) child.kill('SIGKILL');
 }
+// One listener for every serve() (one each would pass Node's limit of 10 in a file).
+process.once('exit', killLeftoverServes);
 
 export async function serve(args: readonly string[]): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -127,7 +129,6 @@ export async function serve(args: readonly string[]): Promise<ServeProcess> {
     }
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  process.once('exit', () => child.kill('SIGKILL'));
   // A test that fails before stop() would leave this child, whose pipes keep the ava worker alive.
   live.add(child);
   child.once('exit', () => live.delete(child));

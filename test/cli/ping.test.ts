@@ -30,7 +30,7 @@ test('plain ping: calls, errors, callsPerSec, latency percentiles in order, offl
   t.true(j.latencyMs.min <= j.latencyMs.median && j.latencyMs.median <= j.latencyMs.p99);
   t.false(j.offload.tx);
   t.false(j.offload.rx);
-  t.false(j.tls);
+  t.is(j.tls, null, 'no --tls: no TLS session');
 });
 
 test('TLS ping: the calls go inside TLS (the server requires it), offload as this kernel allows', async (t) => {
@@ -39,7 +39,12 @@ test('TLS ping: the calls go inside TLS (the server requires it), offload as thi
   const j = json(r);
   t.is(j.calls, 200);
   t.is(j.errors, 0);
-  t.true(j.tls);
+  // The same shape as probe's `tls`.
+  const probe = json(await rpctls(['probe', `localhost:${tls.port}`, ...T, '--ca', f.ca, '--json']));
+  t.deepEqual(Object.keys(j.tls).sort(), Object.keys(probe.tls).sort());
+  t.like(j.tls, { version: 'TLSv1.3', alpn: 'sunrpc', alpnOffered: ['sunrpc'], authMode: 'tls' });
+  t.regex(j.tls.cipher, /^TLS_/);
+  t.true(j.tls.handshakeMs > 0);
   t.is(j.offload.tx, expectKtls);
   t.is(j.offload.rx, expectKtls);
   const human = await rpctls(['ping', `127.0.0.1:${tls.port}`, ...T, '--tls', '--ca', f.ca, '--count', '20']);
@@ -47,6 +52,7 @@ test('TLS ping: the calls go inside TLS (the server requires it), offload as thi
   t.regex(human.stdout, /calls\s+20 ok, 0 failed/);
   t.regex(human.stdout, /latency\s+min [\d.]+ ms\s+median [\d.]+ ms\s+p99 [\d.]+ ms/);
   t.regex(human.stdout, /offload\s+TX (kernel|userspace), RX (kernel|userspace)/);
+  t.regex(human.stdout, /TLS\s+TLSv1\.3\s+TLS_\w+\s+ALPN sunrpc\s+tls\s+handshake [\d.]+ ms/);
 });
 
 test('TLS ping --rekey-every 10: a KeyUpdate (update_requested) every 10 calls, each answered by the server; no call fails', async (t) => {
@@ -91,6 +97,8 @@ test('--tls against a plain server exits 4, wrong certificate 5 (ping verifies),
   const noTls = await rpctls(['ping', `127.0.0.1:${plain.port}`, ...T, '--tls', '--count', '1', '--json']);
   t.is(noTls.code, 4);
   t.is(json(noTls).error.code, 'ERR_RPC_TLS_NOT_OFFERED');
+  t.is(json(noTls).tls, null, 'TLS never came up');
+  t.is(json(noTls).latencyMs, null, 'no call made: no latency (not zeros)');
   const bad = await rpctls(['ping', `localhost:${wrong.port}`, ...T, '--tls', '--ca', f.ca, '--count', '1', '--json']);
   t.is(bad.code, 5);
   t.is(json(bad).error.code, 'ERR_TLS_CERT_VERIFY');

@@ -42,6 +42,7 @@ test('TLS server: exit 0, every JSON field, offload as this kernel allows', asyn
   else t.regex(j.offload.reason, /^ENOENT/);
   t.is(typeof j.nullRttMs, 'number');
   t.true(j.nullRttMs > 0);
+  t.deepEqual(j.nullCall, { ok: true, ms: j.nullRttMs, error: null });
   t.is(j.error, null);
   t.is(j.tcp.connected, true);
 });
@@ -68,6 +69,7 @@ test('plain server: exit 4 (no STARTTLS), the exact denial reply', async (t) => 
   const j = json(r);
   t.false(j.starttls);
   t.is(j.tls, null);
+  t.is(j.nullCall, null, 'no TLS: no NULL call inside it');
   t.is(j.probeReply.replyStat, 'MSG_DENIED');
   t.is(j.probeReply.authStat, 'AUTH_REJECTEDCRED');
   t.is(j.error.code, 'ERR_RPC_TLS_NOT_OFFERED');
@@ -117,6 +119,18 @@ test('TLS up but the program is not served: NULL inside TLS fails, exit 1', asyn
   t.is(j.tls.version, 'TLSv1.3');
   t.is(j.nullRttMs, null);
   t.is(j.error.code, 'ERR_RPC_PROG_UNAVAIL');
+  t.like(j.nullCall, { ok: false, ms: null, error: { code: 'ERR_RPC_PROG_UNAVAIL', acceptStat: 'PROG_UNAVAIL' } });
+  const human = await rpctls(['probe', `127.0.0.1:${tls.port}`, '--ca', f.ca, '--program', '0x20000077', '--version', '1']);
+  t.is(human.code, 1);
+  t.regex(human.stdout, /TLS\s+TLSv1\.3/);
+  t.regex(human.stdout, /NULL in TLS\s+FAILED\s+.*\[ERR_RPC_PROG_UNAVAIL\]/);
+  t.regex(human.stdout, /result: failed \(exit 1\)/);
+  // The same failure under a certificate that does not verify: the certificate (the earlier step)
+  // decides the exit status and `error`; the NULL call's own error stays in nullCall.
+  const both = json(await rpctls(['probe', `localhost:${wrong.port}`, '--ca', f.ca, '--program', '0x20000077', '--version', '1', '--json']));
+  t.is(both.exitCode, 5);
+  t.is(both.error.code, 'ERR_TLS_CERT_VERIFY');
+  t.is(both.nullCall.error.code, 'ERR_RPC_PROG_UNAVAIL');
 });
 
 test('unreachable: exit 3 with ECONNREFUSED rendered', async (t) => {
@@ -167,9 +181,11 @@ test('H78 a client certificate the server does not trust: exit 5 (not 1), the se
   // The alert usually arrives; a reset may overtake it (the server closes with our data unread).
   if (j.error.code === 'ERR_TLS_ALERT') t.regex(j.error.message, /unknown_ca/);
   else t.like(j.error, { code: 'ERR_TLS_SYSCALL', errnoName: 'ECONNRESET' });
+  t.is(j.nullCall.ok, false, 'the refusal came under the NULL call');
   const human = await rpctls(args);
   t.is(human.code, 5);
   t.regex(human.stdout + human.stderr, /hint:.*client certificate/);
+  t.regex(human.stdout, /NULL in TLS\s+FAILED\s+.*\[ERR_TLS_/);
 });
 
 test('a --ca that is not PEM is a usage error (exit 2) before any connection', async (t) => {

@@ -1,7 +1,9 @@
 // `rpctls serve`: the listening line, the test program's procedures, the per-connection log lines the
 // interop harness asserts on, --require-tls, --register (with rpcinfo), and a clean stop on signals.
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 
 import { AUTH_TLS } from '../../src/rpc/auth.js';
@@ -15,6 +17,8 @@ import { ensureRpcbind } from '../helpers/rpcbind.js';
 import { expectKtls, json, killLeftoverServes, pkiFiles, rpctls, serve } from './helpers.js';
 
 test.after.always(killLeftoverServes);
+
+const run = promisify(execFile);
 
 const P = 0x20000001;
 const ECHO = procedure(P, 1, 1, xdr.opaque(), xdr.opaque());
@@ -130,6 +134,38 @@ test('--register: rpcbind lists the programs, rpcinfo shows starttls yes; unregi
   const rpcb = RpcbindClient.create({});
   t.is(await rpcb.getPort(prog, 3), 0, 'unregistered');
   await rpcb.close();
+});
+
+test('serve --tls: rpcinfo (libtirpc) NULL calls and rpctls rpcinfo\'s probe-only connections are logged as such, never as TLS failures', async (t) => {
+  await ensureRpcbind();
+  const prog = 0x20000000 + 0x6000 + (process.pid % 0x1000);
+  const s = await serve(['--tls', '--register', '--program', `${prog}:3`]);
+  await s.waitFor(/^serving .* registered/);
+  const lo = s.port & 0xff;
+  const hi = s.port >> 8;
+  // libtirpc's rpcinfo: through rpcbind (-T tcp host prog vers), and a direct call to our universal address.
+  const viaRpcbind = await run('rpcinfo', ['-T', 'tcp', '127.0.0.1', String(prog), '3']);
+  t.regex(viaRpcbind.stdout, new RegExp(`program ${prog} version 3 ready and waiting`));
+  const direct = await run('rpcinfo', ['-a', `127.0.0.1.${hi}.${lo}`, '-T', 'tcp', String(prog), '3']);
+  t.regex(direct.stdout, /ready and waiting/);
+  // rpctls rpcinfo probes each registered TCP program with AUTH_TLS, gets STARTTLS and leaves.
+  const info = await rpctls(['rpcinfo', '127.0.0.1', '--json']);
+  t.is(info.code, 0, info.stderr);
+  t.like(json<{ program: number; version: number; starttls: boolean }[]>(info).find((r) => r.program === prog && r.version === 3), { starttls: true });
+  // And a probe of ours through a direct RpcClient that destroys the connection after the reply (a reset).
+  const prober = new RpcClient({ host: '127.0.0.1', port: s.port, timeout: 5000 });
+  t.true((await (await prober.connect()).callForReply(prog, 3, 0, undefined, { auth: AUTH_TLS })).verf?.body.equals(Buffer.from('STARTTLS')));
+  prober.destroy();
+  // Two plain NULL calls (rpcinfo) and at least two probe-only connections (rpctls rpcinfo's and ours).
+  const closed = async (re: RegExp, n: number): Promise<string[]> => {
+    for (let i = 0; i < 50 && s.lines.filter((l) => re.test(l)).length < n; i++) await new Promise((r) => setTimeout(r, 100));
+    return s.lines.filter((l) => re.test(l));
+  };
+  t.is((await closed(new RegExp(`call program=${prog} version=3 procedure=0 tls=no$`), 2)).length, 2);
+  const probeOnly = await closed(/ closed probe=STARTTLS tls=probe-only calls=0$/, 2);
+  t.true(probeOnly.length >= 2, s.lines.join('\n'));
+  t.false(s.lines.some((l) => / tls-failed | tls=failed | error=ERR_TLS_/.test(l)), s.lines.join('\n'));
+  t.is(await s.stop(), 0);
 });
 
 test('usage errors exit 2; a port in use exits 1', async (t) => {

@@ -254,6 +254,38 @@ test('a client that never starts the handshake: ERR_TLS_HANDSHAKE_TIMEOUT on the
   }
 });
 
+test('a client that takes STARTTLS and leaves (FIN or reset) without a handshake: no tlsClientError, the close says ERR_TLS_NO_HANDSHAKE; one that leaves mid-ClientHello is a TLS failure', async (t) => {
+  const { server, port } = await startTlsServer();
+  const tlsErrors: Error[] = [];
+  const closeErrors: (Error & { code?: string; errnoName?: string })[] = [];
+  server.on('tlsClientError', (error: Error) => tlsErrors.push(error));
+  server.on('connectionError', (error: Error) => closeErrors.push(error));
+  try {
+    const leave = async (xid: number, how: (socket: net.Socket) => void): Promise<void> => {
+      const raw = await rawConnect(port);
+      raw.socket.write(probeRecord(xid));
+      await until(() => raw.received().length >= 36);
+      t.is(raw.received().toString('hex'), startTlsReplyBytes(xid).toString('hex'));
+      how(raw.socket);
+      await until(() => closeErrors.length === xid - 50);
+    };
+    await leave(51, (socket) => socket.end());
+    t.like(closeErrors[0], { code: 'ERR_TLS_NO_HANDSHAKE', errnoName: undefined });
+    t.regex(closeErrors[0]!.message, /^the client closed the connection without starting the TLS handshake$/);
+    await leave(52, (socket) => socket.resetAndDestroy());
+    t.like(closeErrors[1], { code: 'ERR_TLS_NO_HANDSHAKE', errnoName: 'ECONNRESET' });
+    t.deepEqual(tlsErrors, [], 'no handshake started: no handshake failed');
+    // Five bytes of a TLS record header, then FIN: a handshake was started and is cut short.
+    await leave(53, (socket) => socket.end(Buffer.from('1603010200', 'hex')));
+    await until(() => tlsErrors.length === 1);
+    t.regex((tlsErrors[0] as Error & { code: string }).code, /^ERR_TLS_/);
+    t.not((tlsErrors[0] as Error & { code: string }).code, 'ERR_TLS_NO_HANDSHAKE');
+    t.is(closeErrors[2]!.code, (tlsErrors[0] as Error & { code: string }).code);
+  } finally {
+    await server.close();
+  }
+});
+
 test('requireTls: a plaintext non-NULL call gets AUTH_TOOWEAK, NULL is answered, TLS calls work', async (t) => {
   const { server, port } = await startTlsServer({ requireTls: true });
   const plain = new RpcClient({ port });

@@ -114,3 +114,19 @@ test('pause() inside a chunk keeps the unparsed rest (a view), nothing dropped; 
   t.deepEqual(seen, ['one', 'two', 'three']);
   t.true(decoder.idle);
 });
+
+test('text from a peer that is no RPC peer: the error keeps its first bytes (header included) and says it was the first record', (t) => {
+  const ssh = Buffer.from('SSH-2.0-OpenSSH_9.2\r\n', 'latin1');
+  const err = t.throws(() => new RecordDecoder(() => undefined).push(ssh), { instanceOf: RecordTooLargeError }) as RecordTooLargeError;
+  t.is(err.size, 0x5353482d, '"SSH-" read as a length');
+  t.deepEqual(err.head, ssh);
+  t.true(err.firstRecord);
+  // Split before the header completes, and after a real record: the head still starts at the header; not first.
+  const decoder = new RecordDecoder(() => undefined);
+  decoder.push(record(Buffer.from('ok')));
+  decoder.push(Buffer.from('HT'));
+  const late = t.throws(() => decoder.push(Buffer.from(`TP/1.1 400 Bad Request\r\n${'x'.repeat(100)}`)), { instanceOf: RecordTooLargeError }) as RecordTooLargeError;
+  t.is(late.head?.length, 64, 'at most 64 bytes kept');
+  t.is(late.head?.toString('latin1', 0, 12), 'HTTP/1.1 400');
+  t.false(late.firstRecord);
+});

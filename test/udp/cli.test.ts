@@ -18,7 +18,7 @@ test('serve --udp answers ping --udp on the same port; ping --udp --tls is a usa
   t.regex(await server.waitFor(/^serving /), / udp( |$)/);
   const ping = await rpctls(['ping', `127.0.0.1:${server.port}`, '--udp', '--program', '0x20000001', '--version', '1', '--count', '20', '--inflight', '4', '--json']);
   t.is(ping.code, 0, ping.stderr);
-  t.like(json(ping), { transport: 'udp', tls: false, calls: 20, errors: 0, exitCode: 0 });
+  t.like(json(ping), { transport: 'udp', tls: null, calls: 20, errors: 0, exitCode: 0 });
   const tcp = await rpctls(['ping', `127.0.0.1:${server.port}`, '--program', '0x20000001', '--version', '1', '--count', '3', '--json']);
   t.like(json(tcp), { transport: 'tcp', calls: 3, errors: 0 });
   const both = await rpctls(['ping', `127.0.0.1:${server.port}`, '--udp', '--tls']);
