@@ -14,6 +14,7 @@ export {
   XdrLengthError,
   XdrPaddingError,
   XdrInvalidValueError,
+  XdrInvalidUtf8Error,
   XdrTrailingBytesError,
   XdrEncodeError,
 } from './xdr/errors.js';
