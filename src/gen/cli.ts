@@ -128,8 +128,8 @@ export function runGen(argv: readonly string[], io: GenIo = defaultIo): number {
       return 1;
     }
     if (error instanceof InvalidOptionError) {
-      // A --strings NAME that names no string of the source.
-      io.stderr(`rpctls gen: --strings: ${error.message}\n`);
+      // A --strings NAME that names no string of the source; said in the command line's terms.
+      io.stderr(`rpctls gen: ${error.message.replace(/^a stringsByName key/, '--strings NAME')}\n`);
       return 2;
     }
     const code = (error as NodeJS.ErrnoException).code;

@@ -44,8 +44,8 @@ export class StringModes {
       if (decls === undefined) {
         const hint = this.typedefHint(name) ?? nearestName(name, selectors.keys());
         throw new InvalidOptionError(
-          'stringsByName',
-          `keyed by string typedefs, structs, unions or procedures with string members, or type.member${hint === undefined ? '' : ` (did you mean ${hint}?)`}`,
+          'a stringsByName key',
+          `the name of a string typedef, of a struct, union or procedure with string members, or type.member${hint === undefined ? '' : ` (did you mean ${hint}?)`}`,
           name,
         );
       }
