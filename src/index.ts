@@ -174,6 +174,7 @@ export {
 export { handlerFailure, HandlerXdrError } from './runtime/stubs.js';
 export type { RpcCaller, RawProgram, RawProcedure, RawProcedures } from './runtime/stubs.js';
 export { compileXdr } from './gen/index.js';
+export type { CompileOptions, StringMode } from './gen/index.js';
 
 // ---- tls ---------------------------------------------------------------------------------------------
 export { TlsContext, TlsStream, connectTlsStream, stopReading, TLS_CIPHERSUITES, kernelTlsAvailable } from './tls/index.js';

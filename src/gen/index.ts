@@ -2,12 +2,12 @@
  * `.x` (XDR / RPC language) to TypeScript compiler. `compileXdr` is the programmatic entry point;
  * `rpctls gen` (src/gen/cli.ts) wraps it.
  */
-import { InvalidOptionError, optionNames, rejectUnknownOptions } from '../errors.js';
+import { optionNames, rejectUnknownOptions } from '../errors.js';
 import { emitTypeScript, type EmitResult } from './emit.js';
 import type { IncludeResolver } from './lexer.js';
 import { buildModel, type Model } from './model.js';
 import { parseXdr } from './parser.js';
-import type { StringMode } from './strings.js';
+import { validateStringOptions, type StringMode } from './strings.js';
 
 export interface CompileOptions {
   /** File name used in error messages and the header comment; default '<input>'. */
@@ -51,10 +51,7 @@ export interface CompileResult extends EmitResult {
 /** Compiles and also returns the resolved model and the generated names (for tooling and tests). */
 export function compileXdrDetailed(source: string, options: CompileOptions = {}): CompileResult {
   rejectUnknownOptions(options, COMPILE_OPTIONS);
-  const stringsByName = options.stringsByName ?? {};
-  if (typeof stringsByName !== 'object' || stringsByName === null) {
-    throw new InvalidOptionError('stringsByName', "an object of names to 'utf8', 'utf8-strict' or 'buffer'", stringsByName);
-  }
+  validateStringOptions(options.strings, options.stringsByName);
   const fileName = options.fileName ?? '<input>';
   const preprocessOptions = {
     ...(options.defines !== undefined ? { defines: options.defines } : {}),
@@ -68,7 +65,7 @@ export function compileXdrDetailed(source: string, options: CompileOptions = {})
     maxListLength: options.maxListLength ?? 1 << 20,
     sourceName: fileName.replace(/^.*[\\/]/, ''),
     strings: options.strings ?? 'utf8',
-    stringsByName,
+    stringsByName: options.stringsByName ?? {},
   });
   return { ...emitted, model };
 }

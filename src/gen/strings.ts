@@ -24,7 +24,19 @@ export function isStringMode(value: unknown): value is StringMode {
 
 export const STRING_MODE_EXPECTATION = "'utf8', 'utf8-strict' or 'buffer'";
 
-/** Resolves the modes once per compilation; `modeOf` then answers for any string declaration of the model. */
+/** Checks the modes before anything is compiled; which names select a string is checked by StringModes. */
+export function validateStringOptions(global: unknown, byName: unknown): void {
+  if (global !== undefined && !isStringMode(global)) throw new InvalidOptionError('strings', STRING_MODE_EXPECTATION, global);
+  if (byName === undefined) return;
+  if (typeof byName !== 'object' || byName === null || Array.isArray(byName)) {
+    throw new InvalidOptionError('stringsByName', `an object of names to ${STRING_MODE_EXPECTATION}`, byName);
+  }
+  for (const [name, mode] of Object.entries(byName)) {
+    if (!isStringMode(mode)) throw new InvalidOptionError(`stringsByName.${name}`, STRING_MODE_EXPECTATION, mode);
+  }
+}
+
+/** Resolves the modes once per compilation (validateStringOptions has checked them); `modeOf` then answers for any string declaration of the model. */
 export class StringModes {
   private readonly selected = new Map<Decl, StringMode>();
 
@@ -33,13 +45,11 @@ export class StringModes {
     private readonly global: StringMode,
     byName: Readonly<Record<string, StringMode>>,
   ) {
-    if (!isStringMode(global)) throw new InvalidOptionError('strings', STRING_MODE_EXPECTATION, global);
     const selectors = this.selectors();
     // Whole types and procedures first, so that a `type.member` selection wins over its type's.
     const names = Object.keys(byName).sort((a, b) => Number(a.includes('.')) - Number(b.includes('.')));
     for (const name of names) {
-      const mode = byName[name];
-      if (!isStringMode(mode)) throw new InvalidOptionError(`stringsByName.${name}`, STRING_MODE_EXPECTATION, mode);
+      const mode = byName[name] as StringMode;
       const decls = selectors.get(name);
       if (decls === undefined) {
         const hint = this.typedefHint(name) ?? nearestName(name, selectors.keys());

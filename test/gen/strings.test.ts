@@ -180,6 +180,8 @@ test('bad modes, names that select no string and misspelt options are rejected w
   t.regex(bad({ stringsByName: { 'entry.name': 'buffer' } }), /\(did you mean filename\?\); received "entry\.name"/);
   t.regex(bad({ stringsByName: { 'entry.lable': 'buffer' } }), /\(did you mean entry\.label\?\)/);
   t.regex(bad({ string: 'buffer' } as CompileOptions), /^string must be a known option \(did you mean strings\?\)/);
+  // Modes are checked before the source is compiled: a broken source does not hide them.
+  t.throws(() => compileXdr('struct {', { strings: 'bytes' as never }), { instanceOf: InvalidOptionError });
 });
 
 test('rpctls gen --strings: global and per name, --name=value form, bad values exit 2', (t) => {
