@@ -14,27 +14,10 @@ import { compileXdr, type CompileOptions } from '../../src/gen/index.js';
 import { runGen } from '../../src/gen/cli.js';
 import { RpcClient, RpcServer } from '../../src/index.js';
 import { XdrEncodeError, XdrError, XdrInvalidUtf8Error, XdrLengthError, XdrReader, XdrWriter } from '../../src/xdr/index.js';
-import { TEMP_IMPORTS, makeTempModuleDir, runTsc } from './helpers.js';
+import { REPO_ROOT, TEMP_IMPORTS, makeTempModuleDir, runTsc } from './helpers.js';
 
-const SOURCE = `
-typedef string filename<8>;
-struct entry {
-  filename name;
-  string label<16>;
-  string note<>;
-};
-union lookup_res switch (int status) {
-  case 0: filename found;
-  default: string why<>;
-};
-program STR_PROG {
-  version STR_V1 {
-    entry ECHO(entry) = 1;
-    lookup_res LOOKUP(filename) = 2;
-    string NOTE(string) = 3;
-  } = 1;
-} = 0x20000099;
-`;
+/** Strings under each mode (test/types/gen-strings.ts checks the types its checked-in compilation has). */
+const SOURCE = readFileSync(join(REPO_ROOT, 'test/types/generated/strings.x'), 'utf8');
 
 /** "a", 0xff, 0xfe: not UTF-8 (0xff and 0xfe never occur in it). */
 const NOT_UTF8 = Buffer.from([0x61, 0xff, 0xfe]);
@@ -45,15 +28,11 @@ function encoded(encode: (w: XdrWriter) => void): Buffer {
   return w.toBuffer();
 }
 
-/**
- * Compiles SOURCE with `options`, type-checks it under --strict together with `usage` (a module importing
- * it as './m.js', whose `@ts-expect-error` lines must each meet an error), and imports it.
- */
-async function load(options: CompileOptions, usage = ''): Promise<Record<string, any>> {
+/** Compiles SOURCE with `options`, type-checks it under --strict, and imports it. */
+async function load(options: CompileOptions): Promise<Record<string, any>> {
   const dir = makeTempModuleDir('rpctls-gen-strings-');
   try {
     writeFileSync(join(dir, 'm.ts'), compileXdr(SOURCE, { fileName: 'str.x', ...TEMP_IMPORTS, ...options }));
-    if (usage !== '') writeFileSync(join(dir, 'usage.ts'), usage);
     const errors = runTsc(dir);
     if (errors !== '') throw new Error(`generated code does not type-check:\n${errors}`);
     return (await import(pathToFileURL(join(dir, 'm.ts')).href)) as Record<string, any>;
@@ -113,31 +92,9 @@ test("'utf8' replaces invalid UTF-8 with U+FFFD; 'utf8-strict' refuses it with E
   await t.throwsAsync(program.procedures[3](wire, {}), { instanceOf: XdrError });
 });
 
-test('stringsByName: a typedef, a type.member and a procedure each get their own mode, and the types follow', async (t) => {
-  const usage = `
-import { type Entry, type Filename, StrClient_v1, type StrServer_v1 } from './m.js';
-export const name: Filename = Buffer.from('x');
-// @ts-expect-error filename is bytes: a string does not fit its type
-export const wrong: Filename = 'x';
-export const entry: Entry = { name: Buffer.from([0xff]), label: 'label', note: 'note' };
-// @ts-expect-error label stays a string
-export const bad: Entry = { name: Buffer.alloc(0), label: Buffer.alloc(0), note: '' };
-export async function calls(client: StrClient_v1): Promise<number> {
-  const found = await client.LOOKUP(Buffer.from('f'));
-  // NOTE (selected by procedure name) takes and returns bytes.
-  const note: Buffer = await client.NOTE(Buffer.from([0xff]));
-  // @ts-expect-error so a string argument does not compile
-  await client.NOTE('text');
-  return ('found' in found ? found.found.length : found.why.length) + note.length;
-}
-export const server: StrServer_v1 = {
-  ECHO: (e) => ({ ...e, name: e.name.subarray(1) }),
-  LOOKUP: (f) => ({ status: 0, found: f }),
-  // @ts-expect-error the implementation must return bytes too
-  NOTE: (s) => s.toString('latin1'),
-};
-`;
-  const m = await load({ stringsByName: { filename: 'buffer', 'entry.note': 'utf8-strict', NOTE: 'buffer' } }, usage);
+test('stringsByName: a typedef, a type.member and a procedure each get their own mode (types: test/types/gen-strings.ts)', async (t) => {
+  // The checked-in compilation (test/gen/regenerate.ts): filename and NOTE 'buffer', entry.note 'utf8-strict'.
+  const m = (await import('../types/generated/strings.js')) as Record<string, any>;
   const wire = Buffer.concat([encoded((w) => w.string(NOT_UTF8)), encoded((w) => w.string(NOT_UTF8)), encoded((w) => w.string('ok'))]);
   t.deepEqual(m.decodeEntry(new XdrReader(wire)), { name: NOT_UTF8, label: 'a\ufffd\ufffd', note: 'ok' });
   const badNote = Buffer.concat([encoded((w) => w.string('n')), encoded((w) => w.string('l')), encoded((w) => w.string(NOT_UTF8))]);
