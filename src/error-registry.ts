@@ -77,6 +77,7 @@ import {
 import {
   XdrEncodeError,
   XdrError,
+  XdrInvalidUtf8Error,
   XdrInvalidValueError,
   XdrLengthError,
   XdrPaddingError,
@@ -136,6 +137,7 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   { code: 'ERR_XDR_LENGTH_EXCEEDS_MAX', class: XdrLengthError, layer: 'xdr', message: '<what> length <length> exceeds its maximum <max> (at byte <offset>)', fields: [...XDR, 'length', 'max'] },
   { code: 'ERR_XDR_NONZERO_PADDING', class: XdrPaddingError, layer: 'xdr', message: 'XDR padding bytes are not zero (at byte <offset>)', fields: XDR },
   { code: 'ERR_XDR_INVALID_VALUE', class: XdrInvalidValueError, layer: 'xdr', message: 'invalid <what> value <value> (at byte <offset>)', fields: [...XDR, 'value'] },
+  { code: 'ERR_XDR_INVALID_UTF8', class: XdrInvalidUtf8Error, layer: 'xdr', message: 'string of <length> bytes is not valid UTF-8 (at byte <offset>)', fields: [...XDR, 'length'], note: 'only strings generated with the utf8-strict mode check; the default replaces invalid sequences with U+FFFD' },
   { code: 'ERR_XDR_TRAILING_BYTES', class: XdrTrailingBytesError, layer: 'xdr', message: '<trailing> unexpected bytes after the XDR item (at byte <offset>)', fields: [...XDR, 'trailing'] },
   { code: 'ERR_XDR_ENCODE', class: XdrEncodeError, layer: 'xdr', message: '<why the value does not fit its XDR type> (at byte -1)', fields: XDR },
 

@@ -14,6 +14,7 @@ export {
   XdrLengthError,
   XdrPaddingError,
   XdrInvalidValueError,
+  XdrInvalidUtf8Error,
   XdrTrailingBytesError,
   XdrEncodeError,
 } from './xdr/errors.js';
@@ -174,6 +175,7 @@ export {
 export { handlerFailure, HandlerXdrError } from './runtime/stubs.js';
 export type { RpcCaller, RawProgram, RawProcedure, RawProcedures } from './runtime/stubs.js';
 export { compileXdr } from './gen/index.js';
+export type { CompileOptions, StringMode } from './gen/index.js';
 
 // ---- tls ---------------------------------------------------------------------------------------------
 export { TlsContext, TlsStream, connectTlsStream, stopReading, TLS_CIPHERSUITES, kernelTlsAvailable } from './tls/index.js';

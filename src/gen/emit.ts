@@ -10,6 +10,7 @@ import { XdrCompileError } from './errors.js';
 import { type Decl, type Model, type TypeDef, type TypeRef } from './model.js';
 import { JS_RESERVED, RESERVED_TYPE_NAMES, pascalCase, type Out } from './output.js';
 import { emitVersion, type EmittedProgram, type ProgramContext } from './programs.js';
+import { StringModes, type StringMode } from './strings.js';
 
 export { pascalCase };
 export type { EmittedProgram };
@@ -23,6 +24,10 @@ export interface EmitOptions {
   readonly maxListLength: number;
   /** Shown in the header comment. */
   readonly sourceName: string;
+  /** How `string` is coded unless `stringsByName` selects it (see strings.ts). */
+  readonly strings: StringMode;
+  /** Per-name exceptions: a string typedef, a struct, union or procedure, or `type.member`. */
+  readonly stringsByName: Readonly<Record<string, StringMode>>;
 }
 
 export interface EmittedType {
@@ -48,11 +53,13 @@ class Emitter implements DefinitionContext, ProgramContext {
   private readonly usedTypeNames = new Set(RESERVED_TYPE_NAMES);
   private readonly valueNames = new Map<string, string>();
   private readonly minSizes = new Map<string, number>();
+  private readonly stringModes: StringModes;
 
   constructor(
     private readonly model: Model,
     private readonly options: EmitOptions,
   ) {
+    this.stringModes = new StringModes(model, options.strings, options.stringsByName);
     for (const name of model.types.keys()) {
       let ts = pascalCase(name);
       while (this.usedTypeNames.has(ts)) ts += '_';
@@ -122,7 +129,7 @@ class Emitter implements DefinitionContext, ProgramContext {
       case 'varOpaque':
         return 'Buffer';
       case 'string':
-        return 'string';
+        return this.stringModes.modeOf(d) === 'buffer' ? 'Buffer' : 'string';
       case 'optional':
         return `${this.tsRef(d.type)} | null`;
     }
@@ -209,7 +216,8 @@ class Emitter implements DefinitionContext, ProgramContext {
         o.line(`w.opaque(${v}, ${d.max});`);
         return;
       case 'string':
-        o.line(`w.string(${v}, ${d.max});`);
+        // 'buffer' needs no method of its own: w.string() writes a Buffer's bytes as they are.
+        o.line(`w.${this.stringModes.modeOf(d) === 'utf8-strict' ? 'stringStrict' : 'string'}(${v}, ${d.max});`);
         return;
       case 'optional': {
         const t = o.fresh('opt');
@@ -267,8 +275,10 @@ class Emitter implements DefinitionContext, ProgramContext {
         return `r.fixedOpaque(${d.length})`;
       case 'varOpaque':
         return `r.opaque(${d.max})`;
-      case 'string':
-        return `r.string(${d.max})`;
+      case 'string': {
+        const mode = this.stringModes.modeOf(d);
+        return `r.${mode === 'buffer' ? 'stringBytes' : mode === 'utf8-strict' ? 'stringStrict' : 'string'}(${d.max})`;
+      }
       case 'optional': {
         const inner = o.child(1);
         const expr = this.decodeRef(d.type, inner);

@@ -2,10 +2,12 @@
  * `.x` (XDR / RPC language) to TypeScript compiler. `compileXdr` is the programmatic entry point;
  * `rpctls gen` (src/gen/cli.ts) wraps it.
  */
+import { optionNames, rejectUnknownOptions } from '../errors.js';
 import { emitTypeScript, type EmitResult } from './emit.js';
 import type { IncludeResolver } from './lexer.js';
 import { buildModel, type Model } from './model.js';
 import { parseXdr } from './parser.js';
+import { validateStringOptions, type StringMode } from './strings.js';
 
 export interface CompileOptions {
   /** File name used in error messages and the header comment; default '<input>'. */
@@ -25,7 +27,22 @@ export interface CompileOptions {
    * defined elsewhere without #including them (nis_callback.x uses nis.x's nis_object via a C header).
    */
   prelude?: { source: string; fileName: string }[];
+  /**
+   * How XDR `string` is decoded and typed: 'utf8' (default; a JS string, invalid UTF-8 becomes U+FFFD),
+   * 'utf8-strict' (a JS string; invalid UTF-8 is an XdrInvalidUtf8Error) or 'buffer' (a Buffer of the
+   * bytes exactly, a view of the received record; for names that need not be UTF-8, like NFS file names).
+   */
+  strings?: StringMode;
+  /**
+   * Exceptions to `strings`, by name: a string typedef (`{ filename3: 'buffer' }`), a struct, union or
+   * procedure (all its `string` members), or one member (`'entry.name'`). A `type.member` wins over its type.
+   */
+  stringsByName?: Record<string, StringMode>;
 }
+
+const COMPILE_OPTIONS = optionNames<CompileOptions>()(
+  'fileName', 'xdrImport', 'runtimeImport', 'maxListLength', 'defines', 'resolveInclude', 'prelude', 'strings', 'stringsByName',
+);
 
 export interface CompileResult extends EmitResult {
   readonly model: Model;
@@ -33,6 +50,8 @@ export interface CompileResult extends EmitResult {
 
 /** Compiles and also returns the resolved model and the generated names (for tooling and tests). */
 export function compileXdrDetailed(source: string, options: CompileOptions = {}): CompileResult {
+  rejectUnknownOptions(options, COMPILE_OPTIONS);
+  validateStringOptions(options.strings, options.stringsByName);
   const fileName = options.fileName ?? '<input>';
   const preprocessOptions = {
     ...(options.defines !== undefined ? { defines: options.defines } : {}),
@@ -45,6 +64,8 @@ export function compileXdrDetailed(source: string, options: CompileOptions = {})
     runtimeImport: options.runtimeImport ?? 'rpctls',
     maxListLength: options.maxListLength ?? 1 << 20,
     sourceName: fileName.replace(/^.*[\\/]/, ''),
+    strings: options.strings ?? 'utf8',
+    stringsByName: options.stringsByName ?? {},
   });
   return { ...emitted, model };
 }
@@ -59,3 +80,4 @@ export { parseXdr } from './parser.js';
 export { buildModel } from './model.js';
 export type { Model, TypeDef, Decl, TypeRef } from './model.js';
 export type { Specification } from './ast.js';
+export { STRING_MODES, type StringMode } from './strings.js';

@@ -47,6 +47,19 @@ export class XdrInvalidValueError extends XdrError {
   }
 }
 
+/**
+ * A string<> whose bytes are not valid UTF-8, where the decoder was asked to refuse that rather than
+ * replace the bad sequences with U+FFFD (generated code's `utf8-strict` strings). `offset`: the string's
+ * first byte.
+ */
+export class XdrInvalidUtf8Error extends XdrError {
+  readonly length: number;
+  constructor(length: number, offset: number) {
+    super('ERR_XDR_INVALID_UTF8', `string of ${length} bytes is not valid UTF-8`, offset);
+    this.length = length;
+  }
+}
+
 /** Bytes left over after a complete item when the caller required the input to end there. */
 export class XdrTrailingBytesError extends XdrError {
   readonly trailing: number;

@@ -1,4 +1,7 @@
+import { isUtf8 } from 'node:buffer';
+
 import {
+  XdrInvalidUtf8Error,
   XdrInvalidValueError,
   XdrLengthError,
   XdrPaddingError,
@@ -102,6 +105,17 @@ export class XdrReader {
     const at = this.need(padded);
     this.checkPadding(at + length, padded - length);
     return this.buffer.toString('utf8', at, at + length);
+  }
+
+  /** string<max> decoded as UTF-8, refusing invalid UTF-8 (XdrInvalidUtf8Error) instead of replacing it. */
+  stringStrict(max = UINT32_MAX): string {
+    const length = this.length('string', max, 1);
+    const padded = (length + 3) & ~3;
+    const at = this.need(padded);
+    this.checkPadding(at + length, padded - length);
+    const bytes = this.buffer.subarray(at, at + length);
+    if (!isUtf8(bytes)) throw new XdrInvalidUtf8Error(length, at);
+    return bytes.toString('utf8');
   }
 
   /** string<max> as raw bytes (for names that need not be UTF-8, like NFS file names). */

@@ -1,9 +1,13 @@
+import { isUtf8 } from 'node:buffer';
+
 import { XdrEncodeError, XdrLengthError } from './errors.js';
 
 /** Opaques at least this long are referenced in the gather list instead of being copied. */
 export const GATHER_THRESHOLD = 512;
 
 const ZERO_PAD = Buffer.alloc(4);
+// With the u flag a surrogate pair is one astral code point, so only unpaired surrogates match.
+const LONE_SURROGATE = /\p{Cs}/u;
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
 const UINT32_MAX = 0xffffffff;
@@ -133,9 +137,14 @@ export class XdrWriter {
     return this.pad(data.length);
   }
 
-  /** string<max>; a JS string is written as UTF-8, a Buffer as-is. */
+  /** string<max>; a JS string is written as UTF-8 (a lone surrogate as U+FFFD), a Buffer as-is. */
   string(value: string | Uint8Array, max = UINT32_MAX): this {
-    if (typeof value !== 'string') return this.opaque(value, max);
+    if (typeof value !== 'string') {
+      if (value.length > max) throw new XdrLengthError('string', value.length, max, this.length);
+      this.uint(value.length);
+      this.raw(value);
+      return this.pad(value.length);
+    }
     const byteLength = Buffer.byteLength(value, 'utf8');
     if (byteLength > max) throw new XdrLengthError('string', byteLength, max, this.length);
     this.uint(byteLength);
@@ -143,6 +152,17 @@ export class XdrWriter {
     this.buf.write(value, this.pos, byteLength, 'utf8');
     this.pos += byteLength;
     return this.pad(byteLength);
+  }
+
+  /**
+   * string<max> that must be valid UTF-8 on the wire: a JS string with a lone surrogate (which has no
+   * UTF-8 form) or bytes that are not UTF-8 throw XdrEncodeError instead of being sent.
+   */
+  stringStrict(value: string | Uint8Array, max = UINT32_MAX): this {
+    if (typeof value === 'string' ? LONE_SURROGATE.test(value) : !isUtf8(value)) {
+      throw new XdrEncodeError(typeof value === 'string' ? 'string has a lone surrogate: it has no UTF-8 form' : 'string bytes are not valid UTF-8');
+    }
+    return this.string(value, max);
   }
 
   /** Appends bytes without a length prefix or padding; large ones join the gather list uncopied. */

@@ -32,7 +32,7 @@ import { CallAuthTooLongError } from '../../src/rpc/message.js';
 import { StartTlsRefusedError } from '../../src/rpc-tls/errors.js';
 import { TlsNativeMissingError, TlsTakeoverError, tlsErrorFromNative } from '../../src/tls/errors.js';
 import { RecordTimeoutError, RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../../src/transport/errors.js';
-import { XdrEncodeError, XdrInvalidValueError, XdrLengthError, XdrPaddingError, XdrReader, XdrShortInputError, XdrTrailingBytesError } from '../../src/xdr/index.js';
+import { XdrEncodeError, XdrInvalidUtf8Error, XdrInvalidValueError, XdrLengthError, XdrPaddingError, XdrReader, XdrShortInputError, XdrTrailingBytesError } from '../../src/xdr/index.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -129,6 +129,7 @@ const EXAMPLES: Record<string, () => unknown> = {
   ERR_XDR_LENGTH_EXCEEDS_MAX: () => new XdrLengthError('opaque', 9, 8, 0),
   ERR_XDR_NONZERO_PADDING: () => new XdrPaddingError(4),
   ERR_XDR_INVALID_VALUE: () => new XdrInvalidValueError('bool', 2, 0),
+  ERR_XDR_INVALID_UTF8: () => new XdrInvalidUtf8Error(2, 4),
   ERR_XDR_TRAILING_BYTES: () => new XdrTrailingBytesError(3, 4),
   ERR_XDR_ENCODE: () => new XdrEncodeError('uint out of range'),
   ERR_RPC_RECORD_TOO_LARGE: () => new RecordTooLargeError(10, 5),

@@ -1,10 +1,10 @@
-/** The checked-in src/generated/*.ts must be exactly what the compiler produces from their .x files. */
+/** The checked-in src/generated/*.ts (and test fixtures) must be exactly what the compiler produces from their .x files. */
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import { generatedFiles } from './regenerate.js';
 
 for (const { path, expected } of generatedFiles()) {
-  test(`${path.replace(/^.*\/src\//, 'src/')} is up to date (regenerate: npx tsx test/gen/regenerate.ts)`, (t) => {
+  test(`${path.replace(/^.*\/(src|test)\//, '$1/')} is up to date (regenerate: npx tsx test/gen/regenerate.ts)`, (t) => {
     const current = readFileSync(path, 'utf8');
     // Compare line by line first so a failure points at the first differing line.
     const a = current.split('\n');

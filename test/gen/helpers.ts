@@ -96,6 +96,8 @@ export function runTsc(dir: string): string {
 export interface ArbitraryOptions {
   /** Only values rpcgen's C can carry: strings without NUL bytes (C strings), ASCII. */
   cStrings?: boolean;
+  /** Strings as Buffers of any bytes (UTF-8 or not), for code compiled with `strings: 'buffer'`. */
+  byteStrings?: boolean;
 }
 
 const MAX_DEPTH = 3;
@@ -226,6 +228,7 @@ export class ModelArbitraries {
         return fc.uint8Array({ maxLength: Math.min(d.max, 40) }).map((a) => Buffer.from(a));
       case 'string': {
         const max = Math.min(d.max, 24);
+        if (this.options.byteStrings) return fc.uint8Array({ maxLength: max }).map((a) => Buffer.from(a));
         const text = this.options.cStrings
           ? fc.string({ unit: fc.integer({ min: 1, max: 127 }).map((c) => String.fromCharCode(c)), maxLength: max })
           : fc.string({ unit: 'grapheme', maxLength: max });

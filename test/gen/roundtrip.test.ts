@@ -1,7 +1,8 @@
 /**
  * Acceptance 2: for every generated type of nfs_prot.x and mount.x (Debian's, and the project's own
  * src/generated/mount.x), random values survive encode -> decode unchanged, re-encode to the same bytes,
- * and the decoder consumes exactly what the encoder wrote.
+ * and the decoder consumes exactly what the encoder wrote. Debian's files also compiled with strings as
+ * Buffers, with any bytes in them (not UTF-8 ones too).
  */
 import test from 'ava';
 
@@ -13,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { compileXdrDetailed, type CompileResult } from '../../src/gen/index.js';
 import { XdrReader, XdrWriter, type Codec } from '../../src/xdr/index.js';
-import { ModelArbitraries, REPO_ROOT, RPCSVC_DIR, compileFile, makeTempModuleDir } from './helpers.js';
+import { ModelArbitraries, REPO_ROOT, type ArbitraryOptions, RPCSVC_DIR, compileFile, makeTempModuleDir } from './helpers.js';
 
 type Module = Record<string, unknown>;
 
@@ -32,10 +33,10 @@ function roundTrip(codec: Codec<unknown>, value: unknown): void {
   assert.ok(again.toBuffer().equals(bytes), 're-encoding the decoded value gives the same bytes');
 }
 
-function registerRoundTrips(label: string, load: () => Promise<{ result: CompileResult; module: Module }>): void {
+function registerRoundTrips(label: string, load: () => Promise<{ result: CompileResult; module: Module }>, arbitraryOptions: ArbitraryOptions = {}): void {
   test(`${label}: every type round-trips`, async (t) => {
     const { result, module } = await load();
-    const arbitraries = new ModelArbitraries(result.model);
+    const arbitraries = new ModelArbitraries(result.model, arbitraryOptions);
     t.true(result.types.length > 0);
     for (const type of result.types) {
       const codec = module[type.codecName] as Codec<unknown> | undefined;
@@ -59,17 +60,19 @@ for (const name of ['nfs_prot.x', 'mount.x']) {
     });
     continue;
   }
-  registerRoundTrips(`${name} (rpcsvc-proto)`, async () => {
-    const result = compileFile(path);
-    const dir = makeTempModuleDir('rpctls-gen-rt-');
-    try {
-      const file = join(dir, name.replace(/\.x$/, '.ts'));
-      writeFileSync(file, result.code);
-      return { result, module: (await import(pathToFileURL(file).href)) as Module };
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  for (const strings of ['utf8', 'buffer'] as const) {
+    registerRoundTrips(`${name} (rpcsvc-proto)${strings === 'buffer' ? ", strings: 'buffer' (any bytes)" : ''}`, async () => {
+      const result = compileFile(path, { strings });
+      const dir = makeTempModuleDir('rpctls-gen-rt-');
+      try {
+        const file = join(dir, name.replace(/\.x$/, '.ts'));
+        writeFileSync(file, result.code);
+        return { result, module: (await import(pathToFileURL(file).href)) as Module };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }, { byteStrings: strings === 'buffer' });
+  }
 }
 
 for (const name of ['mount', 'rpcbind']) {

@@ -14,3 +14,7 @@ test('server handlers are checked against their codecs; inline handler arguments
 test('the events of RpcClient, RpcServer and RpcConnection and connection.security are typed (events.ts)', (t) => {
   t.deepEqual(typecheck([join(ROOT, 'test/types/events.ts')]), []);
 });
+
+test('generated code types each string by its mode: Buffer for buffer, string for utf8 and utf8-strict (gen-strings.ts)', (t) => {
+  t.deepEqual(typecheck([join(ROOT, 'test/types/gen-strings.ts')]), []);
+});

@@ -12,6 +12,7 @@ import {
   XdrShortInputError,
   XdrInvalidValueError,
   XdrEncodeError,
+  XdrInvalidUtf8Error,
   GATHER_THRESHOLD,
 } from '../../src/xdr/index.js';
 
@@ -110,6 +111,30 @@ test('non-zero padding, bad bools, out-of-range integers and truncation are reje
   t.throws(() => new XdrWriter().hyper(1n << 63n), { instanceOf: XdrEncodeError });
   const err = t.throws(() => decode(xdr.uint, Buffer.from('0000000100', 'hex')));
   t.is((err as { code?: string }).code, 'ERR_XDR_TRAILING_BYTES');
+});
+
+test('strings: invalid UTF-8 is replaced by string(), refused by stringStrict(), kept exactly by stringBytes()', (t) => {
+  // "a", 0xff, 0xfe, "b": 0xff and 0xfe never occur in UTF-8.
+  const wire = Buffer.from('0000000461fffe62', 'hex');
+  t.is(new XdrReader(wire).string(), 'a\ufffd\ufffdb');
+  const err = t.throws(() => new XdrReader(Buffer.concat([Buffer.alloc(4), wire]), { offset: 4 }).stringStrict(), { instanceOf: XdrInvalidUtf8Error });
+  t.is(err?.code, 'ERR_XDR_INVALID_UTF8');
+  t.is(err?.offset, 8, "the string's first byte");
+  t.is(err?.length, 4);
+  const valid = new XdrWriter().string('h\u00e9llo').toBuffer();
+  t.is(new XdrReader(valid).stringStrict(), 'h\u00e9llo');
+  const raw = new XdrReader(wire).stringBytes();
+  t.is(raw.toString('hex'), '61fffe62');
+  t.is(raw.buffer, wire.buffer, 'a view of the received bytes, not a copy');
+  // Written back as bytes, unchanged; the bound counts bytes and says "string".
+  t.is(bytes(new XdrWriter().string(raw, 4)), '0000000461fffe62');
+  const long = t.throws(() => new XdrWriter().string(raw, 3), { instanceOf: XdrLengthError });
+  t.regex(long?.message ?? '', /^string length 4 exceeds its maximum 3/);
+  // The strict writer refuses what has no UTF-8 form instead of sending U+FFFD.
+  t.is(bytes(new XdrWriter().string('\ud800')), '00000003efbfbd00');
+  t.throws(() => new XdrWriter().stringStrict('a\ud800'), { instanceOf: XdrEncodeError, message: /lone surrogate/ });
+  t.throws(() => new XdrWriter().stringStrict(raw), { instanceOf: XdrEncodeError, message: /not valid UTF-8/ });
+  t.is(bytes(new XdrWriter().stringStrict('\ud83d\ude00')), '00000004f09f9880');
 });
 
 // ---- differential test against @stellar/js-xdr -------------------------------------------------
