@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 cache=${RPCTLS_INTEROP_CACHE:-/var/cache/rpctls-interop}
 name=nfs.test
-kernel_scenarios=null-v4,null-v3,read-v4,read-v3,cli-probe-tls,plain-v4,plain-v3,cli-probe-plain,kclient-lib,kclient-cli
+kernel_scenarios=null-v4,null-v3,read-v4,read-v3,cli-probe-tls,plain-v4,plain-v3,cli-probe-plain,prebuilt-addon,kclient-lib,kclient-cli
 # The agent scenarios stop tlshd for good: they come after every scenario that needs it.
 agent_scenarios=agent-none,agent-mount,agent-untrusted,agent-restart,agent-mtls
 common_scenarios=$kernel_scenarios,$agent_scenarios
@@ -57,6 +57,15 @@ if [ ! -f dist/index.js ] || [ ! -f dist/cli/index.js ] || [ -n "$(find src -new
   npx tsc -p tsconfig.build.json >&2 || echo "interop: tsc reported errors; running with what it emitted" >&2
 fi
 ms_build=$(elapsed "$t")
+
+# The linux-x64 addon the npm package ships (scripts/prebuild.mjs, against the system Node's OpenSSL 3.0
+# headers), cached by source hash: the prebuilt-addon row runs it on each rootfs's nodejs and system OpenSSL.
+prebuilt_dir=$cache/prebuilt-$( (cat native/binding.gyp native/src/* scripts/prebuild.mjs) | sha256sum | cut -c1-12)
+if [ ! -f "$prebuilt_dir/linux-x64/rpctls_native.node" ]; then
+  rm -rf "$cache"/prebuilt-*
+  node scripts/prebuild.mjs --arch x64 --out "$prebuilt_dir" --nodedir "${npm_config_nodedir:-/usr}" >&2 ||
+    echo "interop: the prebuilt addon could not be built; its row fails" >&2
+fi
 
 # One target: rootfs (cached), addon for its node (cached), one UML boot running its scenarios, its table.
 # Prints the table; the last line is "interop TARGET: N passed, N failed".
@@ -99,6 +108,7 @@ run_target() {
   mkdir -p "$run"
   ls -1d "$cache"/runs/*/ 2>/dev/null | head -n -6 | xargs -r rm -rf   # keep the last 6 runs
   interop/pki.sh "$run/pki" "$name"
+  if [ -f "$prebuilt_dir/linux-x64/rpctls_native.node" ]; then mkdir -p "$run/prebuilt" && cp "$prebuilt_dir/linux-x64/rpctls_native.node" "$run/prebuilt/"; fi
   mkdir -p "$rootfs/rpctls" "$rootfs/interop-run"
 
   # The UML kernel needs its rootfs's glibc: run it chrooted into the rootfs, in a private mount namespace

@@ -5,7 +5,7 @@
 // rpc.mountd and rpcbind, and the kernel NFS client (mount.nfs, tlshd as its TLS client).
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 import { MountClient_v3 } from '../../dist/generated/mount.js';
@@ -301,6 +301,29 @@ async function cliProbePlain() {
     { cipher: 'none', offload: 'none' });
 }
 
+// ---- the prebuilt addon the npm package ships, on this Debian's nodejs and its system OpenSSL --------
+
+async function prebuiltAddon() {
+  const id = 'b-prebuilt';
+  const scenario = "the package's prebuilt linux-x64 addon (OpenSSL 3.0 headers) on Debian's nodejs: rpctls demo in kernel mode";
+  const addon = '/interop-run/prebuilt/rpctls_native.node';
+  if (!existsSync(addon)) return row(id, scenario, false, `${addon} is missing: run.sh could not build it (scripts/prebuild.mjs)`);
+  const env = { ...process.env, RPCTLS_NATIVE_PATH: addon };
+  const run = (args) =>
+    new Promise((resolve) => {
+      execFile(process.execPath, [`${REPO}bin/rpctls.js`, ...args], { timeout: 60_000, encoding: 'utf8', env }, (error, stdout, stderr) => {
+        resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout, stderr });
+      });
+    });
+  const version = await run(['--version']);
+  const demo = await run(['demo', '--json']);
+  const j = parseJson(demo.stdout);
+  const ok = demo.code === 0 && j?.ok === true && j?.tls?.version === 'TLSv1.3' && j?.offload?.tx === true && j?.offload?.rx === true;
+  row(id, scenario, ok,
+    `${version.stdout.trim()}; demo exit ${demo.code}${j ? `, ok ${j.ok}, ${j.tls?.version}, auth ${j.tls?.authMode}` : `, no JSON: ${(demo.stdout + demo.stderr).trim().slice(0, 300)}`}`,
+    { cipher: j?.tls?.cipher ?? '-', offload: j?.offload ? (j.offload.tx && j.offload.rx ? 'kernel tx+rx' : `userspace (${j.offload.reason})`) : '-' });
+}
+
 // ---- scenario c: the kernel NFS client -> our servers --------------------------------------------
 
 /** mount -t nfs -o vers=4.2,xprtsec=X,port=N NAME:/ MNT; resolves { code, output, ms }; unmounts if it mounted. */
@@ -487,6 +510,7 @@ const SCENARIOS = {
   'plain-v4': plain4,
   'plain-v3': plain3,
   'cli-probe-plain': cliProbePlain,
+  'prebuilt-addon': prebuiltAddon,
   'kclient-lib': kernelClientToLibraryServer,
   'kclient-cli': kernelClientToCliServe,
   // After these, tlshd is stopped: rpctls agent does the kernel's handshakes.
