@@ -176,7 +176,9 @@ export async function runServe(argv: readonly string[]): Promise<number> {
   }
 
   const states = new WeakMap<RpcPeer, ConnState>();
-  const logged = new Set(o.programs.map((p) => `${p.program}:${p.version}`));
+  // program -> versions whose calls are logged; looked up per call without building a string.
+  const logged = new Map<number, Set<number>>();
+  for (const p of o.programs) logged.set(p.program, (logged.get(p.program) ?? new Set()).add(p.version));
   // The probe's answer comes from the TLS layer itself (onProbe), so the log never restates its rules.
   let probeAnswer: string | null = null;
   let tlsIntercept: CallInterceptor | null = null;
@@ -197,24 +199,27 @@ export async function runServe(argv: readonly string[]): Promise<number> {
     process.stderr.write(`rpctls serve: ${error.message.replace(/\btls\.(\w+)/g, (_m, name: string) => `--${name}`)}\n`);
     return Exit.USAGE;
   }
+  // A log line's connection prefix, built only for a line that is logged: most calls log nothing.
+  const linePrefix = (st: ConnState | undefined, connection: Parameters<CallInterceptor>[1]): string => {
+    const udp = st ? null : udpPeerOf(connection);
+    return st ? `conn ${st.id} ${st.peer}` : udp ? `udp ${formatHostPort(udp.address, udp.port)}` : 'conn ? ?';
+  };
   const interceptCall: CallInterceptor = (call, connection) => {
     const st = states.get(connection);
-    const udp = st ? null : udpPeerOf(connection);
-    const prefix = st ? `conn ${st.id} ${st.peer}` : udp ? `udp ${formatHostPort(udp.address, udp.port)}` : 'conn ? ?';
     if (call.cred.flavor === AuthFlavor.AUTH_TLS) {
       probeAnswer = null;
       const handled = tlsIntercept !== null && tlsIntercept(call, connection);
       // Without TLS configured the probe falls through to the dispatcher, which refuses the flavor.
       const answer = probeAnswer ?? 'AUTH_REJECTEDCRED';
       if (st) st.probe ??= answer;
-      log(`${prefix} probe program=${call.program} version=${call.version} procedure=${call.procedure} answer=${answer}`);
+      log(`${linePrefix(st, connection)} probe program=${call.program} version=${call.version} procedure=${call.procedure} answer=${answer}`);
       return handled;
     }
     if (st) st.calls++;
     const handled = tlsIntercept !== null && tlsIntercept(call, connection);
-    if (o.verbose || logged.has(`${call.program}:${call.version}`)) {
+    if (o.verbose || logged.get(call.program)?.has(call.version) === true) {
       const denied = handled ? ` answer=${nameOf(AuthStat, AuthStat.AUTH_TOOWEAK)}` : '';
-      log(`${prefix} call program=${call.program} version=${call.version} procedure=${call.procedure} tls=${connection.security ? 'yes' : 'no'}${denied}`);
+      log(`${linePrefix(st, connection)} call program=${call.program} version=${call.version} procedure=${call.procedure} tls=${connection.security ? 'yes' : 'no'}${denied}`);
     }
     return handled;
   };
