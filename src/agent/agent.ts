@@ -162,7 +162,7 @@ export class HandshakeAgent extends EventEmitter {
 
   #logConfig(): void {
     const c = this.#config;
-    for (const item of c.ignored) this.#emitLog({ level: 'debug', msg: 'configuration item not used by rpctls agent', item });
+    for (const item of c.unsupported) this.#emitLog({ level: 'warn', msg: 'tlshd configuration item not supported by rpctls agent (ignored)', item, config: c.source });
     for (const warning of c.warnings) this.#emitLog({ level: 'warn', msg: warning, config: c.source });
     this.#emitLog({
       level: 'debug',

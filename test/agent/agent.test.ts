@@ -4,7 +4,7 @@
 // UML runner) plaintext written to it must come out decrypted at the TLS peer and back. On a host
 // without kernel TLS the agent must refuse with DONE EIO, since a kernel socket has no userspace
 // fallback. The real netlink family is exercised by the interop harness (Linux 6.12).
-import { fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { DoneStatus, type HandshakeOutcome, HandshakeAgent, type HandshakeTransport, PEER_ID_PLACEHOLDER } from '../../src/agent/agent.js';
-import { type AgentConfig, AgentConfigError, parseAgentConfig } from '../../src/agent/config.js';
+import { type AgentConfig, AgentConfigError, loadAgentConfig, parseAgentConfig, resolveConfigPath } from '../../src/agent/config.js';
 import type { HandshakeRequest } from '../../src/agent/handshake-netlink.js';
 import { connectTlsStream, type TlsStream } from '../../src/tls/tls-stream.js';
 import { clientOptions, expectKtls, makeCerts, serverOptions } from '../native/helpers.js';
@@ -140,7 +140,8 @@ test('tlshd configuration: both sides, debug and rpctls keys; errors name the fi
   t.is(cfg.logLevel, 2);
   t.is(cfg.keylogFile, '/tmp/x.keylog');
   t.is(cfg.handshakeTimeoutMs, 3000);
-  t.deepEqual(cfg.ignored, ['[authenticate] keyrings']);
+  t.deepEqual(cfg.unsupported, ['[debug] nl', '[authenticate] keyrings'], 'tlshd keys not used here: "not supported", not typos');
+  t.false(cfg.warnings.some((w) => /unknown/.test(w)), cfg.warnings.join(' | '));
 
   const missing = t.throws(() => parseAgentConfig('[authenticate.server]\nx509.certificate = /nonexistent.pem\nx509.private_key = /nonexistent.key\n', 'my.conf'), { instanceOf: AgentConfigError });
   t.is(missing?.message, 'my.conf:2: x509.certificate /nonexistent.pem: ENOENT');
@@ -149,6 +150,58 @@ test('tlshd configuration: both sides, debug and rpctls keys; errors name the fi
   t.regex(t.throws(() => parseAgentConfig('x = 1\n', 'f'))?.message ?? '', /f:1: key outside any \[group\]/);
   t.regex(t.throws(() => parseAgentConfig('[debug]\nloglevel = loud\n', 'f'))?.message ?? '', /f:2: loglevel must be an integer/);
   t.regex(t.throws(() => parseAgentConfig('[debug]\nno equals sign\n', 'f'))?.message ?? '', /f:2: expected "key = value"/);
+});
+
+test('unknown keys and sections are warned about by name with the nearest known one; tlshd-only keys are "not supported"', (t) => {
+  const cfg = parseAgentConfig(
+    `[authenticate.client]\nx509.trustsotre = /etc/ca.pem\nx509.pq.certificate = /etc/pq.pem\n[authenticate.sever]\nx509.certificate = /x\n` +
+      `[debug]\nloglevle = 1\nfrobnicate = yes\n[mystery]\na = 1\n[authenticate]\nkeyrings = .nfs\n`,
+    'typos.conf',
+  );
+  const unknown = cfg.warnings.filter((w) => /unknown/.test(w));
+  t.deepEqual(unknown, [
+    '[authenticate.client] unknown key x509.trustsotre (line 2): did you mean x509.truststore? (ignored)',
+    'unknown section [authenticate.sever]: did you mean [authenticate.server]? (its 1 key(s) are ignored)',
+    '[debug] unknown key loglevle (line 7): did you mean loglevel? (ignored)',
+    '[debug] unknown key frobnicate (line 8) (ignored)',
+    'unknown section [mystery] (its 1 key(s) are ignored)',
+  ]);
+  t.deepEqual(cfg.unsupported, ['[authenticate.client] x509.pq.certificate', '[authenticate] keyrings']);
+  t.is(cfg.client.ca, undefined, 'the misspelt truststore was not read');
+  t.is(cfg.logLevel, 0);
+});
+
+test('default configuration path: /etc/tlshd/config, else the old /etc/tlshd.conf with a warning; --config wins', (t) => {
+  const base = mkdtempSync(join(dir, 'etc-'));
+  const paths = { current: join(base, 'tlshd', 'config'), legacy: join(base, 'tlshd.conf') };
+  t.deepEqual(resolveConfigPath(undefined, paths), { file: paths.current }, 'neither: the new path (its ENOENT names it)');
+  t.regex(t.throws(() => loadAgentConfig(resolveConfigPath(undefined, paths).file), { instanceOf: AgentConfigError })?.message ?? '', /tlshd\/config: cannot read: ENOENT/);
+  writeFileSync(paths.legacy, '[debug]\nloglevel = 3\n');
+  const legacy = resolveConfigPath(undefined, paths);
+  t.is(legacy.file, paths.legacy);
+  t.regex(legacy.warning ?? '', /tlshd\/config is absent: reading the old path .*tlshd\.conf; move it to/);
+  t.is(loadAgentConfig(legacy.file).logLevel, 3);
+  mkdirSync(join(base, 'tlshd'));
+  writeFileSync(paths.current, '[debug]\nloglevel = 4\n');
+  t.deepEqual(resolveConfigPath(undefined, paths), { file: paths.current }, 'both: the new one, no warning');
+  t.deepEqual(resolveConfigPath('/my/own.conf', paths), { file: '/my/own.conf' });
+});
+
+test('reload re-reads the file: the new file\'s typo and "not supported" warnings are logged', async (t) => {
+  const file = join(dir, 'reload-typo.conf');
+  writeFileSync(file, '[debug]\nloglevel = 1\n');
+  const kernel = new FakeKernel();
+  const { agent, logs } = await startAgent(kernel, loadAgentConfig(file));
+  try {
+    t.false(logs.some((l) => /unknown key/.test(String(l.msg))));
+    writeFileSync(file, '[debug]\nloglevel = 1\n[authenticate.client]\nx509.certficate = /x.pem\n[authenticate]\nkeyrings = .nfs\n');
+    agent.reload(loadAgentConfig(file));
+    t.true(logs.some((l) => l.level === 'warn' && l.msg === '[authenticate.client] unknown key x509.certficate (line 4): did you mean x509.certificate? (ignored)'), JSON.stringify(logs));
+    t.true(logs.some((l) => l.level === 'warn' && /not supported/.test(String(l.msg)) && l.item === '[authenticate] keyrings'));
+    t.true(logs.some((l) => l.msg === 'configuration reloaded'));
+  } finally {
+    await agent.close();
+  }
 });
 
 test('ServerHello request: the agent is the TLS server on the kernel socket; kernel TLS or DONE EIO', async (t) => {
