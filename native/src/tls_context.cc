@@ -116,6 +116,22 @@ void LoadCa(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   if (count == 0) ThrowConfig(env, "ca", "no PEM certificate");
 }
 
+// Reads every CRL of `pem` into `store`; returns how many (0: none, or one OpenSSL cannot parse).
+int LoadCrls(X509_STORE* store, Napi::Value pem) {
+  auto bio = PemBio(pem);
+  int count = 0;
+  while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, NoPassphrase, nullptr)) {
+    X509_STORE_add_crl(store, crl);
+    X509_CRL_free(crl);
+    count++;
+  }
+  unsigned long err = ERR_peek_last_error();
+  // The loop ends on "no start line" after the last block; any other error is a damaged CRL.
+  bool clean = err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
+  if (clean) ERR_clear_error();
+  return clean ? count : 0;
+}
+
 int NoSanIndex() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
@@ -131,13 +147,25 @@ void NoteNameFailure(X509_STORE_CTX* store) {
   if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) < 0) SSL_set_ex_data(ssl, NoSanIndex(), reinterpret_cast<void*>(1));
 }
 
+// With a CRL configured, X509_V_FLAG_CRL_CHECK_ALL asks for a CRL of every issuer in the chain. The
+// leaf's issuer must have one (fail closed: a CRL of the wrong CA must not turn checking off); above
+// the leaf, a CA certificate whose issuer has no CRL configured is accepted, so one CRL of the issuing
+// CA is enough (gnutls, as tlshd uses it, checks the CRLs it has and needs none for the others).
+bool ToleratedCrlGap(X509_STORE_CTX* store) {
+  if (X509_STORE_CTX_get_error(store) != X509_V_ERR_UNABLE_TO_GET_CRL || X509_STORE_CTX_get_error_depth(store) == 0) return false;
+  X509_STORE_CTX_set_error(store, X509_V_OK);
+  return true;
+}
+
 int VerifyCertificate(int ok, X509_STORE_CTX* store) {
+  if (!ok && ToleratedCrlGap(store)) return 1;
   if (!ok) NoteNameFailure(store);
   return ok;
 }
 
 // rejectUnauthorized=false: finish the handshake and let the caller read the verify result.
 int AcceptAnyCertificate(int ok, X509_STORE_CTX* store) {
+  if (!ok && ToleratedCrlGap(store)) return 1;
   if (!ok) NoteNameFailure(store);
   return 1;
 }
@@ -162,7 +190,8 @@ int SelectSunrpc(SSL*, const unsigned char** out, unsigned char* outLen, const u
 bool PeerLeafLacksSubjectAltName(const SSL* ssl) { return SSL_get_ex_data(ssl, NoSanIndex()) != nullptr; }
 
 Napi::Function SecureContext::Init(Napi::Env env) {
-  Napi::Function cls = DefineClass(env, "SecureContext", {InstanceMethod<&SecureContext::Stats>("stats")});
+  Napi::Function cls = DefineClass(env, "SecureContext", {InstanceMethod<&SecureContext::Stats>("stats"),
+                                                          InstanceMethod<&SecureContext::SetCrl>("setCrl")});
   auto* ref = new Napi::FunctionReference(Napi::Persistent(cls));
   env.SetInstanceData<Napi::FunctionReference>(ref);
   return cls;
@@ -232,6 +261,9 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (!key.IsUndefined()) LoadKey(env, ctx.get(), key, &pass);
   if (!ca.IsUndefined()) {
     LoadCa(env, ctx.get(), ca);
+    caPem_ = ca.IsBuffer() ? std::string(ca.As<Napi::Buffer<char>>().Data(), ca.As<Napi::Buffer<char>>().Length())
+                           : ca.As<Napi::String>().Utf8Value();
+    hasCa_ = true;
   } else {
     // Once per configuration, not per connection: the system bundle costs milliseconds and memory.
     SSL_CTX_set_default_verify_paths(ctx.get());
@@ -250,6 +282,56 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   ERR_clear_error();
   ctx_ = ctx.release();
   id_ = nextContextId++;
+  Napi::Value crl = options.Get("crl");
+  if (!crl.IsUndefined()) {
+    try {
+      InstallCrl(env, crl);
+    } catch (...) {
+      // A constructor that throws gets no destructor call.
+      SSL_CTX_free(ctx_);
+      ctx_ = nullptr;
+      throw;
+    }
+  }
+}
+
+// Peer certificates are verified against a store of the CAs plus `crl`, with CRL checking on; the
+// SSL_CTX's own store (used to build our chain) stays as it was. The store is the SSL_CTX's verify
+// store: each SSL takes a reference to it when created, so connections already made keep the CRL they
+// started with and new ones get this one. An undefined `crl` goes back to the CAs alone.
+void SecureContext::InstallCrl(Napi::Env env, Napi::Value crl) {
+  if (crl.IsUndefined() || crl.IsNull()) {
+    SSL_CTX_set1_verify_cert_store(ctx_, nullptr);
+    return;
+  }
+  X509_STORE* store = X509_STORE_new();
+  if (store == nullptr) ThrowConfig(env, "crl", "X509_STORE_new failed");
+  struct StoreFree {
+    X509_STORE* s;
+    ~StoreFree() { X509_STORE_free(s); }  // SSL_CTX_set1_verify_cert_store takes its own reference
+  } owner{store};
+  if (hasCa_) {
+    auto bio = std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(caPem_.data(), static_cast<int>(caPem_.size())));
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
+      X509_STORE_add_cert(store, cert);
+      X509_free(cert);
+    }
+    ERR_clear_error();
+  } else {
+    X509_STORE_set_default_paths(store);
+  }
+  if (LoadCrls(store, crl) == 0) ThrowConfig(env, "crl", "no PEM CRL");
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  if (SSL_CTX_set1_verify_cert_store(ctx_, store) != 1) ThrowConfig(env, "crl", "cannot install the store");
+  ERR_clear_error();
+}
+
+// setCrl(pem | undefined): the CRLs for connections created from now on.
+Napi::Value SecureContext::SetCrl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ERR_clear_error();
+  InstallCrl(env, info.Length() > 0 ? info[0] : env.Undefined());
+  return env.Undefined();
 }
 
 SecureContext::~SecureContext() {

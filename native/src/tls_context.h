@@ -44,6 +44,8 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
 
  private:
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value SetCrl(const Napi::CallbackInfo& info);
+  void InstallCrl(Napi::Env env, Napi::Value crl);
 
   SSL_CTX* ctx_ = nullptr;
   bool isServer_ = false;
@@ -51,6 +53,9 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   uint32_t id_ = 0;
   int64_t liveSockets_ = 0;
   int64_t socketsCreated_ = 0;
+  // The configured CAs (PEM), kept to build the verify store again when the CRL changes.
+  std::string caPem_;
+  bool hasCa_ = false;
   friend class TlsSocket;
 };
 

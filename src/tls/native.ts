@@ -85,6 +85,8 @@ export interface NativeRekeyPolicy {
 /** One SSL_CTX (native/src/tls_context.h); built by TlsContext from validated options. */
 export interface NativeSecureContext {
   stats(): { id: number; liveSockets: number; socketsCreated: number };
+  /** The CRLs (PEM) for SSLs created from now on; undefined: none. */
+  setCrl(crl: string | Buffer | undefined): void;
 }
 
 export interface NativeTlsSocket {
