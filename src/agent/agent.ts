@@ -336,6 +336,8 @@ export class HandshakeAgent extends EventEmitter {
       handshakeTimeout: config.handshakeTimeoutMs,
     };
     if (side.ca !== undefined) options.ca = side.ca;
+    // Built per reload, so a replaced CRL file applies to the handshakes after SIGHUP.
+    if (side.crl !== undefined) options.crl = side.crl;
     if (presentCert && side.cert !== undefined) options.cert = side.cert;
     if (presentCert && side.key !== undefined) options.key = side.key;
     const keylogFile = config.keylogFile;

@@ -4,10 +4,12 @@
 //
 //   [authenticate.client]          credentials when the kernel asks for a ClientHello
 //   x509.truststore = /etc/pki/ca.pem
+//   x509.crl = /etc/pki/ca-crl.pem             (optional: server certificates it revokes are refused)
 //   x509.certificate = /etc/pki/client.pem      (optional: presented when the server asks)
 //   x509.private_key = /etc/pki/client.key
 //   [authenticate.server]          credentials when the kernel asks for a ServerHello
 //   x509.truststore = ...          (optional: client certificates are requested and verified)
+//   x509.crl = ...                 (optional: client certificates it revokes are refused)
 //   x509.certificate = ...
 //   x509.private_key = ...
 //   [debug]
@@ -21,10 +23,12 @@ import { RpctlsError, nearestName } from '../errors.js';
 export interface SideCredentials {
   /** PEM of the trusted CAs, read from x509.truststore. */
   ca: string | undefined;
+  /** PEM CRLs, read from x509.crl (re-read at each reload). */
+  crl: string | undefined;
   cert: string | undefined;
   key: string | undefined;
   /** The file names, for logs. */
-  files: { truststore?: string; certificate?: string; privateKey?: string };
+  files: { truststore?: string; crl?: string; certificate?: string; privateKey?: string };
 }
 
 export interface AgentConfig {
@@ -77,7 +81,7 @@ export function parseKeyFile(text: string, file: string): Map<string, Map<string
   return groups;
 }
 
-const SIDE_KEYS = new Set(['x509.truststore', 'x509.certificate', 'x509.private_key']);
+const SIDE_KEYS = new Set(['x509.truststore', 'x509.crl', 'x509.certificate', 'x509.private_key']);
 
 /** Every key per section this agent reads; the lists a typo is compared with. */
 const KNOWN: Readonly<Record<string, readonly string[]>> = {
@@ -89,13 +93,13 @@ const KNOWN: Readonly<Record<string, readonly string[]>> = {
 /**
  * tlshd (up to 1.4) keys this agent does not use: reported as "not supported", never as typos.
  * keyrings: kernel keyrings hold no identities for us (certificates come from files);
- * x509.crl: not read yet; x509.pq.*: a second (post-quantum) identity; tls/nl: GnuTLS and netlink
+ * x509.pq.*: a second (post-quantum) identity; tls/nl: GnuTLS and netlink
  * debug levels of tlshd.
  */
 const TLSHD_UNSUPPORTED: Readonly<Record<string, readonly string[]>> = {
   authenticate: ['keyrings'],
-  'authenticate.client': ['x509.crl', 'x509.pq.certificate', 'x509.pq.private_key'],
-  'authenticate.server': ['x509.crl', 'x509.pq.certificate', 'x509.pq.private_key'],
+  'authenticate.client': ['x509.pq.certificate', 'x509.pq.private_key'],
+  'authenticate.server': ['x509.pq.certificate', 'x509.pq.private_key'],
   debug: ['tls', 'nl'],
 };
 const SECTIONS = [...new Set([...Object.keys(KNOWN), ...Object.keys(TLSHD_UNSUPPORTED)])];
@@ -122,10 +126,10 @@ function classify(groups: ReturnType<typeof parseKeyFile>, unsupported: string[]
   }
 }
 
-function readPem(path: string, what: string, file: string, line: number): string {
+function readPem(path: string, what: string, file: string, line: number, block = '-----BEGIN '): string {
   try {
     const text = readFileSync(path, 'utf8');
-    if (!text.includes('-----BEGIN ')) throw new AgentConfigError(`${what} ${path} is not PEM`, file, line);
+    if (!text.includes(block)) throw new AgentConfigError(`${what} ${path} is not PEM${block === '-----BEGIN ' ? '' : ` (no ${block.slice(11)} block)`}`, file, line);
     return text;
   } catch (error) {
     if (error instanceof AgentConfigError) throw error;
@@ -134,13 +138,16 @@ function readPem(path: string, what: string, file: string, line: number): string
 }
 
 function side(group: Map<string, { value: string; line: number }> | undefined, name: string, file: string): SideCredentials {
-  const out: SideCredentials = { ca: undefined, cert: undefined, key: undefined, files: {} };
+  const out: SideCredentials = { ca: undefined, crl: undefined, cert: undefined, key: undefined, files: {} };
   if (!group) return out;
   for (const [key, { value, line }] of group) {
     if (!SIDE_KEYS.has(key) || value === '') continue;
     if (key === 'x509.truststore') {
       out.ca = readPem(value, 'x509.truststore', file, line);
       out.files.truststore = value;
+    } else if (key === 'x509.crl') {
+      out.crl = readPem(value, 'x509.crl', file, line, '-----BEGIN X509 CRL');
+      out.files.crl = value;
     } else if (key === 'x509.certificate') {
       out.cert = readPem(value, 'x509.certificate', file, line);
       out.files.certificate = value;

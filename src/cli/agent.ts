@@ -15,7 +15,7 @@ sockets the kernel itself opened, e.g. NFS mounts and exports with xprtsec=tls: 
 handshake and installs kernel TLS on the socket. Run it as root (CAP_NET_ADMIN), with tlshd stopped.
 
   --config <file>   tlshd-format configuration: [authenticate.client] and [authenticate.server] with
-                    x509.truststore, x509.certificate, x509.private_key; [debug] loglevel, keylog.
+                    x509.truststore, x509.crl, x509.certificate, x509.private_key; [debug] loglevel, keylog.
                     Default: /etc/tlshd/config (tlshd 1.4), else the old /etc/tlshd.conf (with a
                     warning). Unknown keys are warned about, with the nearest known key
   --once            serve one handshake, then exit (0 if it succeeded)

@@ -14,8 +14,9 @@ import test from 'ava';
 import { DoneStatus, type HandshakeOutcome, HandshakeAgent, type HandshakeTransport, PEER_ID_PLACEHOLDER } from '../../src/agent/agent.js';
 import { type AgentConfig, AgentConfigError, loadAgentConfig, parseAgentConfig, resolveConfigPath } from '../../src/agent/config.js';
 import type { HandshakeRequest } from '../../src/agent/handshake-netlink.js';
-import { connectTlsStream, type TlsStream } from '../../src/tls/tls-stream.js';
-import { clientOptions, expectKtls, makeCerts, serverOptions } from '../native/helpers.js';
+import { connectTlsStream, type TlsStream, type TlsStreamOptions } from '../../src/tls/tls-stream.js';
+import { clientOptions, expectKtls, makeCerts, serverOptions, streamOptions } from '../native/helpers.js';
+import { makeCrlPki } from '../helpers/crl.js';
 import { readExactly } from '../helpers/read.js';
 
 const certs = makeCerts();
@@ -457,4 +458,73 @@ test('reload: new handshakes use the new configuration; [debug] keylog writes th
     }
     await agent.close();
   }
+});
+
+test('x509.crl, both sides: revoked peers refused (EACCES, "certificate revoked"); reload with a replaced CRL file applies to new handshakes', async (t) => {
+  const pki = makeCrlPki();
+  const crlFile = join(dir, 'agent-crl.pem');
+  writeFileSync(crlFile, pki.crl);
+  const file = join(dir, 'crl.conf');
+  writeFileSync(file, `[authenticate.client]
+x509.truststore = ${pki.file('ca.pem')}
+x509.crl = ${crlFile}
+[authenticate.server]
+x509.truststore = ${pki.file('ca.pem')}
+x509.crl = ${crlFile}
+x509.certificate = ${pki.file('server.pem')}
+x509.private_key = ${pki.file('server.key')}
+`);
+  const loaded = loadAgentConfig(file);
+  t.is(loaded.server.files.crl, crlFile);
+  t.deepEqual(loaded.unsupported, []);
+  const kernel = new FakeKernel();
+  const { agent, outcomes } = await startAgent(kernel, loaded);
+  const ctx = (role: 'client' | 'server', id: { cert: string; key: string } | null): TlsStreamOptions =>
+    streamOptions(role, { ca: pki.ca, kernelTls: 'off', ...(id ? { cert: id.cert, key: id.key } : {}) });
+  const sockets: Array<Awaited<ReturnType<typeof kernelSocket>>> = [];
+  const peers: Array<Promise<TlsStream>> = [];
+  /** One request against a userspace TLS peer; the DONE status and the outcome's error. */
+  const serve = async (role: 'client' | 'server', peerId: { cert: string; key: string } | null): Promise<{ status: number; error: string | null }> => {
+    const s = await kernelSocket();
+    sockets.push(s);
+    // The agent's role is `role`: its peer plays the other one.
+    peers.push(connectTlsStream(s.peer, ctx(role === 'server' ? 'client' : 'server', peerId)));
+    const before = kernel.dones.length;
+    kernel.submit(request(s.fd, role, role === 'client' ? { peername: 'localhost' } : {}));
+    await kernel.waitDone(before + 1);
+    return { status: kernel.dones[before]!.status, error: outcomes[before]?.error?.message ?? null };
+  };
+  // Unrevoked: the handshake passes verification (then kernel TLS: OK, or EIO on a host without it).
+  const passed = expectKtls ? DoneStatus.OK : DoneStatus.EIO;
+  try {
+    t.is((await serve('server', pki.client)).status, passed, 'unrevoked client certificate accepted');
+    const revokedClient = await serve('server', pki.revokedClient);
+    t.is(revokedClient.status, DoneStatus.EACCES);
+    t.is(revokedClient.error, 'peer certificate verification failed: certificate revoked');
+    t.is((await serve('client', pki.server)).status, passed, 'unrevoked server certificate accepted');
+    const revokedServer = await serve('client', pki.revokedServer);
+    t.is(revokedServer.status, DoneStatus.EACCES);
+    t.is(revokedServer.error, 'peer certificate verification failed: certificate revoked');
+
+    // The CRL file is replaced by one revoking nothing: after reload (SIGHUP re-reads the file) the
+    // same certificates pass.
+    writeFileSync(crlFile, pki.emptyCrl);
+    agent.reload(loadAgentConfig(file));
+    t.is((await serve('server', pki.revokedClient)).status, passed, 'new CRL: client no longer revoked');
+    t.is((await serve('client', pki.revokedServer)).status, passed, 'new CRL: server no longer revoked');
+    writeFileSync(crlFile, pki.crl);
+    agent.reload(loadAgentConfig(file));
+    t.is((await serve('server', pki.revokedClient)).status, DoneStatus.EACCES, 'and revoked again');
+  } finally {
+    await Promise.allSettled(peers.map((p) => p.then((s) => s.destroy())));
+    for (const s of sockets) {
+      s.kernelSide.destroy();
+      s.peer.destroy();
+    }
+    await agent.close();
+  }
+  // A file that is not a CRL is a configuration error naming the line.
+  const notCrl = join(dir, 'not-crl.conf');
+  writeFileSync(notCrl, `[authenticate.client]\nx509.crl = ${pki.file('ca.pem')}\n`);
+  t.regex(t.throws(() => loadAgentConfig(notCrl), { instanceOf: AgentConfigError })?.message ?? '', /not-crl\.conf:2: x509\.crl .*ca\.pem is not PEM \(no X509 CRL block\)/);
 });
