@@ -12,6 +12,7 @@ import { TlsContext, type TlsContextOptions } from '../tls/context.js';
 import { TlsKtlsError } from '../tls/errors.js';
 import { loadNative, type NativeTlsInfo } from '../tls/native.js';
 import { handshakeOnFd, type TlsSessionOptions } from '../tls/session.js';
+import { capabilitiesLine, type KernelCapabilities, probeKernel, type ProbeSources } from './capabilities.js';
 import type { AgentConfig } from './config.js';
 import { type HandshakeRequest, HandshakeNetlink } from './handshake-netlink.js';
 import type { NetlinkError } from './netlink.js';
@@ -58,6 +59,8 @@ export interface AgentOptions {
    * out sockets of their own, to run the agent where the kernel has no net/handshake.
    */
   transport?: (onReady: () => void, onError: (error: Error) => void) => Promise<HandshakeTransport>;
+  /** Where the start-up kernel probe looks (tests); default: this kernel. */
+  probe?: ProbeSources;
 }
 
 /** The kernel side of the exchange, as the agent uses it (HandshakeNetlink implements it). */
@@ -103,6 +106,7 @@ export class HandshakeAgent extends EventEmitter {
   #closing = false;
   #served = 0;
   #onceResult: Promise<HandshakeOutcome> | null = null;
+  #capabilities: KernelCapabilities | null = null;
   #resolveOnce: ((outcome: HandshakeOutcome) => void) | null = null;
 
   private constructor(options: AgentOptions) {
@@ -120,6 +124,10 @@ export class HandshakeAgent extends EventEmitter {
     const agent = new HandshakeAgent(options);
     loadNative(); // fail here, not at the first request, when the addon is missing
     agent.#logConfig();
+    // Once, before joining: a kernel without the handshake family still gets the line that says so.
+    const capabilities = await probeKernel(options.probe);
+    agent.#capabilities = capabilities;
+    agent.#log({ level: 'info', msg: capabilitiesLine(capabilities), kernel: capabilities });
     agent.#netlink = await agent.#openTransport(
       () => agent.#drain(),
       (error) => {
@@ -136,6 +144,11 @@ export class HandshakeAgent extends EventEmitter {
   /** Only in --once mode: the outcome of the one handshake served. */
   get onceResult(): Promise<HandshakeOutcome> | null {
     return this.#onceResult;
+  }
+
+  /** What the kernel offered at start (see capabilities.ts). */
+  get capabilities(): KernelCapabilities | null {
+    return this.#capabilities;
   }
 
   get inFlight(): number {
