@@ -185,6 +185,55 @@ int SelectSunrpc(SSL*, const unsigned char** out, unsigned char* outLen, const u
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+int ContextIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// TLS 1.3 external PSK (RFC 8446 2.2, as NVMe/TCP uses it): a session object carrying the key, bound to
+// SHA-256 (TLS_AES_128_GCM_SHA256, as openssl s_server and GnuTLS bind an external PSK by default).
+SSL_SESSION* PskSession(SSL* ssl, const std::vector<unsigned char>& key) {
+  static const unsigned char kAes128GcmSha256[] = {0x13, 0x01};
+  const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, kAes128GcmSha256);
+  if (cipher == nullptr) return nullptr;
+  SSL_SESSION* session = SSL_SESSION_new();
+  if (session == nullptr || SSL_SESSION_set1_master_key(session, key.data(), key.size()) != 1 ||
+      SSL_SESSION_set_cipher(session, cipher) != 1 || SSL_SESSION_set_protocol_version(session, TLS1_3_VERSION) != 1) {
+    SSL_SESSION_free(session);
+    return nullptr;
+  }
+  return session;
+}
+
+const SecureContext* ContextOf(SSL* ssl) {
+  return static_cast<const SecureContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ContextIndex()));
+}
+
+// Client: offer the PSK in the ClientHello (when the hash asked for is SHA-256, or any).
+int UsePskSession(SSL* ssl, const EVP_MD* md, const unsigned char** id, size_t* idlen, SSL_SESSION** sess) {
+  *sess = nullptr;
+  const SecureContext* context = ContextOf(ssl);
+  if (context == nullptr || !context->hasPsk()) return 1;
+  if (md != nullptr && EVP_MD_get_type(md) != NID_sha256) return 1;
+  SSL_SESSION* session = PskSession(ssl, context->pskKey());
+  if (session == nullptr) return 0;
+  *id = reinterpret_cast<const unsigned char*>(context->pskIdentity().data());
+  *idlen = context->pskIdentity().size();
+  *sess = session;
+  return 1;
+}
+
+// Server: the client's identity must be ours; anything else is "no PSK" (and fails without a certificate).
+int FindPskSession(SSL* ssl, const unsigned char* identity, size_t identityLen, SSL_SESSION** sess) {
+  *sess = nullptr;
+  const SecureContext* context = ContextOf(ssl);
+  if (context == nullptr || !context->hasPsk()) return 1;
+  const std::string& ours = context->pskIdentity();
+  if (identityLen != ours.size() || CRYPTO_memcmp(identity, ours.data(), identityLen) != 0) return 1;
+  *sess = PskSession(ssl, context->pskKey());
+  return *sess == nullptr ? 0 : 1;
+}
+
 }  // namespace
 
 bool PeerLeafLacksSubjectAltName(const SSL* ssl) { return SSL_get_ex_data(ssl, NoSanIndex()) != nullptr; }
@@ -279,6 +328,23 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (isServer_ && alpn_ != AlpnMode::kOff) SSL_CTX_set_alpn_select_cb(ctx.get(), SelectSunrpc, nullptr);
   if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx.get(), RequireAlpnClientHello, nullptr);
   SSL_CTX_set_keylog_callback(ctx.get(), KeylogCallback);
+  Napi::Value pskIdentity = options.Get("pskIdentity");
+  Napi::Value pskKey = options.Get("pskKey");
+  if (pskIdentity.IsString() && pskKey.IsBuffer()) {
+    pskIdentity_ = pskIdentity.As<Napi::String>().Utf8Value();
+    auto key = pskKey.As<Napi::Buffer<unsigned char>>();
+    pskKey_.assign(key.Data(), key.Data() + key.Length());
+    SSL_CTX_set_ex_data(ctx.get(), ContextIndex(), this);
+    if (isServer_) {
+      SSL_CTX_set_psk_find_session_callback(ctx.get(), FindPskSession);
+      // The suite is chosen before the PSK is looked at, and a PSK bound to SHA-256 is ignored under a
+      // SHA-384 suite (then the handshake needs a certificate): our order decides, SHA-256 suites first.
+      SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+      if (suites.empty()) SSL_CTX_set_ciphersuites(ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
+    } else {
+      SSL_CTX_set_psk_use_session_callback(ctx.get(), UsePskSession);
+    }
+  }
   ERR_clear_error();
   ctx_ = ctx.release();
   id_ = nextContextId++;
@@ -335,7 +401,10 @@ Napi::Value SecureContext::SetCrl(const Napi::CallbackInfo& info) {
 }
 
 SecureContext::~SecureContext() {
-  // Sockets still running hold their own reference through their SSL (SSL_new takes one).
+  if (!pskKey_.empty()) OPENSSL_cleanse(pskKey_.data(), pskKey_.size());
+  // Sockets still running hold their own reference through their SSL (SSL_new takes one); the PSK
+  // callbacks must not find this object through it any more.
+  if (ctx_ != nullptr) SSL_CTX_set_ex_data(ctx_, ContextIndex(), nullptr);
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace rpctls {
 
@@ -35,6 +36,9 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   bool isServer() const { return isServer_; }
   AlpnMode alpn() const { return alpn_; }
   uint32_t id() const { return id_; }
+  bool hasPsk() const { return !pskKey_.empty(); }
+  const std::string& pskIdentity() const { return pskIdentity_; }
+  const std::vector<unsigned char>& pskKey() const { return pskKey_; }
   // Sockets created from this context and not yet closed (for tests and diagnostics).
   void SocketOpened() {
     liveSockets_++;
@@ -56,6 +60,9 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // The configured CAs (PEM), kept to build the verify store again when the CRL changes.
   std::string caPem_;
   bool hasCa_ = false;
+  // TLS 1.3 external PSK (empty key: none).
+  std::string pskIdentity_;
+  std::vector<unsigned char> pskKey_;
   friend class TlsSocket;
 };
 

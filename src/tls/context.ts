@@ -35,6 +35,14 @@ export interface TlsContextOptions {
   crl?: Pem | Pem[];
   /** Reject a peer certificate that fails verification (default true). */
   rejectUnauthorized?: boolean;
+  /**
+   * TLS 1.3 external PSK (RFC 8446 2.2; what NVMe/TCP uses), bound to SHA-256: the client offers it,
+   * the server accepts a client offering this identity (with (EC)DHE, so forward secrecy is kept). A
+   * session on it has no certificates (`tlsInfo.psk` is true). A server given `psk` needs no `cert`;
+   * with one, clients without the PSK still get a certificate handshake. A server with a PSK picks the
+   * suite in its own order (SHA-256 suites first by default): under a SHA-384 suite the PSK cannot be used.
+   */
+  psk?: TlsPsk;
   /** Server: ask for a client certificate (default: true when `ca` is given). */
   requestCert?: boolean;
   /** Server: refuse clients without a certificate. */
@@ -66,6 +74,13 @@ export interface TlsContextOptions {
    * A KeyUpdate from the peer is always followed (kernel TLS: Linux >= 6.14).
    */
   rekey?: false | 'reconnect' | RekeyLimits;
+}
+
+export interface TlsPsk {
+  /** The PSK identity both sides know it by (1 to 1024 bytes of UTF-8). */
+  identity: string;
+  /** The key: 16 to 64 bytes. */
+  key: Buffer;
 }
 
 export interface RekeyLimits {
@@ -197,8 +212,9 @@ export class TlsContext {
     if (raw.passphrase !== undefined && key === undefined) {
       throw new InvalidOptionError(name('key'), `given with ${name('passphrase')} (the encrypted private key)`, undefined);
     }
-    if (isServer && cert === undefined) {
-      throw new InvalidOptionError(name('cert'), 'a PEM certificate (a server must present one)', undefined);
+    const psk = pskOption(raw.psk, name('psk'));
+    if (isServer && cert === undefined && psk === undefined) {
+      throw new InvalidOptionError(name('cert'), 'a PEM certificate (a server must present one, unless it takes a psk)', undefined);
     }
     const ca = pemList(raw.ca, name('ca'), 'certificate');
     const crl = pemList(raw.crl, name('crl'), 'CRL');
@@ -239,6 +255,10 @@ export class TlsContext {
     if (raw.passphrase !== undefined) native.passphrase = raw.passphrase;
     if (ca !== undefined) native.ca = ca;
     if (crl !== undefined) native.crl = crl;
+    if (psk !== undefined) {
+      native.pskIdentity = psk.identity;
+      native.pskKey = psk.key;
+    }
     if (ciphersuites !== undefined) native.ciphersuites = ciphersuites;
     const addon = loadNative();
     try {
@@ -273,6 +293,27 @@ export class TlsContext {
 }
 
 const MAX_LIMIT = Number.MAX_SAFE_INTEGER;
+
+function pskOption(value: unknown, name: string): TlsPsk | undefined {
+  if (value === undefined) return undefined;
+  const expectation = '{ identity: string, key: Buffer }';
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidOptionError(name, expectation, value);
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'identity' && key !== 'key') throw new InvalidOptionError(`${name}.${key}`, `absent (${name} takes ${expectation})`, o[key]);
+  }
+  const identityBytes = typeof o.identity === 'string' ? Buffer.byteLength(o.identity) : 0;
+  if (typeof o.identity !== 'string' || identityBytes < 1 || identityBytes > 1024) {
+    throw new InvalidOptionError(`${name}.identity`, 'a string of 1 to 1024 bytes (UTF-8)', o.identity);
+  }
+  if (!Buffer.isBuffer(o.key) || o.key.length < 16 || o.key.length > 64) {
+    // The key is secret: only its kind and size are echoed.
+    const error = new InvalidOptionError(`${name}.key`, 'a Buffer of 16 to 64 bytes', undefined);
+    error.message = `${name}.key must be a Buffer of 16 to 64 bytes; received ${Buffer.isBuffer(o.key) ? `a Buffer of ${o.key.length} bytes` : o.key === null ? 'null' : typeof o.key}`;
+    throw error;
+  }
+  return { identity: o.identity, key: Buffer.from(o.key) };
+}
 
 function rekeyPolicy(value: unknown, name: string): NativeRekeyPolicy {
   const expectation = "false, 'reconnect' or { records?, bytes?, action?: 'update' | 'reconnect' }";

@@ -30,6 +30,8 @@ export interface NativeTlsInfo {
   cipher: string;
   alpn: string | null;
   authMode: 'tls' | 'mtls';
+  /** The session was established with the configured TLS 1.3 external PSK (no certificates). */
+  psk: boolean;
   peerVerified: boolean;
   verifyError?: string;
   peerCertificate: Buffer | null;
