@@ -19,6 +19,7 @@
 //   handshake_timeout_ms = 10000   (when the kernel gives no timeout)
 import { existsSync, readFileSync } from 'node:fs';
 import { RpctlsError, nearestName } from '../errors.js';
+import { TlsContext } from '../tls/context.js';
 
 export interface SideCredentials {
   /** PEM of the trusted CAs, read from x509.truststore. */
@@ -148,6 +149,7 @@ function side(group: Map<string, { value: string; line: number }> | undefined, n
     } else if (key === 'x509.crl') {
       out.crl = readPem(value, 'x509.crl', file, line, '-----BEGIN X509 CRL');
       out.files.crl = value;
+      checkCrl(out.crl, value, file, line);
     } else if (key === 'x509.certificate') {
       out.cert = readPem(value, 'x509.certificate', file, line);
       out.files.certificate = value;
@@ -160,6 +162,18 @@ function side(group: Map<string, { value: string; line: number }> | undefined, n
     throw new AgentConfigError(`[${name}] needs both x509.certificate and x509.private_key, or neither`, file);
   }
   return out;
+}
+
+/**
+ * Has OpenSSL parse the CRLs now, so a damaged file is a configuration error at load (and a SIGHUP
+ * keeps the previous configuration) rather than every later handshake failing.
+ */
+function checkCrl(crl: string, path: string, file: string, line: number): void {
+  try {
+    new TlsContext({ role: 'client', crl, kernelTls: 'off', alpn: 'off' });
+  } catch (error) {
+    throw new AgentConfigError(`x509.crl ${path}: ${(error as Error).message.replace(/^crl /, '').replace(/; received .*$/, '')}`, file, line);
+  }
 }
 
 function integer(entry: { value: string; line: number } | undefined, key: string, file: string, min: number, max: number, fallback: number): number {

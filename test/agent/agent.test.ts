@@ -531,4 +531,9 @@ x509.private_key = ${pki.file('server.key')}
   const notCrl = join(dir, 'not-crl.conf');
   writeFileSync(notCrl, `[authenticate.client]\nx509.crl = ${pki.file('ca.pem')}\n`);
   t.regex(t.throws(() => loadAgentConfig(notCrl), { instanceOf: AgentConfigError })?.message ?? '', /not-crl\.conf:2: x509\.crl .*ca\.pem is not PEM \(no X509 CRL block\)/);
+  // A damaged CRL is refused at load (so a SIGHUP keeps the configuration in force), not per handshake.
+  const damaged = join(dir, 'damaged-crl.pem');
+  writeFileSync(damaged, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
+  writeFileSync(notCrl, `[authenticate.server]\nx509.crl = ${damaged}\n`);
+  t.regex(t.throws(() => loadAgentConfig(notCrl), { instanceOf: AgentConfigError })?.message ?? '', /not-crl\.conf:2: x509\.crl .*damaged-crl\.pem: must be PEM CRLs OpenSSL can load/);
 });
