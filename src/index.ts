@@ -200,5 +200,11 @@ export {
 } from './rpc-tls/index.js';
 
 // ---- agent ---------------------------------------------------------------------------------------------
-export { HandshakeAgent, DoneStatus, PEER_ID_PLACEHOLDER, AgentConfigError, loadAgentConfig, parseAgentConfig, NetlinkError } from './agent/index.js';
-export type { AgentOptions, HandshakeOutcome, HandshakeTransport, LogEntry, AgentConfig, SideCredentials, HandshakeRequest } from './agent/index.js';
+export {
+  HandshakeAgent, DoneStatus, PEER_ID_PLACEHOLDER, AgentConfigError, loadAgentConfig, parseAgentConfig, resolveConfigPath,
+  DEFAULT_CONFIG_PATHS, probeKernel, capabilitiesLine, NetlinkError,
+} from './agent/index.js';
+export type {
+  AgentOptions, HandshakeOutcome, HandshakeTransport, LogEntry, AgentConfig, SideCredentials, HandshakeRequest,
+  KernelCapabilities, ProbeSources,
+} from './agent/index.js';

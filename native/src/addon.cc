@@ -41,6 +41,18 @@ Napi::Value KernelTlsAvailable(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// { ulp: null | errno name, txMaxPayloadLen: null (not probed: no ULP) | 'ok' | errno name }.
+Napi::Value KernelTlsFeatures(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int maxPayloadErr = -1;
+  int err = ProbeKernelTlsFeatures(&maxPayloadErr);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("ulp", err == 0 ? env.Null() : Napi::Value(Napi::String::New(env, ErrnoName(err))));
+  out.Set("txMaxPayloadLen", maxPayloadErr < 0 ? env.Null()
+                             : Napi::Value(Napi::String::New(env, maxPayloadErr == 0 ? "ok" : ErrnoName(maxPayloadErr))));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   unsigned long runtime = OpenSSL_version_num();
   // Major version in the top nibble for OpenSSL >= 3 (0xMNN00PP0L): within 3.x the symbols used here are
@@ -63,6 +75,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peerAddress", Napi::Function::New(env, PeerAddress, "peerAddress"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("kernelTlsAvailable", Napi::Function::New(env, KernelTlsAvailable, "kernelTlsAvailable"));
+  exports.Set("kernelTlsFeatures", Napi::Function::New(env, KernelTlsFeatures, "kernelTlsFeatures"));
   exports.Set("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION)));
   exports.Set("opensslHeaderVersion", Napi::String::New(env, OPENSSL_VERSION_TEXT));
   return exports;

@@ -205,7 +205,9 @@ bool ReadKernelSequences(int fd, uint16_t suite, uint64_t* txSeq, uint64_t* rxSe
   return true;
 }
 
-int ProbeKernelTls() {
+int ProbeKernelTls() { return ProbeKernelTlsFeatures(nullptr); }
+
+int ProbeKernelTlsFeatures(int* maxPayloadErr) {
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int accepted = -1;
@@ -221,6 +223,11 @@ int ProbeKernelTls() {
     result = errno;
   } else if (setsockopt(client, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) != 0) {
     result = errno;
+  } else if (maxPayloadErr != nullptr) {
+    // Reading the option changes nothing; kernels without it (before 6.19) answer ENOPROTOOPT.
+    uint16_t value = 0;
+    socklen_t len = sizeof(value);
+    *maxPayloadErr = getsockopt(client, SOL_TLS, kTlsTxMaxPayloadLen, &value, &len) == 0 ? 0 : errno;
   }
   // Reset instead of an orderly close: no TIME_WAIT left behind on loopback, whose 4-tuple (and ports) a
   // connection made right after could otherwise meet again.

@@ -62,6 +62,13 @@ bool ReadKernelSequences(int fd, uint16_t suite, uint64_t* txSeq, uint64_t* rxSe
 // Attaches the TLS ULP to a fresh loopback connection; returns 0 or the errno.
 int ProbeKernelTls();
 
+// TLS_TX_MAX_PAYLOAD_LEN (RFC 8449 record size limit, Linux >= 6.19; not in older uapi headers).
+constexpr int kTlsTxMaxPayloadLen = 5;
+
+// ProbeKernelTls, and when the ULP attached: *maxPayloadErr = 0 if getsockopt(TLS_TX_MAX_PAYLOAD_LEN)
+// works on it, else its errno.
+int ProbeKernelTlsFeatures(int* maxPayloadErr);
+
 const char* ErrnoName(int err);
 
 }  // namespace rpctls

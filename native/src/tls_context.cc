@@ -116,6 +116,22 @@ void LoadCa(Napi::Env env, SSL_CTX* ctx, Napi::Value pem) {
   if (count == 0) ThrowConfig(env, "ca", "no PEM certificate");
 }
 
+// Reads every CRL of `pem` into `store`; returns how many (0: none, or one OpenSSL cannot parse).
+int LoadCrls(X509_STORE* store, Napi::Value pem) {
+  auto bio = PemBio(pem);
+  int count = 0;
+  while (X509_CRL* crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, NoPassphrase, nullptr)) {
+    X509_STORE_add_crl(store, crl);
+    X509_CRL_free(crl);
+    count++;
+  }
+  unsigned long err = ERR_peek_last_error();
+  // The loop ends on "no start line" after the last block; any other error is a damaged CRL.
+  bool clean = err == 0 || (ERR_GET_LIB(err) == ERR_LIB_PEM && ERR_GET_REASON(err) == PEM_R_NO_START_LINE);
+  if (clean) ERR_clear_error();
+  return clean ? count : 0;
+}
+
 int NoSanIndex() {
   static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
   return index;
@@ -131,13 +147,25 @@ void NoteNameFailure(X509_STORE_CTX* store) {
   if (X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) < 0) SSL_set_ex_data(ssl, NoSanIndex(), reinterpret_cast<void*>(1));
 }
 
+// With a CRL configured, X509_V_FLAG_CRL_CHECK_ALL asks for a CRL of every issuer in the chain. The
+// leaf's issuer must have one (fail closed: a CRL of the wrong CA must not turn checking off); above
+// the leaf, a CA certificate whose issuer has no CRL configured is accepted, so one CRL of the issuing
+// CA is enough (gnutls, as tlshd uses it, checks the CRLs it has and needs none for the others).
+bool ToleratedCrlGap(X509_STORE_CTX* store) {
+  if (X509_STORE_CTX_get_error(store) != X509_V_ERR_UNABLE_TO_GET_CRL || X509_STORE_CTX_get_error_depth(store) == 0) return false;
+  X509_STORE_CTX_set_error(store, X509_V_OK);
+  return true;
+}
+
 int VerifyCertificate(int ok, X509_STORE_CTX* store) {
+  if (!ok && ToleratedCrlGap(store)) return 1;
   if (!ok) NoteNameFailure(store);
   return ok;
 }
 
 // rejectUnauthorized=false: finish the handshake and let the caller read the verify result.
 int AcceptAnyCertificate(int ok, X509_STORE_CTX* store) {
+  if (!ok && ToleratedCrlGap(store)) return 1;
   if (!ok) NoteNameFailure(store);
   return 1;
 }
@@ -157,12 +185,62 @@ int SelectSunrpc(SSL*, const unsigned char** out, unsigned char* outLen, const u
   return SSL_TLSEXT_ERR_ALERT_FATAL;
 }
 
+int ContextIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// TLS 1.3 external PSK (RFC 8446 2.2, as NVMe/TCP uses it): a session object carrying the key, bound to
+// SHA-256 (TLS_AES_128_GCM_SHA256, as openssl s_server and GnuTLS bind an external PSK by default).
+SSL_SESSION* PskSession(SSL* ssl, const std::vector<unsigned char>& key) {
+  static const unsigned char kAes128GcmSha256[] = {0x13, 0x01};
+  const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, kAes128GcmSha256);
+  if (cipher == nullptr) return nullptr;
+  SSL_SESSION* session = SSL_SESSION_new();
+  if (session == nullptr || SSL_SESSION_set1_master_key(session, key.data(), key.size()) != 1 ||
+      SSL_SESSION_set_cipher(session, cipher) != 1 || SSL_SESSION_set_protocol_version(session, TLS1_3_VERSION) != 1) {
+    SSL_SESSION_free(session);
+    return nullptr;
+  }
+  return session;
+}
+
+const SecureContext* ContextOf(SSL* ssl) {
+  return static_cast<const SecureContext*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ContextIndex()));
+}
+
+// Client: offer the PSK in the ClientHello (when the hash asked for is SHA-256, or any).
+int UsePskSession(SSL* ssl, const EVP_MD* md, const unsigned char** id, size_t* idlen, SSL_SESSION** sess) {
+  *sess = nullptr;
+  const SecureContext* context = ContextOf(ssl);
+  if (context == nullptr || !context->hasPsk()) return 1;
+  if (md != nullptr && EVP_MD_get_type(md) != NID_sha256) return 1;
+  SSL_SESSION* session = PskSession(ssl, context->pskKey());
+  if (session == nullptr) return 0;
+  *id = reinterpret_cast<const unsigned char*>(context->pskIdentity().data());
+  *idlen = context->pskIdentity().size();
+  *sess = session;
+  return 1;
+}
+
+// Server: the client's identity must be ours; anything else is "no PSK" (and fails without a certificate).
+int FindPskSession(SSL* ssl, const unsigned char* identity, size_t identityLen, SSL_SESSION** sess) {
+  *sess = nullptr;
+  const SecureContext* context = ContextOf(ssl);
+  if (context == nullptr || !context->hasPsk()) return 1;
+  const std::string& ours = context->pskIdentity();
+  if (identityLen != ours.size() || CRYPTO_memcmp(identity, ours.data(), identityLen) != 0) return 1;
+  *sess = PskSession(ssl, context->pskKey());
+  return *sess == nullptr ? 0 : 1;
+}
+
 }  // namespace
 
 bool PeerLeafLacksSubjectAltName(const SSL* ssl) { return SSL_get_ex_data(ssl, NoSanIndex()) != nullptr; }
 
 Napi::Function SecureContext::Init(Napi::Env env) {
-  Napi::Function cls = DefineClass(env, "SecureContext", {InstanceMethod<&SecureContext::Stats>("stats")});
+  Napi::Function cls = DefineClass(env, "SecureContext", {InstanceMethod<&SecureContext::Stats>("stats"),
+                                                          InstanceMethod<&SecureContext::SetCrl>("setCrl")});
   auto* ref = new Napi::FunctionReference(Napi::Persistent(cls));
   env.SetInstanceData<Napi::FunctionReference>(ref);
   return cls;
@@ -232,6 +310,9 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (!key.IsUndefined()) LoadKey(env, ctx.get(), key, &pass);
   if (!ca.IsUndefined()) {
     LoadCa(env, ctx.get(), ca);
+    caPem_ = ca.IsBuffer() ? std::string(ca.As<Napi::Buffer<char>>().Data(), ca.As<Napi::Buffer<char>>().Length())
+                           : ca.As<Napi::String>().Utf8Value();
+    hasCa_ = true;
   } else {
     // Once per configuration, not per connection: the system bundle costs milliseconds and memory.
     SSL_CTX_set_default_verify_paths(ctx.get());
@@ -247,13 +328,83 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (isServer_ && alpn_ != AlpnMode::kOff) SSL_CTX_set_alpn_select_cb(ctx.get(), SelectSunrpc, nullptr);
   if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx.get(), RequireAlpnClientHello, nullptr);
   SSL_CTX_set_keylog_callback(ctx.get(), KeylogCallback);
+  Napi::Value pskIdentity = options.Get("pskIdentity");
+  Napi::Value pskKey = options.Get("pskKey");
+  if (pskIdentity.IsString() && pskKey.IsBuffer()) {
+    pskIdentity_ = pskIdentity.As<Napi::String>().Utf8Value();
+    auto key = pskKey.As<Napi::Buffer<unsigned char>>();
+    pskKey_.assign(key.Data(), key.Data() + key.Length());
+    SSL_CTX_set_ex_data(ctx.get(), ContextIndex(), this);
+    if (isServer_) {
+      SSL_CTX_set_psk_find_session_callback(ctx.get(), FindPskSession);
+      // The suite is chosen before the PSK is looked at, and a PSK bound to SHA-256 is ignored under a
+      // SHA-384 suite (then the handshake needs a certificate): our order decides, SHA-256 suites first.
+      SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
+      if (suites.empty()) SSL_CTX_set_ciphersuites(ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
+    } else {
+      SSL_CTX_set_psk_use_session_callback(ctx.get(), UsePskSession);
+    }
+  }
   ERR_clear_error();
   ctx_ = ctx.release();
   id_ = nextContextId++;
+  Napi::Value crl = options.Get("crl");
+  if (!crl.IsUndefined()) {
+    try {
+      InstallCrl(env, crl);
+    } catch (...) {
+      // A constructor that throws gets no destructor call.
+      SSL_CTX_free(ctx_);
+      ctx_ = nullptr;
+      throw;
+    }
+  }
+}
+
+// Peer certificates are verified against a store of the CAs plus `crl`, with CRL checking on; the
+// SSL_CTX's own store (used to build our chain) stays as it was. The store is the SSL_CTX's verify
+// store: each SSL takes a reference to it when created, so connections already made keep the CRL they
+// started with and new ones get this one. An undefined `crl` goes back to the CAs alone.
+void SecureContext::InstallCrl(Napi::Env env, Napi::Value crl) {
+  if (crl.IsUndefined() || crl.IsNull()) {
+    SSL_CTX_set1_verify_cert_store(ctx_, nullptr);
+    return;
+  }
+  X509_STORE* store = X509_STORE_new();
+  if (store == nullptr) ThrowConfig(env, "crl", "X509_STORE_new failed");
+  struct StoreFree {
+    X509_STORE* s;
+    ~StoreFree() { X509_STORE_free(s); }  // SSL_CTX_set1_verify_cert_store takes its own reference
+  } owner{store};
+  if (hasCa_) {
+    auto bio = std::unique_ptr<BIO, BioDeleter>(BIO_new_mem_buf(caPem_.data(), static_cast<int>(caPem_.size())));
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, NoPassphrase, nullptr)) {
+      X509_STORE_add_cert(store, cert);
+      X509_free(cert);
+    }
+    ERR_clear_error();
+  } else {
+    X509_STORE_set_default_paths(store);
+  }
+  if (LoadCrls(store, crl) == 0) ThrowConfig(env, "crl", "no PEM CRL");
+  X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  if (SSL_CTX_set1_verify_cert_store(ctx_, store) != 1) ThrowConfig(env, "crl", "cannot install the store");
+  ERR_clear_error();
+}
+
+// setCrl(pem | undefined): the CRLs for connections created from now on.
+Napi::Value SecureContext::SetCrl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ERR_clear_error();
+  InstallCrl(env, info.Length() > 0 ? info[0] : env.Undefined());
+  return env.Undefined();
 }
 
 SecureContext::~SecureContext() {
-  // Sockets still running hold their own reference through their SSL (SSL_new takes one).
+  if (!pskKey_.empty()) OPENSSL_cleanse(pskKey_.data(), pskKey_.size());
+  // Sockets still running hold their own reference through their SSL (SSL_new takes one); the PSK
+  // callbacks must not find this object through it any more.
+  if (ctx_ != nullptr) SSL_CTX_set_ex_data(ctx_, ContextIndex(), nullptr);
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace rpctls {
 
@@ -35,6 +36,9 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   bool isServer() const { return isServer_; }
   AlpnMode alpn() const { return alpn_; }
   uint32_t id() const { return id_; }
+  bool hasPsk() const { return !pskKey_.empty(); }
+  const std::string& pskIdentity() const { return pskIdentity_; }
+  const std::vector<unsigned char>& pskKey() const { return pskKey_; }
   // Sockets created from this context and not yet closed (for tests and diagnostics).
   void SocketOpened() {
     liveSockets_++;
@@ -44,6 +48,8 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
 
  private:
   Napi::Value Stats(const Napi::CallbackInfo& info);
+  Napi::Value SetCrl(const Napi::CallbackInfo& info);
+  void InstallCrl(Napi::Env env, Napi::Value crl);
 
   SSL_CTX* ctx_ = nullptr;
   bool isServer_ = false;
@@ -51,6 +57,12 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   uint32_t id_ = 0;
   int64_t liveSockets_ = 0;
   int64_t socketsCreated_ = 0;
+  // The configured CAs (PEM), kept to build the verify store again when the CRL changes.
+  std::string caPem_;
+  bool hasCa_ = false;
+  // TLS 1.3 external PSK (empty key: none).
+  std::string pskIdentity_;
+  std::vector<unsigned char> pskKey_;
   friend class TlsSocket;
 };
 

@@ -713,6 +713,8 @@ Napi::Object TlsSocket::BuildInfo(const char* offloadReason) {
   // mtls: the client's certificate was verified (server side), or we sent one on request (client side).
   bool mutual = isServer_ ? peerVerified : certRequested_ && SSL_get_certificate(ssl_) != nullptr;
   info.Set("authMode", Napi::String::New(env, mutual ? "mtls" : "tls"));
+  // An external PSK was accepted (TLS 1.3: a resumed session is one, and this engine never resumes).
+  info.Set("psk", Napi::Boolean::New(env, SSL_session_reused(ssl_) == 1));
   Napi::Object offload = Napi::Object::New(env);
   bool kernel = records_ && records_->kernel();
   offload.Set("tx", Napi::Boolean::New(env, kernel));

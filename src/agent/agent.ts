@@ -12,6 +12,7 @@ import { TlsContext, type TlsContextOptions } from '../tls/context.js';
 import { TlsKtlsError } from '../tls/errors.js';
 import { loadNative, type NativeTlsInfo } from '../tls/native.js';
 import { handshakeOnFd, type TlsSessionOptions } from '../tls/session.js';
+import { capabilitiesLine, type KernelCapabilities, probeKernel, type ProbeSources } from './capabilities.js';
 import type { AgentConfig } from './config.js';
 import { type HandshakeRequest, HandshakeNetlink } from './handshake-netlink.js';
 import type { NetlinkError } from './netlink.js';
@@ -58,6 +59,8 @@ export interface AgentOptions {
    * out sockets of their own, to run the agent where the kernel has no net/handshake.
    */
   transport?: (onReady: () => void, onError: (error: Error) => void) => Promise<HandshakeTransport>;
+  /** Where the start-up kernel probe looks (tests); default: this kernel. */
+  probe?: ProbeSources;
 }
 
 /** The kernel side of the exchange, as the agent uses it (HandshakeNetlink implements it). */
@@ -106,6 +109,7 @@ export class HandshakeAgent extends EventEmitter {
   #closing = false;
   #served = 0;
   #onceResult: Promise<HandshakeOutcome> | null = null;
+  #capabilities: KernelCapabilities | null = null;
   #resolveOnce: ((outcome: HandshakeOutcome) => void) | null = null;
 
   private constructor(options: AgentOptions) {
@@ -123,6 +127,10 @@ export class HandshakeAgent extends EventEmitter {
     const agent = new HandshakeAgent(options);
     loadNative(); // fail here, not at the first request, when the addon is missing
     agent.#logConfig();
+    // Once, before joining: a kernel without the handshake family still gets the line that says so.
+    const capabilities = await probeKernel(options.probe);
+    agent.#capabilities = capabilities;
+    agent.#log({ level: 'info', msg: capabilitiesLine(capabilities), kernel: capabilities });
     agent.#netlink = await agent.#openTransport(
       () => agent.#drain(),
       (error) => {
@@ -139,6 +147,11 @@ export class HandshakeAgent extends EventEmitter {
   /** Only in --once mode: the outcome of the one handshake served. */
   get onceResult(): Promise<HandshakeOutcome> | null {
     return this.#onceResult;
+  }
+
+  /** What the kernel offered at start (see capabilities.ts). */
+  get capabilities(): KernelCapabilities | null {
+    return this.#capabilities;
   }
 
   get inFlight(): number {
@@ -165,7 +178,7 @@ export class HandshakeAgent extends EventEmitter {
 
   #logConfig(): void {
     const c = this.#config;
-    for (const item of c.ignored) this.#emitLog({ level: 'debug', msg: 'configuration item not used by rpctls agent', item });
+    for (const item of c.unsupported) this.#emitLog({ level: 'warn', msg: 'tlshd configuration item not supported by rpctls agent (ignored)', item, config: c.source });
     for (const warning of c.warnings) this.#emitLog({ level: 'warn', msg: warning, config: c.source });
     this.#emitLog({
       level: 'debug',
@@ -339,6 +352,8 @@ export class HandshakeAgent extends EventEmitter {
       handshakeTimeout: config.handshakeTimeoutMs,
     };
     if (side.ca !== undefined) options.ca = side.ca;
+    // Built per reload, so a replaced CRL file applies to the handshakes after SIGHUP.
+    if (side.crl !== undefined) options.crl = side.crl;
     if (presentCert && side.cert !== undefined) options.cert = side.cert;
     if (presentCert && side.key !== undefined) options.key = side.key;
     const keylogFile = config.keylogFile;

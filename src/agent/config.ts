@@ -1,12 +1,15 @@
-// The agent's configuration, in tlshd's vocabulary and file format (a GLib key file, as
-// /etc/tlshd.conf or /etc/tlshd/config), so an existing tlshd configuration works unchanged:
+// The agent's configuration, in tlshd's vocabulary and file format (a GLib key file, at
+// /etc/tlshd/config as tlshd 1.4 has it, or the older /etc/tlshd.conf), so an existing tlshd
+// configuration works unchanged:
 //
 //   [authenticate.client]          credentials when the kernel asks for a ClientHello
 //   x509.truststore = /etc/pki/ca.pem
+//   x509.crl = /etc/pki/ca-crl.pem             (optional: server certificates it revokes are refused)
 //   x509.certificate = /etc/pki/client.pem      (optional: presented when the server asks)
 //   x509.private_key = /etc/pki/client.key
 //   [authenticate.server]          credentials when the kernel asks for a ServerHello
 //   x509.truststore = ...          (optional: client certificates are requested and verified)
+//   x509.crl = ...                 (optional: client certificates it revokes are refused)
 //   x509.certificate = ...
 //   x509.private_key = ...
 //   [debug]
@@ -14,16 +17,19 @@
 //   keylog = /path                 (rpctls addition: SSLKEYLOGFILE-format key log; off by default)
 //   [rpctls]                       (rpctls additions)
 //   handshake_timeout_ms = 10000   (when the kernel gives no timeout)
-import { readFileSync } from 'node:fs';
-import { RpctlsError } from '../errors.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { RpctlsError, nearestName } from '../errors.js';
+import { TlsContext } from '../tls/context.js';
 
 export interface SideCredentials {
   /** PEM of the trusted CAs, read from x509.truststore. */
   ca: string | undefined;
+  /** PEM CRLs, read from x509.crl (re-read at each reload). */
+  crl: string | undefined;
   cert: string | undefined;
   key: string | undefined;
   /** The file names, for logs. */
-  files: { truststore?: string; certificate?: string; privateKey?: string };
+  files: { truststore?: string; crl?: string; certificate?: string; privateKey?: string };
 }
 
 export interface AgentConfig {
@@ -32,9 +38,12 @@ export interface AgentConfig {
   logLevel: number;
   keylogFile: string | undefined;
   handshakeTimeoutMs: number;
-  /** Keys and sections this agent does not use (tlshd has more); logged at debug level. */
-  ignored: string[];
-  /** Gaps that make some requests fail, logged as warnings at load. */
+  /** tlshd keys this agent knows but does not use (`[authenticate] keyrings`), logged at load. */
+  unsupported: string[];
+  /**
+   * Logged as warnings at load: unknown keys and sections (typos, named with the nearest known one) and
+   * gaps that make some requests fail.
+   */
   warnings: string[];
   source: string;
 }
@@ -73,12 +82,55 @@ export function parseKeyFile(text: string, file: string): Map<string, Map<string
   return groups;
 }
 
-const SIDE_KEYS = new Set(['x509.truststore', 'x509.certificate', 'x509.private_key']);
+const SIDE_KEYS = new Set(['x509.truststore', 'x509.crl', 'x509.certificate', 'x509.private_key']);
 
-function readPem(path: string, what: string, file: string, line: number): string {
+/** Every key per section this agent reads; the lists a typo is compared with. */
+const KNOWN: Readonly<Record<string, readonly string[]>> = {
+  'authenticate.client': [...SIDE_KEYS],
+  'authenticate.server': [...SIDE_KEYS],
+  debug: ['loglevel', 'keylog'],
+  rpctls: ['handshake_timeout_ms'],
+};
+/**
+ * tlshd (up to 1.4) keys this agent does not use: reported as "not supported", never as typos.
+ * keyrings: kernel keyrings hold no identities for us (certificates come from files);
+ * x509.pq.*: a second (post-quantum) identity; tls/nl: GnuTLS and netlink
+ * debug levels of tlshd.
+ */
+const TLSHD_UNSUPPORTED: Readonly<Record<string, readonly string[]>> = {
+  authenticate: ['keyrings'],
+  'authenticate.client': ['x509.pq.certificate', 'x509.pq.private_key'],
+  'authenticate.server': ['x509.pq.certificate', 'x509.pq.private_key'],
+  debug: ['tls', 'nl'],
+};
+const SECTIONS = [...new Set([...Object.keys(KNOWN), ...Object.keys(TLSHD_UNSUPPORTED)])];
+
+/** Sorts every key of the file into used, "not supported" (tlshd's) and unknown (a warning with a hint). */
+function classify(groups: ReturnType<typeof parseKeyFile>, unsupported: string[], warnings: string[]): void {
+  for (const [section, entries] of groups) {
+    if (!SECTIONS.includes(section)) {
+      const near = nearestName(section, SECTIONS);
+      warnings.push(`unknown section [${section}]${near ? `: did you mean [${near}]?` : ''} (its ${entries.size} key(s) are ignored)`);
+      continue;
+    }
+    const used = KNOWN[section] ?? [];
+    const tlshd = TLSHD_UNSUPPORTED[section] ?? [];
+    for (const [key, { line }] of entries) {
+      if (used.includes(key)) continue;
+      if (tlshd.includes(key)) {
+        unsupported.push(`[${section}] ${key}`);
+        continue;
+      }
+      const near = nearestName(key, [...used, ...tlshd]);
+      warnings.push(`[${section}] unknown key ${key} (line ${line})${near ? `: did you mean ${near}?` : ''} (ignored)`);
+    }
+  }
+}
+
+function readPem(path: string, what: string, file: string, line: number, block = '-----BEGIN '): string {
   try {
     const text = readFileSync(path, 'utf8');
-    if (!text.includes('-----BEGIN ')) throw new AgentConfigError(`${what} ${path} is not PEM`, file, line);
+    if (!text.includes(block)) throw new AgentConfigError(`${what} ${path} is not PEM${block === '-----BEGIN ' ? '' : ` (no ${block.slice(11)} block)`}`, file, line);
     return text;
   } catch (error) {
     if (error instanceof AgentConfigError) throw error;
@@ -86,18 +138,18 @@ function readPem(path: string, what: string, file: string, line: number): string
   }
 }
 
-function side(group: Map<string, { value: string; line: number }> | undefined, name: string, file: string, ignored: string[]): SideCredentials {
-  const out: SideCredentials = { ca: undefined, cert: undefined, key: undefined, files: {} };
+function side(group: Map<string, { value: string; line: number }> | undefined, name: string, file: string): SideCredentials {
+  const out: SideCredentials = { ca: undefined, crl: undefined, cert: undefined, key: undefined, files: {} };
   if (!group) return out;
   for (const [key, { value, line }] of group) {
-    if (!SIDE_KEYS.has(key)) {
-      ignored.push(`[${name}] ${key}`);
-      continue;
-    }
-    if (value === '') continue;
+    if (!SIDE_KEYS.has(key) || value === '') continue;
     if (key === 'x509.truststore') {
       out.ca = readPem(value, 'x509.truststore', file, line);
       out.files.truststore = value;
+    } else if (key === 'x509.crl') {
+      out.crl = readPem(value, 'x509.crl', file, line, '-----BEGIN X509 CRL');
+      out.files.crl = value;
+      checkCrl(out.crl, value, file, line);
     } else if (key === 'x509.certificate') {
       out.cert = readPem(value, 'x509.certificate', file, line);
       out.files.certificate = value;
@@ -112,6 +164,18 @@ function side(group: Map<string, { value: string; line: number }> | undefined, n
   return out;
 }
 
+/**
+ * Has OpenSSL parse the CRLs now, so a damaged file is a configuration error at load (and a SIGHUP
+ * keeps the previous configuration) rather than every later handshake failing.
+ */
+function checkCrl(crl: string, path: string, file: string, line: number): void {
+  try {
+    new TlsContext({ role: 'client', crl, kernelTls: 'off', alpn: 'off' });
+  } catch (error) {
+    throw new AgentConfigError(`x509.crl ${path}: ${(error as Error).message.replace(/^crl /, '').replace(/; received .*$/, '')}`, file, line);
+  }
+}
+
 function integer(entry: { value: string; line: number } | undefined, key: string, file: string, min: number, max: number, fallback: number): number {
   if (!entry) return fallback;
   const n = Number(entry.value);
@@ -121,20 +185,15 @@ function integer(entry: { value: string; line: number } | undefined, key: string
 
 export function parseAgentConfig(text: string, file: string): AgentConfig {
   const groups = parseKeyFile(text, file);
-  const ignored: string[] = [];
-  const known = new Set(['authenticate.client', 'authenticate.server', 'debug', 'rpctls']);
-  for (const [name, entries] of groups) {
-    if (!known.has(name)) for (const key of entries.keys()) ignored.push(`[${name}] ${key}`);
-  }
-  const client = side(groups.get('authenticate.client'), 'authenticate.client', file, ignored);
-  const server = side(groups.get('authenticate.server'), 'authenticate.server', file, ignored);
+  const unsupported: string[] = [];
   const warnings: string[] = [];
+  classify(groups, unsupported, warnings);
+  const client = side(groups.get('authenticate.client'), 'authenticate.client', file);
+  const server = side(groups.get('authenticate.server'), 'authenticate.server', file);
   if (server.cert === undefined) warnings.push('no [authenticate.server] x509.certificate: ServerHello requests (the kernel NFS server) will be refused');
   if (client.ca === undefined) warnings.push('no [authenticate.client] x509.truststore: server certificates are checked against the OpenSSL default store');
   const debug = groups.get('debug');
-  for (const key of debug?.keys() ?? []) if (!['loglevel', 'keylog', 'tls', 'nl'].includes(key)) ignored.push(`[debug] ${key}`);
   const rpctls = groups.get('rpctls');
-  for (const key of rpctls?.keys() ?? []) if (key !== 'handshake_timeout_ms') ignored.push(`[rpctls] ${key}`);
   const keylog = debug?.get('keylog')?.value;
   return {
     client,
@@ -142,7 +201,7 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
     logLevel: integer(debug?.get('loglevel'), 'loglevel', file, 0, 10, 0),
     keylogFile: keylog ? keylog : undefined,
     handshakeTimeoutMs: integer(rpctls?.get('handshake_timeout_ms'), 'handshake_timeout_ms', file, 100, 600_000, 10_000),
-    ignored,
+    unsupported,
     warnings,
     source: file,
   };
@@ -156,4 +215,21 @@ export function loadAgentConfig(file: string): AgentConfig {
     throw new AgentConfigError(`cannot read: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, file);
   }
   return parseAgentConfig(text, file);
+}
+
+/** Where the agent looks without --config: tlshd 1.4's path, then the one older tlshd used. */
+export const DEFAULT_CONFIG_PATHS = { current: '/etc/tlshd/config', legacy: '/etc/tlshd.conf' } as const;
+
+/**
+ * The configuration file to read: `explicit` (--config) when given; else `paths.current`; else
+ * `paths.legacy` with a warning to move it (tlshd 1.4 still reads it too). Neither present: the current
+ * path, whose "cannot read" error then names the path an operator should create.
+ */
+export function resolveConfigPath(
+  explicit: string | undefined,
+  paths: { current: string; legacy: string } = DEFAULT_CONFIG_PATHS,
+): { file: string; warning?: string } {
+  if (explicit !== undefined) return { file: explicit };
+  if (existsSync(paths.current) || !existsSync(paths.legacy)) return { file: paths.current };
+  return { file: paths.legacy, warning: `${paths.current} is absent: reading the old path ${paths.legacy}; move it to ${paths.current} (tlshd 1.4's path)` };
 }

@@ -4,7 +4,9 @@
 // kernel's.
 export { HandshakeAgent, DoneStatus, PEER_ID_PLACEHOLDER } from './agent.js';
 export type { AgentOptions, HandshakeOutcome, HandshakeTransport, LogEntry } from './agent.js';
-export { AgentConfigError, loadAgentConfig, parseAgentConfig } from './config.js';
+export { capabilitiesLine, probeKernel } from './capabilities.js';
+export type { KernelCapabilities, ProbeSources } from './capabilities.js';
+export { AgentConfigError, DEFAULT_CONFIG_PATHS, loadAgentConfig, parseAgentConfig, resolveConfigPath } from './config.js';
 export type { AgentConfig, SideCredentials } from './config.js';
 export type { HandshakeRequest } from './handshake-netlink.js';
 export { NetlinkError } from './netlink.js';

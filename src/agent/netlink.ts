@@ -7,12 +7,16 @@ import { loadNative } from '../tls/native.js';
 export const NETLINK_GENERIC = 16;
 
 export const NlmsgType = { NOOP: 1, ERROR: 2, DONE: 3, OVERRUN: 4 } as const;
-export const NlmFlags = { REQUEST: 0x1, MULTI: 0x2, ACK: 0x4 } as const;
+export const NlmFlags = { REQUEST: 0x1, MULTI: 0x2, ACK: 0x4, DUMP: 0x300 } as const;
 
 /** The generic netlink controller (nlctrl). */
 export const GENL_ID_CTRL = 0x10;
-export const CtrlCmd = { GETFAMILY: 3 } as const;
-export const CtrlAttr = { FAMILY_ID: 1, FAMILY_NAME: 2, MCAST_GROUPS: 7 } as const;
+export const CtrlCmd = { GETFAMILY: 3, GETPOLICY: 10 } as const;
+export const CtrlAttr = { FAMILY_ID: 1, FAMILY_NAME: 2, MCAST_GROUPS: 7, POLICY: 8, OP_POLICY: 9, OP: 10 } as const;
+/** Inside CTRL_ATTR_OP_POLICY: which policy (index into CTRL_ATTR_POLICY) an operation's do/dump uses. */
+export const CtrlAttrPolicy = { DO: 1, DUMP: 2 } as const;
+/** Inside a policy entry (linux/netlink.h enum netlink_policy_type_attr). */
+export const NlPolicyTypeAttr = { TYPE: 1 } as const;
 export const CtrlAttrMcast = { NAME: 1, ID: 2 } as const;
 
 const NLMSG_HDRLEN = 16;
@@ -74,6 +78,11 @@ export class Attrs {
 
   has(type: number): boolean {
     return this.#map.has(type);
+  }
+
+  /** The attribute types present, in first-seen order. */
+  types(): number[] {
+    return [...this.#map.keys()];
   }
 
   all(type: number): Buffer[] {
@@ -250,8 +259,11 @@ export class GenlSocket {
     }
   };
 
-  /** Sends a request with NLM_F_ACK; resolves with the reply messages once the ack arrives. */
-  request(family: number, cmd: number, version: number, attrs: readonly Attr[], timeoutMs = 5000): Promise<GenlMessage[]> {
+  /**
+   * Sends a request with NLM_F_ACK (and NLM_F_DUMP when `dump`); resolves with the reply messages once
+   * the ack (or a dump's NLMSG_DONE) arrives.
+   */
+  request(family: number, cmd: number, version: number, attrs: readonly Attr[], timeoutMs = 5000, dump = false): Promise<GenlMessage[]> {
     if (this.#closed) return Promise.reject(new NetlinkError('ERR_NETLINK_CLOSED', 'netlink socket closed'));
     this.#seq = (this.#seq + 1) >>> 0 || 1;
     const seq = this.#seq;
@@ -261,7 +273,8 @@ export class GenlSocket {
         reject(new NetlinkError('ERR_NETLINK_TIMEOUT', `no netlink answer within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(seq, { resolve, reject, messages: [], timer });
-      const sent = this.#socket.send(encodeGenl(family, NlmFlags.REQUEST | NlmFlags.ACK, seq, cmd, version, attrs));
+      const flags = NlmFlags.REQUEST | NlmFlags.ACK | (dump ? NlmFlags.DUMP : 0);
+      const sent = this.#socket.send(encodeGenl(family, flags, seq, cmd, version, attrs));
       if (sent !== true) {
         clearTimeout(timer);
         this.#pending.delete(seq);
@@ -298,6 +311,23 @@ export class GenlSocket {
     return { id, groups };
   }
 
+  /**
+   * The request policies of a family (CTRL_CMD_GETPOLICY dump, Linux >= 5.10): for each operation, the
+   * attribute types its request takes. Reply attributes are in no policy.
+   */
+  async policy(name: string): Promise<FamilyPolicy> {
+    let replies;
+    try {
+      replies = await this.request(GENL_ID_CTRL, CtrlCmd.GETPOLICY, 1, [{ type: CtrlAttr.FAMILY_NAME, value: { string: name } }], 5000, true);
+    } catch (error) {
+      if ((error as NetlinkError).errno === 2) {
+        throw new NetlinkError('ERR_NETLINK_NO_FAMILY', `this kernel has no generic netlink family "${name}"`, 2, 'ENOENT');
+      }
+      throw error;
+    }
+    return parsePolicyDump(replies);
+  }
+
   join(group: number): void {
     this.#socket.addMembership(group);
   }
@@ -312,4 +342,58 @@ export class GenlSocket {
       this.#pending.delete(seq);
     }
   }
+}
+
+/** A family's request policies: per operation (command), the attribute types of its do and dump requests. */
+export interface FamilyPolicy {
+  ops: Map<number, { do?: number[]; dump?: number[] }>;
+  /** Policy index -> attribute type -> NL_ATTR_TYPE_* of that attribute. */
+  policies: Map<number, Map<number, number>>;
+}
+
+/**
+ * The messages of a CTRL_CMD_GETPOLICY dump: some carry CTRL_ATTR_POLICY (policy index -> attribute
+ * type -> its description), others CTRL_ATTR_OP_POLICY (command -> DO/DUMP policy index).
+ */
+export function parsePolicyDump(messages: readonly GenlMessage[]): FamilyPolicy {
+  const policies = new Map<number, Map<number, number>>();
+  const opIndex = new Map<number, { do?: number; dump?: number }>();
+  for (const message of messages) {
+    for (const byIndex of message.attrs.nested(CtrlAttr.POLICY)) {
+      for (const index of byIndex.types()) {
+        const attrs = policies.get(index) ?? new Map<number, number>();
+        policies.set(index, attrs);
+        for (const byType of byIndex.nested(index)) {
+          for (const type of byType.types()) {
+            const description = byType.nested(type)[0];
+            attrs.set(type, description?.u32(NlPolicyTypeAttr.TYPE) ?? 0);
+          }
+        }
+      }
+    }
+    for (const byOp of message.attrs.nested(CtrlAttr.OP_POLICY)) {
+      for (const op of byOp.types()) {
+        const entry = byOp.nested(op)[0];
+        if (!entry) continue;
+        const known = opIndex.get(op) ?? {};
+        const doIndex = entry.u32(CtrlAttrPolicy.DO);
+        const dumpIndex = entry.u32(CtrlAttrPolicy.DUMP);
+        if (doIndex !== undefined) known.do = doIndex;
+        if (dumpIndex !== undefined) known.dump = dumpIndex;
+        opIndex.set(op, known);
+      }
+    }
+  }
+  const ops = new Map<number, { do?: number[]; dump?: number[] }>();
+  const typesOf = (index: number | undefined): number[] | undefined =>
+    index === undefined ? undefined : [...(policies.get(index)?.keys() ?? [])].sort((a, b) => a - b);
+  for (const [op, { do: d, dump }] of opIndex) {
+    const entry: { do?: number[]; dump?: number[] } = {};
+    const doTypes = typesOf(d);
+    const dumpTypes = typesOf(dump);
+    if (doTypes) entry.do = doTypes;
+    if (dumpTypes) entry.dump = dumpTypes;
+    ops.set(op, entry);
+  }
+  return { ops, policies };
 }

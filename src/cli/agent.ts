@@ -1,24 +1,26 @@
 /**
- * `rpctls agent --config <file> [--once]`: the kernel's TLS handshake agent (what tlshd does), in the
+ * `rpctls agent [--config <file>] [--once]`: the kernel's TLS handshake agent (what tlshd does), in the
  * foreground. Logs JSON lines on stderr; SIGHUP reloads the configuration; SIGINT/SIGTERM stop it
  * after the handshakes in progress.
  */
 import { HandshakeAgent } from '../agent/agent.js';
-import { loadAgentConfig } from '../agent/config.js';
-import { accessors, parseArgs, UsageError } from './args.js';
+import { loadAgentConfig, resolveConfigPath } from '../agent/config.js';
+import { accessors, parseArgs } from './args.js';
 import { Exit, printError, usageExit } from './common.js';
 
-export const AGENT_USAGE = `usage: rpctls agent --config <file> [--once]
+export const AGENT_USAGE = `usage: rpctls agent [--config <file>] [--once]
 
 Serves the Linux kernel's TLS handshake requests (netlink family "handshake", the tlshd role) for
 sockets the kernel itself opened, e.g. NFS mounts and exports with xprtsec=tls: runs each TLS 1.3
 handshake and installs kernel TLS on the socket. Run it as root (CAP_NET_ADMIN), with tlshd stopped.
 
   --config <file>   tlshd-format configuration: [authenticate.client] and [authenticate.server] with
-                    x509.truststore, x509.certificate, x509.private_key; [debug] loglevel, keylog
+                    x509.truststore, x509.crl, x509.certificate, x509.private_key; [debug] loglevel, keylog.
+                    Default: /etc/tlshd/config (tlshd 1.4), else the old /etc/tlshd.conf (with a
+                    warning). Unknown keys are warned about, with the nearest known key
   --once            serve one handshake, then exit (0 if it succeeded)
 
-Logs one JSON line per event on stderr. SIGHUP re-reads --config; SIGINT/SIGTERM stop after the
+Logs one JSON line per event on stderr. SIGHUP re-reads the configuration; SIGINT/SIGTERM stop after the
 handshakes in progress.
 Exit status: 0 stopped (or --once succeeded); 1 failed (no kernel support, no permission, a --once
 handshake failed); 2 usage or configuration error.
@@ -34,9 +36,11 @@ export async function runAgent(argv: readonly string[]): Promise<number> {
       return Exit.OK;
     }
     const flags = accessors(parsed);
-    const config = flags.str('config');
-    if (config === undefined) throw new UsageError('rpctls agent: --config <file> is required');
-    file = config;
+    const resolved = resolveConfigPath(flags.str('config'));
+    file = resolved.file;
+    if (resolved.warning !== undefined) {
+      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'warn', msg: resolved.warning })}\n`);
+    }
     once = flags.bool('once');
   } catch (error) {
     return usageExit(error);

@@ -29,7 +29,7 @@ commands:
   bench                      plain vs RPC-with-TLS on loopback: calls/s, MB/s, CPU s/GB, offload
   rpcinfo [host]             programs registered with rpcbind on host (default 127.0.0.1),
                              and whether each answers the RPC-with-TLS (AUTH_TLS) probe
-  agent --config <file>      the kernel's TLS handshake agent (tlshd's role) for NFS with xprtsec=tls
+  agent [--config <file>]    the kernel's TLS handshake agent (tlshd's role) for NFS with xprtsec=tls
   gen <file.x> -o <out.ts>   compile an XDR/RPC language file into TypeScript
 
 rpctls <command> --help shows a command's flags and exit statuses; rpctls --version the version.

@@ -14,6 +14,10 @@ export interface CommonTlsOptions {
   passphrase?: string;
   /** Trusted CAs; without it the OpenSSL default store is used. */
   ca?: Pem | Pem[];
+  /** Certificate revocation lists (PEM, one or several): peers they revoke are refused (TlsContextOptions.crl). */
+  crl?: Pem | Pem[];
+  /** TLS 1.3 external PSK (TlsContextOptions.psk): `{ identity, key }`. */
+  psk?: TlsContextOptions['psk'];
   /** 'offer' (default): offer/select "sunrpc" but accept a peer without ALPN (Linux sends none). */
   alpn?: 'offer' | 'require' | 'off';
   /** Handshake time limit in ms (default: client 10000, server 5000, as Linux; 0: none). */
@@ -70,16 +74,16 @@ const MAX_MS = 0x7fffffff;
 
 /** What the TLS engine's TlsContext takes; everything else here is RPC-with-TLS's own. */
 const CONTEXT_OPTIONS = [
-  'cert', 'key', 'passphrase', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog',
+  'cert', 'key', 'passphrase', 'ca', 'crl', 'psk', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog',
   'rejectUnauthorized', 'requestCert', 'requireClientCert', 'rekey',
 ] as const;
 
 const CLIENT_TLS_OPTIONS = optionNames<RpcTlsClientOptions>()(
-  'cert', 'key', 'passphrase', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog', 'rekey',
+  'cert', 'key', 'passphrase', 'ca', 'crl', 'psk', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog', 'rekey',
   'servername', 'rejectUnauthorized', 'probeTimeout', 'onProbeReply',
 );
 const SERVER_TLS_OPTIONS = optionNames<RpcTlsServerOptions>()(
-  'cert', 'key', 'passphrase', 'ca', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog', 'rekey',
+  'cert', 'key', 'passphrase', 'ca', 'crl', 'psk', 'alpn', 'handshakeTimeout', 'kernelTls', 'ciphersuites', 'keylog', 'rekey',
   'requestCert', 'requireClientCert', 'requireTls', 'onProbe',
 );
 

@@ -25,8 +25,24 @@ export interface TlsContextOptions {
   passphrase?: string;
   /** Trusted CAs (PEM, one or several); without it the system store is loaded (once per context). */
   ca?: Pem | Pem[];
+  /**
+   * Certificate revocation lists (PEM `X509 CRL`, one or several): a peer certificate they revoke is
+   * refused (ERR_TLS_CERT_VERIFY, reason "certificate revoked"). The leaf's issuer must have one here
+   * (without it every peer is refused: "unable to get certificate CRL"); CA certificates higher up are
+   * checked when their issuer's CRL is given too. An expired CRL (past its nextUpdate) refuses every
+   * peer. Replace them with setCrl().
+   */
+  crl?: Pem | Pem[];
   /** Reject a peer certificate that fails verification (default true). */
   rejectUnauthorized?: boolean;
+  /**
+   * TLS 1.3 external PSK (RFC 8446 2.2; what NVMe/TCP uses), bound to SHA-256: the client offers it,
+   * the server accepts a client offering this identity (with (EC)DHE, so forward secrecy is kept). A
+   * session on it has no certificates (`tlsInfo.psk` is true). A server given `psk` needs no `cert`;
+   * with one, clients without the PSK still get a certificate handshake. A server with a PSK picks the
+   * suite in its own order (SHA-256 suites first by default): under a SHA-384 suite the PSK cannot be used.
+   */
+  psk?: TlsPsk;
   /** Server: ask for a client certificate (default: true when `ca` is given). */
   requestCert?: boolean;
   /** Server: refuse clients without a certificate. */
@@ -58,6 +74,13 @@ export interface TlsContextOptions {
    * A KeyUpdate from the peer is always followed (kernel TLS: Linux >= 6.14).
    */
   rekey?: false | 'reconnect' | RekeyLimits;
+}
+
+export interface TlsPsk {
+  /** The PSK identity both sides know it by (1 to 1024 bytes of UTF-8). */
+  identity: string;
+  /** The key: 16 to 64 bytes. */
+  key: Buffer;
 }
 
 export interface RekeyLimits {
@@ -121,14 +144,24 @@ function pemError(name: string, expectation: string, value: unknown): InvalidOpt
   return error;
 }
 
-function pem(value: unknown, name: string, kind: 'certificate' | 'private key'): Pem | undefined {
+function pem(value: unknown, name: string, kind: 'certificate' | 'private key' | 'CRL'): Pem | undefined {
   if (value === undefined) return undefined;
   const expectation = `a PEM ${kind} (string or Buffer)`;
   if (typeof value !== 'string' && !Buffer.isBuffer(value)) throw pemError(name, expectation, value);
   const match = PEM_BLOCK.exec(typeof value === 'string' ? value : value.toString('latin1'));
-  const ok = match !== null && (kind === 'certificate' ? match[1] === 'CERTIFICATE' : match[1]!.endsWith('PRIVATE KEY'));
+  const ok = match !== null && (kind === 'certificate' ? match[1] === 'CERTIFICATE' : kind === 'CRL' ? match[1] === 'X509 CRL' : match[1]!.endsWith('PRIVATE KEY'));
   if (!ok) throw pemError(name, expectation, value);
   return value;
+}
+
+/** One PEM or a non-empty array of them, joined into one PEM text (as OpenSSL reads a bundle). */
+function pemList(value: unknown, name: string, kind: 'certificate' | 'CRL'): Pem | undefined {
+  if (!Array.isArray(value)) return pem(value, name, kind);
+  if (value.length === 0) throw new InvalidOptionError(name, `a PEM ${kind} or a non-empty array of them`, value);
+  const parts = value.map((entry, i) => pem(entry, `${name}[${i}]`, kind) as Pem);
+  return parts.every((p) => typeof p === 'string')
+    ? parts.join('\n')
+    : Buffer.concat(parts.flatMap((p) => [Buffer.from(p), Buffer.from('\n')]));
 }
 
 export class TlsContext {
@@ -179,19 +212,12 @@ export class TlsContext {
     if (raw.passphrase !== undefined && key === undefined) {
       throw new InvalidOptionError(name('key'), `given with ${name('passphrase')} (the encrypted private key)`, undefined);
     }
-    if (isServer && cert === undefined) {
-      throw new InvalidOptionError(name('cert'), 'a PEM certificate (a server must present one)', undefined);
+    const psk = pskOption(raw.psk, name('psk'));
+    if (isServer && cert === undefined && psk === undefined) {
+      throw new InvalidOptionError(name('cert'), 'a PEM certificate (a server must present one, unless it takes a psk)', undefined);
     }
-    let ca: Pem | undefined;
-    if (Array.isArray(raw.ca)) {
-      if (raw.ca.length === 0) throw new InvalidOptionError(name('ca'), 'a PEM certificate or a non-empty array of them', raw.ca);
-      const parts = raw.ca.map((entry, i) => pem(entry, `${name('ca')}[${i}]`, 'certificate') as Pem);
-      ca = parts.every((p) => typeof p === 'string')
-        ? parts.join('\n')
-        : Buffer.concat(parts.flatMap((p) => [Buffer.from(p), Buffer.from('\n')]));
-    } else {
-      ca = pem(raw.ca, name('ca'), 'certificate');
-    }
+    const ca = pemList(raw.ca, name('ca'), 'certificate');
+    const crl = pemList(raw.crl, name('crl'), 'CRL');
     const rejectUnauthorized = bool(raw.rejectUnauthorized, name('rejectUnauthorized'), true);
     const requestCert = bool(raw.requestCert, name('requestCert'), isServer && ca !== undefined);
     const requireClientCert = bool(raw.requireClientCert, name('requireClientCert'), false);
@@ -228,12 +254,35 @@ export class TlsContext {
     if (key !== undefined) native.key = key;
     if (raw.passphrase !== undefined) native.passphrase = raw.passphrase;
     if (ca !== undefined) native.ca = ca;
+    if (crl !== undefined) native.crl = crl;
+    if (psk !== undefined) {
+      native.pskIdentity = psk.identity;
+      native.pskKey = psk.key;
+    }
     if (ciphersuites !== undefined) native.ciphersuites = ciphersuites;
     const addon = loadNative();
     try {
       this.native = new addon.SecureContext(native);
     } catch (error) {
       throw configError(error, name, raw);
+    }
+    this.#optionName = name;
+  }
+
+  readonly #optionName: (option: string) => string;
+
+  /**
+   * Replaces the CRLs (as the `crl` option takes them; undefined: none) for connections made from now
+   * on; those already made keep the ones they started with. Throws InvalidOptionError, keeping the
+   * current CRLs, when OpenSSL cannot read them.
+   */
+  setCrl(crl: Pem | Pem[] | undefined): void {
+    const name = this.#optionName;
+    const value = pemList(crl, name('crl'), 'CRL');
+    try {
+      this.native.setCrl(value);
+    } catch (error) {
+      throw configError(error, name, { crl });
     }
   }
 
@@ -244,6 +293,27 @@ export class TlsContext {
 }
 
 const MAX_LIMIT = Number.MAX_SAFE_INTEGER;
+
+function pskOption(value: unknown, name: string): TlsPsk | undefined {
+  if (value === undefined) return undefined;
+  const expectation = '{ identity: string, key: Buffer }';
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidOptionError(name, expectation, value);
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'identity' && key !== 'key') throw new InvalidOptionError(`${name}.${key}`, `absent (${name} takes ${expectation})`, o[key]);
+  }
+  const identityBytes = typeof o.identity === 'string' ? Buffer.byteLength(o.identity) : 0;
+  if (typeof o.identity !== 'string' || identityBytes < 1 || identityBytes > 1024) {
+    throw new InvalidOptionError(`${name}.identity`, 'a string of 1 to 1024 bytes (UTF-8)', o.identity);
+  }
+  if (!Buffer.isBuffer(o.key) || o.key.length < 16 || o.key.length > 64) {
+    // The key is secret: only its kind and size are echoed.
+    const error = new InvalidOptionError(`${name}.key`, 'a Buffer of 16 to 64 bytes', undefined);
+    error.message = `${name}.key must be a Buffer of 16 to 64 bytes; received ${Buffer.isBuffer(o.key) ? `a Buffer of ${o.key.length} bytes` : o.key === null ? 'null' : typeof o.key}`;
+    throw error;
+  }
+  return { identity: o.identity, key: Buffer.from(o.key) };
+}
 
 function rekeyPolicy(value: unknown, name: string): NativeRekeyPolicy {
   const expectation = "false, 'reconnect' or { records?, bytes?, action?: 'update' | 'reconnect' }";
@@ -276,6 +346,7 @@ function configError(error: unknown, name: (option: string) => string, raw: Reco
   switch (info.option) {
     case 'cert': return pemError(name('cert'), `a PEM certificate OpenSSL can load${why}`, raw.cert);
     case 'ca': return pemError(name('ca'), `PEM certificates OpenSSL can load${why}`, raw.ca);
+    case 'crl': return pemError(name('crl'), `PEM CRLs OpenSSL can load${why}`, raw.crl);
     case 'passphrase': {
       const error = new InvalidOptionError(name('passphrase'), `the passphrase of the encrypted ${name('key')}`, undefined);
       error.message = `${name('passphrase')} must be the passphrase of the encrypted ${name('key')}: it does not decrypt it${why}`;

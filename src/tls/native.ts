@@ -30,6 +30,8 @@ export interface NativeTlsInfo {
   cipher: string;
   alpn: string | null;
   authMode: 'tls' | 'mtls';
+  /** The session was established with the configured TLS 1.3 external PSK (no certificates). */
+  psk: boolean;
   peerVerified: boolean;
   verifyError?: string;
   peerCertificate: Buffer | null;
@@ -85,6 +87,8 @@ export interface NativeRekeyPolicy {
 /** One SSL_CTX (native/src/tls_context.h); built by TlsContext from validated options. */
 export interface NativeSecureContext {
   stats(): { id: number; liveSockets: number; socketsCreated: number };
+  /** The CRLs (PEM) for SSLs created from now on; undefined: none. */
+  setCrl(crl: string | Buffer | undefined): void;
 }
 
 export interface NativeTlsSocket {

@@ -4,7 +4,7 @@
 // UML runner) plaintext written to it must come out decrypted at the TLS peer and back. On a host
 // without kernel TLS the agent must refuse with DONE EIO, since a kernel socket has no userspace
 // fallback. The real netlink family is exercised by the interop harness (Linux 6.12).
-import { fstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,13 +12,18 @@ import { join } from 'node:path';
 import test from 'ava';
 
 import { DoneStatus, type HandshakeOutcome, HandshakeAgent, type HandshakeTransport, PEER_ID_PLACEHOLDER } from '../../src/agent/agent.js';
-import { type AgentConfig, AgentConfigError, parseAgentConfig } from '../../src/agent/config.js';
+import { type AgentConfig, AgentConfigError, loadAgentConfig, parseAgentConfig, resolveConfigPath } from '../../src/agent/config.js';
 import type { HandshakeRequest } from '../../src/agent/handshake-netlink.js';
-import { connectTlsStream, type TlsStream } from '../../src/tls/tls-stream.js';
-import { clientOptions, expectKtls, makeCerts, serverOptions } from '../native/helpers.js';
+import { connectTlsStream, type TlsStream, type TlsStreamOptions } from '../../src/tls/tls-stream.js';
+import { clientOptions, expectKtls, makeCerts, serverOptions, streamOptions } from '../native/helpers.js';
+import { makeCrlPki } from '../helpers/crl.js';
 import { readExactly } from '../helpers/read.js';
 
 const certs = makeCerts();
+// The openssl CLI runs synchronously: made before any test starts its timers (netlink and handshake timeouts).
+test.before(() => {
+  makeCrlPki();
+});
 const dir = mkdtempSync(join(tmpdir(), 'rpctls-agent-'));
 process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 
@@ -140,7 +145,8 @@ test('tlshd configuration: both sides, debug and rpctls keys; errors name the fi
   t.is(cfg.logLevel, 2);
   t.is(cfg.keylogFile, '/tmp/x.keylog');
   t.is(cfg.handshakeTimeoutMs, 3000);
-  t.deepEqual(cfg.ignored, ['[authenticate] keyrings']);
+  t.deepEqual(cfg.unsupported, ['[debug] nl', '[authenticate] keyrings'], 'tlshd keys not used here: "not supported", not typos');
+  t.false(cfg.warnings.some((w) => /unknown/.test(w)), cfg.warnings.join(' | '));
 
   const missing = t.throws(() => parseAgentConfig('[authenticate.server]\nx509.certificate = /nonexistent.pem\nx509.private_key = /nonexistent.key\n', 'my.conf'), { instanceOf: AgentConfigError });
   t.is(missing?.message, 'my.conf:2: x509.certificate /nonexistent.pem: ENOENT');
@@ -149,6 +155,58 @@ test('tlshd configuration: both sides, debug and rpctls keys; errors name the fi
   t.regex(t.throws(() => parseAgentConfig('x = 1\n', 'f'))?.message ?? '', /f:1: key outside any \[group\]/);
   t.regex(t.throws(() => parseAgentConfig('[debug]\nloglevel = loud\n', 'f'))?.message ?? '', /f:2: loglevel must be an integer/);
   t.regex(t.throws(() => parseAgentConfig('[debug]\nno equals sign\n', 'f'))?.message ?? '', /f:2: expected "key = value"/);
+});
+
+test('unknown keys and sections are warned about by name with the nearest known one; tlshd-only keys are "not supported"', (t) => {
+  const cfg = parseAgentConfig(
+    `[authenticate.client]\nx509.trustsotre = /etc/ca.pem\nx509.pq.certificate = /etc/pq.pem\n[authenticate.sever]\nx509.certificate = /x\n` +
+      `[debug]\nloglevle = 1\nfrobnicate = yes\n[mystery]\na = 1\n[authenticate]\nkeyrings = .nfs\n`,
+    'typos.conf',
+  );
+  const unknown = cfg.warnings.filter((w) => /unknown/.test(w));
+  t.deepEqual(unknown, [
+    '[authenticate.client] unknown key x509.trustsotre (line 2): did you mean x509.truststore? (ignored)',
+    'unknown section [authenticate.sever]: did you mean [authenticate.server]? (its 1 key(s) are ignored)',
+    '[debug] unknown key loglevle (line 7): did you mean loglevel? (ignored)',
+    '[debug] unknown key frobnicate (line 8) (ignored)',
+    'unknown section [mystery] (its 1 key(s) are ignored)',
+  ]);
+  t.deepEqual(cfg.unsupported, ['[authenticate.client] x509.pq.certificate', '[authenticate] keyrings']);
+  t.is(cfg.client.ca, undefined, 'the misspelt truststore was not read');
+  t.is(cfg.logLevel, 0);
+});
+
+test('default configuration path: /etc/tlshd/config, else the old /etc/tlshd.conf with a warning; --config wins', (t) => {
+  const base = mkdtempSync(join(dir, 'etc-'));
+  const paths = { current: join(base, 'tlshd', 'config'), legacy: join(base, 'tlshd.conf') };
+  t.deepEqual(resolveConfigPath(undefined, paths), { file: paths.current }, 'neither: the new path (its ENOENT names it)');
+  t.regex(t.throws(() => loadAgentConfig(resolveConfigPath(undefined, paths).file), { instanceOf: AgentConfigError })?.message ?? '', /tlshd\/config: cannot read: ENOENT/);
+  writeFileSync(paths.legacy, '[debug]\nloglevel = 3\n');
+  const legacy = resolveConfigPath(undefined, paths);
+  t.is(legacy.file, paths.legacy);
+  t.regex(legacy.warning ?? '', /tlshd\/config is absent: reading the old path .*tlshd\.conf; move it to/);
+  t.is(loadAgentConfig(legacy.file).logLevel, 3);
+  mkdirSync(join(base, 'tlshd'));
+  writeFileSync(paths.current, '[debug]\nloglevel = 4\n');
+  t.deepEqual(resolveConfigPath(undefined, paths), { file: paths.current }, 'both: the new one, no warning');
+  t.deepEqual(resolveConfigPath('/my/own.conf', paths), { file: '/my/own.conf' });
+});
+
+test('reload re-reads the file: the new file\'s typo and "not supported" warnings are logged', async (t) => {
+  const file = join(dir, 'reload-typo.conf');
+  writeFileSync(file, '[debug]\nloglevel = 1\n');
+  const kernel = new FakeKernel();
+  const { agent, logs } = await startAgent(kernel, loadAgentConfig(file));
+  try {
+    t.false(logs.some((l) => /unknown key /.test(String(l.msg))), JSON.stringify(logs));
+    writeFileSync(file, '[debug]\nloglevel = 1\n[authenticate.client]\nx509.certficate = /x.pem\n[authenticate]\nkeyrings = .nfs\n');
+    agent.reload(loadAgentConfig(file));
+    t.true(logs.some((l) => l.level === 'warn' && l.msg === '[authenticate.client] unknown key x509.certficate (line 4): did you mean x509.certificate? (ignored)'), JSON.stringify(logs));
+    t.true(logs.some((l) => l.level === 'warn' && /not supported/.test(String(l.msg)) && l.item === '[authenticate] keyrings'));
+    t.true(logs.some((l) => l.msg === 'configuration reloaded'));
+  } finally {
+    await agent.close();
+  }
 });
 
 test('ServerHello request: the agent is the TLS server on the kernel socket; kernel TLS or DONE EIO', async (t) => {
@@ -420,4 +478,78 @@ test('reload: new handshakes use the new configuration; [debug] keylog writes th
     }
     await agent.close();
   }
+});
+
+test('x509.crl, both sides: revoked peers refused (EACCES, "certificate revoked"); reload with a replaced CRL file applies to new handshakes', async (t) => {
+  const pki = makeCrlPki();
+  const crlFile = join(dir, 'agent-crl.pem');
+  writeFileSync(crlFile, pki.crl);
+  const file = join(dir, 'crl.conf');
+  writeFileSync(file, `[authenticate.client]
+x509.truststore = ${pki.file('ca.pem')}
+x509.crl = ${crlFile}
+[authenticate.server]
+x509.truststore = ${pki.file('ca.pem')}
+x509.crl = ${crlFile}
+x509.certificate = ${pki.file('server.pem')}
+x509.private_key = ${pki.file('server.key')}
+`);
+  const loaded = loadAgentConfig(file);
+  t.is(loaded.server.files.crl, crlFile);
+  t.deepEqual(loaded.unsupported, []);
+  const kernel = new FakeKernel();
+  const { agent, outcomes } = await startAgent(kernel, loaded);
+  const ctx = (role: 'client' | 'server', id: { cert: string; key: string } | null): TlsStreamOptions =>
+    streamOptions(role, { ca: pki.ca, kernelTls: 'off', ...(id ? { cert: id.cert, key: id.key } : {}) });
+  const sockets: Array<Awaited<ReturnType<typeof kernelSocket>>> = [];
+  const peers: Array<Promise<TlsStream>> = [];
+  /** One request against a userspace TLS peer; the DONE status and the outcome's error. */
+  const serve = async (role: 'client' | 'server', peerId: { cert: string; key: string } | null): Promise<{ status: number; error: string | null }> => {
+    const s = await kernelSocket();
+    sockets.push(s);
+    // The agent's role is `role`: its peer plays the other one.
+    peers.push(connectTlsStream(s.peer, ctx(role === 'server' ? 'client' : 'server', peerId)));
+    const before = kernel.dones.length;
+    kernel.submit(request(s.fd, role, role === 'client' ? { peername: 'localhost' } : {}));
+    await kernel.waitDone(before + 1);
+    return { status: kernel.dones[before]!.status, error: outcomes[before]?.error?.message ?? null };
+  };
+  // Unrevoked: the handshake passes verification (then kernel TLS: OK, or EIO on a host without it).
+  const passed = expectKtls ? DoneStatus.OK : DoneStatus.EIO;
+  try {
+    t.is((await serve('server', pki.client)).status, passed, 'unrevoked client certificate accepted');
+    const revokedClient = await serve('server', pki.revokedClient);
+    t.is(revokedClient.status, DoneStatus.EACCES);
+    t.is(revokedClient.error, 'peer certificate verification failed: certificate revoked');
+    t.is((await serve('client', pki.server)).status, passed, 'unrevoked server certificate accepted');
+    const revokedServer = await serve('client', pki.revokedServer);
+    t.is(revokedServer.status, DoneStatus.EACCES);
+    t.is(revokedServer.error, 'peer certificate verification failed: certificate revoked');
+
+    // The CRL file is replaced by one revoking nothing: after reload (SIGHUP re-reads the file) the
+    // same certificates pass.
+    writeFileSync(crlFile, pki.emptyCrl);
+    agent.reload(loadAgentConfig(file));
+    t.is((await serve('server', pki.revokedClient)).status, passed, 'new CRL: client no longer revoked');
+    t.is((await serve('client', pki.revokedServer)).status, passed, 'new CRL: server no longer revoked');
+    writeFileSync(crlFile, pki.crl);
+    agent.reload(loadAgentConfig(file));
+    t.is((await serve('server', pki.revokedClient)).status, DoneStatus.EACCES, 'and revoked again');
+  } finally {
+    await Promise.allSettled(peers.map((p) => p.then((s) => s.destroy())));
+    for (const s of sockets) {
+      s.kernelSide.destroy();
+      s.peer.destroy();
+    }
+    await agent.close();
+  }
+  // A file that is not a CRL is a configuration error naming the line.
+  const notCrl = join(dir, 'not-crl.conf');
+  writeFileSync(notCrl, `[authenticate.client]\nx509.crl = ${pki.file('ca.pem')}\n`);
+  t.regex(t.throws(() => loadAgentConfig(notCrl), { instanceOf: AgentConfigError })?.message ?? '', /not-crl\.conf:2: x509\.crl .*ca\.pem is not PEM \(no X509 CRL block\)/);
+  // A damaged CRL is refused at load (so a SIGHUP keeps the configuration in force), not per handshake.
+  const damaged = join(dir, 'damaged-crl.pem');
+  writeFileSync(damaged, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
+  writeFileSync(notCrl, `[authenticate.server]\nx509.crl = ${damaged}\n`);
+  t.regex(t.throws(() => loadAgentConfig(notCrl), { instanceOf: AgentConfigError })?.message ?? '', /not-crl\.conf:2: x509\.crl .*damaged-crl\.pem: must be PEM CRLs OpenSSL can load/);
 });

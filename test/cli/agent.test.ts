@@ -2,7 +2,7 @@
 // CI): usage and configuration mistakes exit 2 naming the file and line; a kernel without
 // net/handshake exits 1 and says what is missing. The handshakes themselves: test/agent/, and the
 // interop harness against Linux 6.12.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,14 +16,30 @@ process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
 test('agent --help, and usage errors exit 2', async (t) => {
   const help = await rpctls(['agent', '--help']);
   t.is(help.code, 0);
-  t.regex(help.stdout, /usage: rpctls agent --config <file> \[--once\]/);
+  t.regex(help.stdout, /usage: rpctls agent \[--config <file>\] \[--once\]/);
   t.regex(help.stdout, /x509\.truststore/);
-  const none = await rpctls(['agent']);
-  t.is(none.code, 2);
-  t.regex(none.stderr, /--config <file> is required/);
+  t.regex(help.stdout, /Default: \/etc\/tlshd\/config \(tlshd 1\.4\), else the old \/etc\/tlshd\.conf/);
   const unknown = await rpctls(['agent', '--config', 'x', '--bogus']);
   t.is(unknown.code, 2);
   t.regex(unknown.stderr, /--bogus/);
+});
+
+test('agent without --config reads /etc/tlshd/config (absent here: exit 2 naming it)', async (t) => {
+  if (existsSync('/etc/tlshd/config') || existsSync('/etc/tlshd.conf')) {
+    t.pass('this host has a tlshd configuration: the path choice is covered by test/agent/agent.test.ts');
+    return;
+  }
+  const none = await rpctls(['agent']);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /\/etc\/tlshd\/config: cannot read: ENOENT/);
+});
+
+test('agent: a typo in the configuration is a warning naming the nearest key, not an error', async (t) => {
+  const file = join(dir, 'typo.conf');
+  writeFileSync(file, '[authenticate.client]\nx509.trustsotre = /etc/ca.pem\n');
+  const r = await rpctls(['agent', '--config', file, '--once'], { timeout: 20_000 });
+  t.not(r.code, 2, r.stderr);
+  t.regex(r.stderr, /"level":"warn","msg":"\[authenticate\.client\] unknown key x509\.trustsotre \(line 2\): did you mean x509\.truststore\? \(ignored\)"/);
 });
 
 test('agent configuration errors exit 2 with file:line', async (t) => {
