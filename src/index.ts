@@ -180,6 +180,7 @@ export type { CompileOptions, StringMode } from './gen/index.js';
 // ---- tls ---------------------------------------------------------------------------------------------
 export { TlsContext, TlsStream, connectTlsStream, stopReading, TLS_CIPHERSUITES, kernelTlsAvailable } from './tls/index.js';
 export type { TlsContextOptions, TlsContextStats, TlsStreamOptions, TlsInfo, TlsCounters, TlsCipherSuite, RekeyLimits } from './tls/index.js';
+export { peerIdentityOf, type PeerIdentity, type OtherName } from './tls/index.js';
 
 // ---- rpc-tls (RFC 9289) --------------------------------------------------------------------------------
 export {

@@ -6,5 +6,6 @@ export { TlsContext, TLS_CIPHERSUITES } from './context.js';
 export type { TlsContextOptions, TlsContextStats, TlsCipherSuite, RekeyLimits } from './context.js';
 export { TlsStream, connectTlsStream, stopReading } from './tls-stream.js';
 export type { TlsStreamOptions, TlsInfo, TlsCounters } from './tls-stream.js';
+export { peerIdentityOf, type PeerIdentity, type OtherName } from './peer-identity.js';
 export * from './errors.js';
 export { kernelTlsAvailable, loadNative } from './native.js';

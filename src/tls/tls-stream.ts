@@ -10,6 +10,7 @@ import { InvalidOptionError } from '../errors.js';
 import { TlsContext } from './context.js';
 import { TlsError, TlsTakeoverError, TlsTruncatedError } from './errors.js';
 import { loadNative, type NativeCounters, type NativeTlsInfo } from './native.js';
+import { peerIdentityOf, type PeerIdentity } from './peer-identity.js';
 import { TlsSession, type TlsSessionHandler } from './session.js';
 
 export { TLS_CIPHERSUITES, type TlsCipherSuite } from './context.js';
@@ -23,7 +24,14 @@ export interface TlsStreamOptions {
 }
 
 export interface TlsInfo extends NativeTlsInfo {
+  /** The peer's certificate, verified or not (see `peerVerified`). */
   peerX509: X509Certificate | null;
+  /**
+   * The peer's identity from a certificate this handshake verified (null when none was presented, or
+   * verification was off or failed): every subjectAltName by kind, otherNames included, and the
+   * extended key usages. What a handler should authorize on (read on first use).
+   */
+  readonly peerIdentity: PeerIdentity | null;
   /** TLS 1.3 KeyUpdates this end has sent and followed so far (read live). */
   readonly keyUpdates: { sent: number; received: number };
 }
@@ -144,14 +152,26 @@ export class TlsStream extends Duplex {
   readonly #handler: TlsSessionHandler = {
     secure: (info) => {
       const session = this.#session;
-      this.#info = Object.defineProperty(
-        { ...info, peerX509: info.peerCertificate ? new X509Certificate(info.peerCertificate) : null },
-        'keyUpdates',
+      const peerX509 = info.peerCertificate ? new X509Certificate(info.peerCertificate) : null;
+      let identity: PeerIdentity | null | undefined;
+      this.#info = Object.defineProperties(
+        { ...info, peerX509 },
         {
-          enumerable: true,
-          get: () => {
-            const counters = session.counters();
-            return { sent: counters.keyUpdatesSent, received: counters.keyUpdatesReceived };
+          keyUpdates: {
+            enumerable: true,
+            get: () => {
+              const counters = session.counters();
+              return { sent: counters.keyUpdatesSent, received: counters.keyUpdatesReceived };
+            },
+          },
+          peerIdentity: {
+            enumerable: true,
+            get: () => {
+              if (identity === undefined) {
+                identity = info.peerVerified && info.peerCertificate && peerX509 ? peerIdentityOf(info.peerCertificate, peerX509) : null;
+              }
+              return identity;
+            },
           },
         },
       ) as TlsInfo;
