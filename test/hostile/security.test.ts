@@ -1,12 +1,16 @@
-// Security defaults (S1-S4), each asserted on the wire or at the API: TLS 1.3 only (see also H45/H46),
+// Security defaults (S1-S5), each asserted on the wire or at the API: TLS 1.3 only (see also H45/H46),
 // certificate verification on unless disabled, key log only when asked, requireTls never runs a plaintext
-// non-NULL call.
+// non-NULL call, key material wiped; and who gets in (S6-S7): a revoked certificate or a wrong PSK never
+// reaches a handler.
 import test from 'ava';
 
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import type { TlsStream } from '../../src/tls/tls-stream.js';
 import { expectKtls, kernelCanRekey, makeCerts } from '../native/helpers.js';
 import { startTlsServer, tlsClient } from '../tls/helpers.js';
+import { makeCrlPki } from '../helpers/crl.js';
+import { until } from '../helpers/net.js';
+import { createTlsClient, createTlsServer, tlsInfoOf } from '../../src/rpc-tls/index.js';
 import { HostileProc, PROG, Proc, VERS, arena, authSysBody, callBody, callRecord, codeOf, raw, u32, xopaque } from './helpers.js';
 
 test.serial('S1 certificate verification is on by default: a server cert from an unknown CA fails ERR_TLS_CERT_VERIFY; only rejectUnauthorized:false connects, and says so', async (t) => {
@@ -96,6 +100,61 @@ test.serial('S5 key material wiped: after the handshake the addon holds no byte 
     t.false(clientStream.counters.rekeySecretsHeld, 'wiped on close');
   } finally {
     await client.close();
+    await server.close();
+  }
+});
+
+test.serial('S6 revocation: a client certificate the server\'s CRL revokes is refused in the handshake (ERR_TLS_CERT_VERIFY "certificate revoked"), no call runs; an unrevoked client of the same server is served', async (t) => {
+  const pki = makeCrlPki();
+  const server = createTlsServer({ tls: { cert: pki.server.cert, key: pki.server.key, ca: pki.ca, crl: pki.crl, requireClientCert: true } });
+  let calls = 0;
+  server.addProgram({ program: PROG, version: VERS, procedures: { [Proc.ECHO]: (args: Buffer) => (calls++, args) } });
+  const refused: Error[] = [];
+  server.on('tlsClientError', (error: Error) => refused.push(error));
+  const { port } = await server.listen({ host: '127.0.0.1' });
+  const client = (id: { cert: string; key: string }) =>
+    createTlsClient({ host: '127.0.0.1', port, probe: { program: PROG, version: VERS }, timeout: 5000, tls: { ca: pki.ca, cert: id.cert, key: id.key, servername: 'localhost' } });
+  try {
+    const revoked = client(pki.revokedClient);
+    await t.throwsAsync(revoked.call(PROG, VERS, Proc.ECHO, Buffer.from('let me in')));
+    revoked.destroy();
+    await until(() => refused.length > 0);
+    const error = refused[0] as Error & { code?: string; reason?: string; verifyCode?: number };
+    t.is(error.code, 'ERR_TLS_CERT_VERIFY');
+    t.is(error.reason, 'certificate revoked');
+    t.is(error.verifyCode, 23);
+    t.is(calls, 0, 'no handler ran for the revoked client');
+    const good = client(pki.client);
+    t.deepEqual(await good.call(PROG, VERS, Proc.ECHO, Buffer.from('served')), Buffer.from('served'));
+    t.is(tlsInfoOf(good.connection!)?.authMode, 'mtls');
+    good.destroy();
+  } finally {
+    await server.close();
+  }
+});
+
+test.serial('S7 external PSK: a wrong key and an unknown identity are refused, no call runs; the right PSK is served (no certificates anywhere)', async (t) => {
+  const key = Buffer.alloc(32, 7);
+  const server = createTlsServer({ tls: { psk: { identity: 'nvme-host-1', key } } });
+  let calls = 0;
+  server.addProgram({ program: PROG, version: VERS, procedures: { [Proc.ECHO]: (args: Buffer) => (calls++, args) } });
+  const { port } = await server.listen({ host: '127.0.0.1' });
+  const client = (identity: string, k: Buffer) =>
+    createTlsClient({ host: '127.0.0.1', port, probe: { program: PROG, version: VERS }, timeout: 5000, tls: { psk: { identity, key: k } } });
+  try {
+    for (const [identity, k] of [['nvme-host-1', Buffer.alloc(32, 8)], ['someone-else', key]] as const) {
+      const bad = client(identity, k);
+      await t.throwsAsync(bad.call(PROG, VERS, Proc.ECHO, Buffer.from('let me in')), undefined, identity);
+      bad.destroy();
+    }
+    t.is(calls, 0);
+    const good = client('nvme-host-1', key);
+    t.deepEqual(await good.call(PROG, VERS, Proc.ECHO, Buffer.from('served')), Buffer.from('served'));
+    const info = tlsInfoOf(good.connection!);
+    t.true(info?.psk);
+    t.is(info?.peerIdentity, null, 'a PSK session has no certificate identity');
+    good.destroy();
+  } finally {
     await server.close();
   }
 });
