@@ -167,7 +167,7 @@ bool KernelTlsCanRekey() {
 }
 
 KtlsResult InstallKernelTls(int fd, uint16_t suite, const TrafficSecret& tx, uint64_t txSeq,
-                            const TrafficSecret& rx, uint64_t rxSeq) {
+                            const TrafficSecret& rx, uint64_t rxSeq, uint16_t txMaxPayload) {
   CryptoInfo txInfo;
   CryptoInfo rxInfo;
   if (!BuildCryptoInfo(suite, tx, txSeq, &txInfo) || !BuildCryptoInfo(suite, rx, rxSeq, &rxInfo)) {
@@ -178,6 +178,9 @@ KtlsResult InstallKernelTls(int fd, uint16_t suite, const TrafficSecret& tx, uin
   KtlsResult result{KtlsOutcome::kInstalled, 0, nullptr};
   if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) != 0) {
     result = {KtlsOutcome::kUnavailable, errno, "TCP_ULP"};
+  } else if (txMaxPayload != 0 && setsockopt(fd, SOL_TLS, kTlsTxMaxPayloadLen, &txMaxPayload, sizeof(txMaxPayload)) != 0) {
+    // As with TLS_TX below: nothing is keyed yet, the ULP passes data through, userspace goes on.
+    result = {KtlsOutcome::kUnavailable, errno, "TLS_TX_MAX_PAYLOAD_LEN"};
   } else if (setsockopt(fd, SOL_TLS, TLS_TX, &txInfo, size) != 0) {
     // The ULP alone passes data through unchanged, so userspace TLS still works on this socket.
     result = {KtlsOutcome::kUnavailable, errno, "TLS_TX"};

@@ -38,12 +38,14 @@ enum class KtlsOutcome {
 struct KtlsResult {
   KtlsOutcome outcome;
   int err;           // errno of the failing step
-  const char* step;  // "TCP_ULP", "TLS_TX", "TLS_RX", "HKDF"
+  const char* step;  // "TCP_ULP", "TLS_TX_MAX_PAYLOAD_LEN", "TLS_TX", "TLS_RX", "HKDF"
 };
 
-// Derives key/iv from both traffic secrets and installs TX then RX on fd.
+// Derives key/iv from both traffic secrets and installs TX then RX on fd. A txMaxPayload (1..16383)
+// bounds the plaintext of each record sent (the peer's record_size_limit); it is set before TLS_TX, so
+// a kernel without TLS_TX_MAX_PAYLOAD_LEN leaves the socket to userspace records (kUnavailable).
 KtlsResult InstallKernelTls(int fd, uint16_t suite, const TrafficSecret& tx, uint64_t txSeq,
-                            const TrafficSecret& rx, uint64_t rxSeq);
+                            const TrafficSecret& rx, uint64_t rxSeq, uint16_t txMaxPayload = 0);
 
 // One direction's key from `secret` at record sequence `seq` on a socket that already has kernel TLS:
 // a rekey (Linux >= 6.14; older kernels answer EBUSY). Returns 0 or the errno.

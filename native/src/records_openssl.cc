@@ -5,6 +5,7 @@
 
 #include "ktls.h"
 #include "records.h"
+#include "tls_context.h"
 
 namespace rpctls {
 namespace {
@@ -13,7 +14,12 @@ namespace {
 class OpenSslRecords final : public RecordLayer {
  public:
   OpenSslRecords(SSL* ssl, RecordCounters* counters, const int* receivedAlert)
-      : ssl_(ssl), counters_(counters), receivedAlert_(receivedAlert) {}
+      : ssl_(ssl), counters_(counters), receivedAlert_(receivedAlert) {
+    // The peer's record_size_limit: each SSL_write makes its own records, so writing at most that much
+    // per call keeps every record within it (SSL_set_max_send_fragment stops at 512; RFC 8449 at 64).
+    uint16_t limit = PeerRecordSizeLimit(ssl);
+    if (limit != 0 && limit - 1 < 16384) maxWrite_ = limit - 1u;
+  }
 
   bool kernel() const override { return false; }
   bool CopiesGathers() const override { return true; }
@@ -106,7 +112,9 @@ class OpenSslRecords final : public RecordLayer {
       iovec& v = w.iov[w.index];
       ERR_clear_error();
       size_t written = 0;
-      int rc = SSL_write_ex(ssl_, v.iov_base, v.iov_len, &written);
+      // A retry after WANT_WRITE passes the same buffer and length: both follow from v alone.
+      size_t length = maxWrite_ != 0 && v.iov_len > maxWrite_ ? maxWrite_ : v.iov_len;
+      int rc = SSL_write_ex(ssl_, v.iov_base, length, &written);
       if (rc == 1) {
         counters_->bytesWritten += written;
         v.iov_base = static_cast<uint8_t*>(v.iov_base) + written;
@@ -170,6 +178,7 @@ class OpenSslRecords final : public RecordLayer {
 
   SSL* ssl_;
   RecordCounters* counters_;
+  size_t maxWrite_ = 0;  // 0: no record_size_limit below a full record
   const int* receivedAlert_;
   bool wantsRead_ = false;
   bool keyUpdateScheduled_ = false;

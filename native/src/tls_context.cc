@@ -238,6 +238,48 @@ int FindPskSession(SSL* ssl, const unsigned char* identity, size_t identityLen, 
 
 bool PeerLeafLacksSubjectAltName(const SSL* ssl) { return SSL_get_ex_data(ssl, NoSanIndex()) != nullptr; }
 
+namespace {
+
+// RFC 8449 record_size_limit (extension 28). OpenSSL does not implement it, so it is a custom
+// extension: both sides announce 2^14 + 1 (TLS 1.3's full record plus its content type: we receive
+// any size), and the peer's value bounds the records we send (TLS_TX_MAX_PAYLOAD_LEN in the kernel,
+// smaller SSL_write calls in userspace). A server answers only a client that announced it.
+constexpr unsigned kRecordSizeLimitExtension = 28;
+constexpr unsigned char kOurRecordSizeLimit[] = {0x40, 0x01};
+
+int RecordLimitIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int AddRecordSizeLimit(SSL*, unsigned int, unsigned int, const unsigned char** out, size_t* outLen, X509*, size_t, int*, void*) {
+  *out = kOurRecordSizeLimit;
+  *outLen = sizeof(kOurRecordSizeLimit);
+  return 1;
+}
+
+int ParseRecordSizeLimit(SSL* ssl, unsigned int, unsigned int, const unsigned char* in, size_t inLen, X509*, size_t, int* alert, void*) {
+  if (inLen != 2) {
+    *alert = SSL_AD_DECODE_ERROR;
+    return 0;
+  }
+  unsigned limit = (unsigned{in[0]} << 8) | in[1];
+  // RFC 8449 4: below 64 is illegal_parameter; above what TLS 1.3 allows means "no smaller limit".
+  if (limit < 64) {
+    *alert = SSL_AD_ILLEGAL_PARAMETER;
+    return 0;
+  }
+  if (limit > 16385) limit = 16385;
+  SSL_set_ex_data(ssl, RecordLimitIndex(), reinterpret_cast<void*>(static_cast<uintptr_t>(limit)));
+  return 1;
+}
+
+}  // namespace
+
+uint16_t PeerRecordSizeLimit(const SSL* ssl) {
+  return static_cast<uint16_t>(reinterpret_cast<uintptr_t>(SSL_get_ex_data(ssl, RecordLimitIndex())));
+}
+
 Napi::Function SecureContext::Init(Napi::Env env) {
   Napi::Function cls = DefineClass(env, "SecureContext", {InstanceMethod<&SecureContext::Stats>("stats"),
                                                           InstanceMethod<&SecureContext::SetCrl>("setCrl")});
@@ -328,6 +370,10 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (isServer_ && alpn_ != AlpnMode::kOff) SSL_CTX_set_alpn_select_cb(ctx.get(), SelectSunrpc, nullptr);
   if (isServer_ && alpn_ == AlpnMode::kRequire) SSL_CTX_set_client_hello_cb(ctx.get(), RequireAlpnClientHello, nullptr);
   SSL_CTX_set_keylog_callback(ctx.get(), KeylogCallback);
+  // Fails only where OpenSSL handles the extension itself; then it is not ours to announce.
+  SSL_CTX_add_custom_ext(ctx.get(), kRecordSizeLimitExtension, SSL_EXT_CLIENT_HELLO | SSL_EXT_TLS1_3_ENCRYPTED_EXTENSIONS,
+                         AddRecordSizeLimit, nullptr, nullptr, ParseRecordSizeLimit, nullptr);
+  ERR_clear_error();
   Napi::Value pskIdentity = options.Get("pskIdentity");
   Napi::Value pskKey = options.Get("pskKey");
   if (pskIdentity.IsString() && pskKey.IsBuffer()) {

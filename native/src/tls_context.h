@@ -23,6 +23,10 @@ int RequireAlpnClientHello(SSL* ssl, int* alert, void* arg);
 // subjectAltName at all (OpenSSL does not keep a certificate that failed verification for later).
 bool PeerLeafLacksSubjectAltName(const SSL* ssl);
 
+// RFC 8449 record_size_limit the peer announced in this handshake (its value: TLS 1.3 counts the inner
+// content type byte), or 0 when it announced none. What we send must fit it.
+uint16_t PeerRecordSizeLimit(const SSL* ssl);
+
 class SecureContext : public Napi::ObjectWrap<SecureContext> {
  public:
   static Napi::Function Init(Napi::Env env);

@@ -40,6 +40,13 @@ bool HexToSecret(const char* hex, size_t hexLen, TrafficSecret* out) {
   return true;
 }
 
+// The plaintext bound of each record we send, from the peer's record_size_limit (TLS 1.3: minus the
+// content type byte); 0 when the peer set none below a full record.
+uint16_t TxMaxPayload(const SSL* ssl) {
+  uint16_t limit = PeerRecordSizeLimit(ssl);
+  return limit != 0 && limit - 1 < 16384 ? static_cast<uint16_t>(limit - 1) : 0;
+}
+
 bool IsIpLiteral(const std::string& name) {
   unsigned char buf[16];
   return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
@@ -637,7 +644,7 @@ void TlsSocket::FinishHandshake() {
     rxSeqAtHandoff_ = rxRecordsAfterFinished_;
     const TrafficSecret& tx = isServer_ ? serverSecret_ : clientSecret_;
     const TrafficSecret& rx = isServer_ ? clientSecret_ : serverSecret_;
-    KtlsResult result = InstallKernelTls(fd_, suite_, tx, txSeqAtHandoff_, rx, rxSeqAtHandoff_);
+    KtlsResult result = InstallKernelTls(fd_, suite_, tx, txSeqAtHandoff_, rx, rxSeqAtHandoff_, TxMaxPayload(ssl_));
     if (result.outcome == KtlsOutcome::kInstalled) {
       // Kept past the install only where the kernel can take the next ones (KeyUpdate).
       std::unique_ptr<KernelKeys> keys;
@@ -659,6 +666,9 @@ void TlsSocket::FinishHandshake() {
       return;
     } else if (strcmp(result.step, "TCP_ULP") == 0 && result.err == ENOENT) {
       reason = std::string(ErrnoName(result.err)) + ": kernel has no TLS ULP (TCP_ULP \"tls\" unavailable)";
+    } else if (strcmp(result.step, "TLS_TX_MAX_PAYLOAD_LEN") == 0) {
+      reason = std::string(ErrnoName(result.err)) + ": the peer's record_size_limit (" + std::to_string(PeerRecordSizeLimit(ssl_)) +
+               ") needs TLS_TX_MAX_PAYLOAD_LEN (Linux >= 6.19)";
     } else {
       reason = std::string(ErrnoName(result.err)) + ": setsockopt " + result.step + " failed (" + strerror(result.err) + ")";
     }
@@ -694,6 +704,8 @@ Napi::Object TlsSocket::BuildInfo(const char* offloadReason) {
   unsigned alpnLen = 0;
   SSL_get0_alpn_selected(ssl_, &alpn, &alpnLen);
   info.Set("alpn", alpnLen ? Napi::String::New(env, reinterpret_cast<const char*>(alpn), alpnLen) : env.Null());
+  uint16_t recordSizeLimit = PeerRecordSizeLimit(ssl_);
+  info.Set("recordSizeLimit", recordSizeLimit != 0 ? Napi::Number::New(env, recordSizeLimit) : env.Null());
   X509* peer = SSL_get0_peer_certificate(ssl_);
   long verifyResult = SSL_get_verify_result(ssl_);
   bool peerVerified = peer != nullptr && verifyResult == X509_V_OK;

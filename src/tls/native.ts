@@ -29,6 +29,12 @@ export interface NativeTlsInfo {
   version: string;
   cipher: string;
   alpn: string | null;
+  /**
+   * The peer's RFC 8449 record_size_limit (counting TLS 1.3's content type byte), or null when it
+   * announced none. Every record this end sends fits it: the kernel's TLS_TX_MAX_PAYLOAD_LEN (Linux >=
+   * 6.19; older kernels leave such a session in userspace, `offload.reason` says so), or smaller writes.
+   */
+  recordSizeLimit: number | null;
   authMode: 'tls' | 'mtls';
   /** The session was established with the configured TLS 1.3 external PSK (no certificates). */
   psk: boolean;
