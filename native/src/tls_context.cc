@@ -355,8 +355,9 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
     caPem_ = ca.IsBuffer() ? std::string(ca.As<Napi::Buffer<char>>().Data(), ca.As<Napi::Buffer<char>>().Length())
                            : ca.As<Napi::String>().Utf8Value();
     hasCa_ = true;
-  } else {
+  } else if (!isServer_ || requestCert || requireClientCert) {
     // Once per configuration, not per connection: the system bundle costs milliseconds and memory.
+    // A server that asks for no client certificate verifies nothing and does not load it at all.
     SSL_CTX_set_default_verify_paths(ctx.get());
   }
 
