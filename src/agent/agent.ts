@@ -314,6 +314,8 @@ export class HandshakeAgent extends EventEmitter {
     const linkedKeyring = request.keyring !== undefined && request.keyring !== 0 && this.#linkRequestKeyring(request.keyring, base) ? request.keyring : undefined;
     /** Peer identities for DONE: the PSK's serial (both sides know it by the same key), as tlshd. */
     let remoteAuth: number[] = [];
+    /** For the log: which keyring identity this handshake presented (null: the configuration file's). */
+    let keyringIdentity = null as { cert: number | null; privkey: number | null } | { psk: number } | null;
     const servername = request.role === 'client' ? (request.peername ?? peerAddress?.address) : undefined;
     const sessionOptions: TlsSessionOptions = {};
     if (servername) sessionOptions.servername = servername;
@@ -346,6 +348,7 @@ export class HandshakeAgent extends EventEmitter {
             refuse('ERR_AGENT_PSK', context, DoneStatus.EIO);
             break;
           }
+          keyringIdentity = { psk: serial };
           await attempt(context);
           if (status! === DoneStatus.OK) remoteAuth = [serial];
           if (status! !== DoneStatus.EACCES) break;
@@ -361,6 +364,7 @@ export class HandshakeAgent extends EventEmitter {
         if (pair !== undefined && ((pair.cert ?? 0) !== 0 || (pair.privkey ?? 0) !== 0)) {
           // The kernel's identity (mount -o cert_serial=,privkey_serial=) replaces the file's for this handshake.
           context = this.#keyringContext(request.role, pair, base);
+          keyringIdentity = { cert: pair.cert ?? null, privkey: pair.privkey ?? null };
         } else if (request.role === 'server' && side.cert === undefined) {
           context = `no [authenticate.server] x509.certificate in ${config.source}`;
           failure = { code: 'ERR_AGENT_CONFIG', message: context };
@@ -414,6 +418,7 @@ export class HandshakeAgent extends EventEmitter {
       cipher: outcome.cipher,
       tlsAuthMode: outcome.authMode,
       peerCertificate: subject,
+      keyringIdentity,
       offload: info?.offload ?? null,
       error: failure,
       ms: outcome.durationMs,
