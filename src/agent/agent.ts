@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { appendFileSync, closeSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 
+import { RpctlsError } from '../errors.js';
 import { TlsContext, type TlsContextOptions } from '../tls/context.js';
 import { TlsKtlsError } from '../tls/errors.js';
 import { loadNative, type NativeTlsInfo } from '../tls/native.js';
@@ -344,8 +345,8 @@ export class HandshakeAgent extends EventEmitter {
         // tlshd offers one identity per handshake (GnuTLS offers one), trying the next while refused.
         for (const serial of request.peerIdentities) {
           const context = this.#pskContext(serial, base);
-          if (typeof context === 'string') {
-            refuse('ERR_AGENT_PSK', context, DoneStatus.EIO);
+          if (!(context instanceof TlsContext)) {
+            refuse('ERR_AGENT_PSK', context.message, DoneStatus.EIO);
             break;
           }
           keyringIdentity = { psk: serial };
@@ -360,18 +361,17 @@ export class HandshakeAgent extends EventEmitter {
         // certificate would make the session mutual, which a tls-only export refuses (as tlshd does).
         const presentCert = request.role === 'server' || request.authMode === 'x509';
         const pair = presentCert ? request.certificates[0] : undefined;
-        let context: TlsContext | string;
+        let context: TlsContext | Error;
         if (pair !== undefined && ((pair.cert ?? 0) !== 0 || (pair.privkey ?? 0) !== 0)) {
           // The kernel's identity (mount -o cert_serial=,privkey_serial=) replaces the file's for this handshake.
           context = this.#keyringContext(request.role, pair, base);
           keyringIdentity = { cert: pair.cert ?? null, privkey: pair.privkey ?? null };
         } else if (request.role === 'server' && side.cert === undefined) {
-          context = `no [authenticate.server] x509.certificate in ${config.source}`;
-          failure = { code: 'ERR_AGENT_CONFIG', message: context };
+          context = new RpctlsError('ERR_AGENT_CONFIG', `no [authenticate.server] x509.certificate in ${config.source}`);
         } else {
           context = this.#context(request.role, presentCert);
         }
-        if (typeof context === 'string') refuse(failure?.code ?? 'ERR_KEYRING', context, DoneStatus.EACCES);
+        if (!(context instanceof TlsContext)) refuse((context as Error & { code?: string }).code ?? 'ERR_AGENT', context.message, DoneStatus.EACCES);
         else await attempt(context);
       }
     } catch (error) {
@@ -457,9 +457,9 @@ export class HandshakeAgent extends EventEmitter {
   /**
    * A context for one handshake with the identity the kernel named (tlshd: a DER certificate and a DER
    * private key, each from the keyring when its serial is given, else from the file). Key material is
-   * wiped from our Buffers once OpenSSL holds it. A string: why not (the handshake is refused).
+   * wiped from our Buffers once OpenSSL holds it. An Error: why not (the handshake is refused).
    */
-  #keyringContext(role: 'client' | 'server', pair: { cert: number | undefined; privkey: number | undefined }, base: Record<string, unknown>): TlsContext | string {
+  #keyringContext(role: 'client' | 'server', pair: { cert: number | undefined; privkey: number | undefined }, base: Record<string, unknown>): TlsContext | Error {
     const side = role === 'client' ? this.#config.client : this.#config.server;
     const options = this.#baseOptions(role);
     const wipe: Buffer[] = [];
@@ -484,7 +484,7 @@ export class HandshakeAgent extends EventEmitter {
       this.#emitLog({ level: 'debug', msg: 'using the kernel keyring identity', ...base, cert: pair.cert ?? null, privkey: pair.privkey ?? null });
       return context;
     } catch (error) {
-      return (error as Error).message;
+      return error as Error;
     } finally {
       for (const b of wipe) b.fill(0);
     }
@@ -492,16 +492,16 @@ export class HandshakeAgent extends EventEmitter {
 
   /**
    * A PSK ClientHello context for one identity key, as tlshd: the key's description is the PSK
-   * identity, its payload the raw key; an NVMe identity names its hash. A string: why not.
+   * identity, its payload the raw key; an NVMe identity names its hash. An Error: why not.
    */
-  #pskContext(serial: number, base: Record<string, unknown>): TlsContext | string {
+  #pskContext(serial: number, base: Record<string, unknown>): TlsContext | Error {
     let key: Buffer | undefined;
     try {
       const identity = keyDescription(this.#keys.describe(serial));
       const hash = pskHash(identity);
-      if (hash === null) return `PSK key ${serial}: invalid NVMe identity ${JSON.stringify(identity)} (hash must be 01 or 02)`;
+      if (hash === null) return new Error(`PSK key ${serial}: invalid NVMe identity ${JSON.stringify(identity)} (hash must be 01 or 02)`);
       // The library binds an external PSK to SHA-256 (TLS_AES_128_GCM_SHA256).
-      if (hash !== 'SHA256') return `PSK key ${serial}: ${hash} PSKs are not supported by rpctls agent (identity ${JSON.stringify(identity)})`;
+      if (hash !== 'SHA256') return new Error(`PSK key ${serial}: ${hash} PSKs are not supported by rpctls agent (identity ${JSON.stringify(identity)})`);
       key = this.#keys.read(serial);
       const options = this.#baseOptions('client');
       options.psk = { identity, key };
@@ -509,7 +509,7 @@ export class HandshakeAgent extends EventEmitter {
       this.#emitLog({ level: 'debug', msg: 'using a PSK from the kernel keyring', ...base, serial, identity });
       return context;
     } catch (error) {
-      return (error as Error).message;
+      return error as Error;
     } finally {
       key?.fill(0);
     }
