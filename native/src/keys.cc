@@ -160,6 +160,19 @@ Napi::Value KeyAdd(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+long SearchKey(int keyring, const char* type, const char* description) {
+  return Keyctl(kKeyctlSearch, static_cast<unsigned long>(keyring), reinterpret_cast<unsigned long>(type),
+                reinterpret_cast<unsigned long>(description), 0);
+}
+
+bool ReadKeyPayload(int serial, std::vector<unsigned char>* out, int* err) {
+  std::vector<char> payload;
+  if (!ReadPayload(serial, &payload, err)) return false;
+  out->assign(payload.begin(), payload.end());
+  OPENSSL_cleanse(payload.data(), payload.size());
+  return true;
+}
+
 void InitKeys(Napi::Env env, Napi::Object exports) {
   Napi::Object keys = Napi::Object::New(env);
   keys.Set("read", Napi::Function::New(env, KeyRead, "keyRead"));

@@ -23,6 +23,9 @@ int RequireAlpnClientHello(SSL* ssl, int* alert, void* arg);
 // subjectAltName at all (OpenSSL does not keep a certificate that failed verification for later).
 bool PeerLeafLacksSubjectAltName(const SSL* ssl);
 
+// Server with the PSK looked up in the session keyring: the serial of the key that was used, or 0.
+int PskKeySerial(const SSL* ssl);
+
 class SecureContext : public Napi::ObjectWrap<SecureContext> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -37,6 +40,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   AlpnMode alpn() const { return alpn_; }
   uint32_t id() const { return id_; }
   bool hasPsk() const { return !pskKey_.empty(); }
+  bool pskFromKeyring() const { return pskKeyring_; }
   const std::string& pskIdentity() const { return pskIdentity_; }
   const std::vector<unsigned char>& pskKey() const { return pskKey_; }
   // Sockets created from this context and not yet closed (for tests and diagnostics).
@@ -63,6 +67,8 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // TLS 1.3 external PSK (empty key: none).
   std::string pskIdentity_;
   std::vector<unsigned char> pskKey_;
+  // Server: look the client's PSK identity up in the session keyring instead (as tlshd does).
+  bool pskKeyring_ = false;
   friend class TlsSocket;
 };
 

@@ -339,7 +339,14 @@ export class HandshakeAgent extends EventEmitter {
     };
     try {
       if (request.authMode === 'psk' && request.role === 'server') {
-        refuse('ERR_AGENT_UNSUPPORTED', 'ServerHello PSK handshakes are not supported by rpctls agent', DoneStatus.EOPNOTSUPP);
+        // As tlshd's server: the client's PSK identity names a key in the session keyring (where the
+        // request's keyring, e.g. nvmet's, is linked for the handshake); no certificate is offered.
+        await attempt(this.#context('server', false, true));
+        const serial = (info as NativeTlsInfo | null)?.pskKeySerial;
+        if (status! === DoneStatus.OK && typeof serial === 'number') {
+          remoteAuth = [serial];
+          keyringIdentity = { psk: serial };
+        }
       } else if (request.authMode === 'psk') {
         if (request.peerIdentities.length === 0) refuse('ERR_AGENT_PSK', 'PSK ClientHello request without a PSK identity', DoneStatus.EIO);
         // tlshd offers one identity per handshake (GnuTLS offers one), trying the next while refused.
@@ -434,8 +441,8 @@ export class HandshakeAgent extends EventEmitter {
    * The TlsContext (one SSL_CTX) for a side of the current configuration, built at its first use and
    * dropped on reload. Handshakes already running keep the one they started with.
    */
-  #context(role: 'client' | 'server', presentCert: boolean): TlsContext {
-    const key = `${role}:${presentCert}`;
+  #context(role: 'client' | 'server', presentCert: boolean, keyringPsk = false): TlsContext {
+    const key = `${role}:${presentCert}:${keyringPsk}`;
     const cached = this.#contexts.get(key);
     if (cached instanceof Error) throw cached;
     if (cached) return cached;
@@ -443,6 +450,7 @@ export class HandshakeAgent extends EventEmitter {
     const options = this.#baseOptions(role);
     if (presentCert && side.cert !== undefined) options.cert = side.cert;
     if (presentCert && side.key !== undefined) options.key = side.key;
+    if (keyringPsk) options.psk = { keyring: 'session' };
     let context: TlsContext | Error;
     try {
       context = new TlsContext(options, `[authenticate.${role}]`);

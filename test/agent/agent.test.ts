@@ -353,19 +353,18 @@ test('ServerHello request whose peer closes before its ClientHello: DONE ETIMEDO
   }
 });
 
-test('ServerHello PSK and a missing server certificate are refused with their own status; --once serves one', async (t) => {
+test('an unknown auth-mode and a missing server certificate are refused with their own status; --once serves one', async (t) => {
   const kernel = new FakeKernel();
   const noServer = parseAgentConfig(`[authenticate.client]\nx509.truststore = ${join(certs.dir, 'ca.pem')}\n`, 'client-only.conf');
   const { agent } = await startAgent(kernel, noServer, { once: true });
   const a = await kernelSocket();
   const b = await kernelSocket();
   try {
-    // ServerHello PSK: tlshd searches the session keyring by the identity the client offers; not here.
-    kernel.submit(request(a.fd, 'server', { authMode: 'psk' }));
+    kernel.submit(request(a.fd, 'server', { authMode: 9 }));
     const outcome = await agent.onceResult!;
-    t.is(outcome.status, DoneStatus.EOPNOTSUPP);
+    t.is(outcome.status, DoneStatus.EINVAL);
     t.is(outcome.error?.code, 'ERR_AGENT_UNSUPPORTED');
-    t.regex(outcome.error?.message ?? '', /ServerHello PSK handshakes are not supported/);
+    t.regex(outcome.error?.message ?? '', /unknown auth-mode 9/);
     // Once: the second request is not taken.
     kernel.submit(request(b.fd, 'server'));
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -827,5 +826,52 @@ test('PSK ClientHello refusals: no identity, an invalid or SHA-384 NVMe identity
       s.peer.destroy();
     }
     await agent.close();
+  }
+});
+
+test('PSK ServerHello: the client\'s identity names a key in the session keyring (this kernel\'s); DONE reports its serial; an unknown identity is refused', async (t) => {
+  const identity = `NVMe0R01 nqn.rpctls:host:${process.pid} nqn.rpctls:subsys`;
+  const key = randomBytes(32);
+  let serial: number;
+  try {
+    serial = addKey('user', identity, key, KeySpec.SESSION);
+  } catch (error) {
+    t.is((error as KeyringError).errnoName, 'ENOSYS', 'only a kernel without keyrings may skip this');
+    return;
+  }
+  const kernel = new FakeKernel();
+  const { agent, outcomes } = await startAgent(kernel);
+  const good = await kernelSocket();
+  const unknown = await kernelSocket();
+  try {
+    const tlsClient = connectTlsStream(good.peer, streamOptions('client', { kernelTls: 'off', alpn: 'off', psk: { identity, key } }));
+    kernel.submit(request(good.fd, 'server', { authMode: 'psk' }));
+    await kernel.waitDone(1);
+    const cli = await tlsClient;
+    t.true(cli.tlsInfo?.psk, 'the session stands on the keyring PSK');
+    t.is(cli.tlsInfo?.peerCertificate, null, 'no certificate offered');
+    if (expectKtls) {
+      t.is(kernel.dones[0]!.status, DoneStatus.OK);
+      t.deepEqual(kernel.dones[0]!.remoteAuth, [serial], 'the PSK key serial, as tlshd reports it');
+      t.is(outcomes[0]?.authMode, 'psk');
+      await assertKernelCarriesData(t, good.kernelSide, cli);
+    } else {
+      t.is(kernel.dones[0]!.status, DoneStatus.EIO);
+    }
+    cli.destroy();
+    // An identity the keyring does not have: no PSK, and no certificate to fall back to.
+    const refused = connectTlsStream(unknown.peer, streamOptions('client', { kernelTls: 'off', alpn: 'off', psk: { identity: `${identity} unknown`, key } }));
+    kernel.submit(request(unknown.fd, 'server', { authMode: 'psk' }));
+    await kernel.waitDone(2);
+    await t.throwsAsync(refused);
+    t.is(kernel.dones[1]!.status, DoneStatus.EACCES, JSON.stringify(outcomes[1]));
+    t.deepEqual(kernel.dones[1]!.remoteAuth, []);
+  } finally {
+    for (const s of [good, unknown]) {
+      s.kernelSide.destroy();
+      s.peer.destroy();
+    }
+    await agent.close();
+    kernelKeyring().unlink(serial, KeySpec.SESSION);
   }
 });
