@@ -21,7 +21,8 @@ kernel_scenarios=null-v4,null-v3,read-v4,read-v3,cli-probe-tls,plain-v4,plain-v3
 agent_scenarios=agent-none,agent-mount,agent-untrusted,agent-restart,agent-mtls
 common_scenarios=$kernel_scenarios,$agent_scenarios
 # sid only: mtls both ways with tlshd 1.4 (which needs no keyring support in the kernel), then NFS-Ganesha.
-sid_scenarios=$kernel_scenarios,mtls-ours-nfsd,mtls-kclient-ours,$agent_scenarios,ganesha
+# agent-keyring: mount -o cert_serial=,privkey_serial= (not in trixie's 6.12 NFS client).
+sid_scenarios=$kernel_scenarios,mtls-ours-nfsd,mtls-kclient-ours,$agent_scenarios,agent-keyring,ganesha
 targets="trixie sid"
 while [ $# -gt 0 ]; do
   case "$1" in

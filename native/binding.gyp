@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/ktls.cc",
         "src/netlink.cc",
+        "src/keys.cc",
         "src/tls_context.cc",
         "src/tls_socket.cc",
         "src/records_kernel.cc",
@@ -18,7 +19,7 @@
       "cflags_cc": ["-std=c++17", "-fexceptions", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": [],
       "conditions": [
-        ["OS!='linux'", { "sources!": ["src/ktls.cc", "src/netlink.cc", "src/records_kernel.cc"] }]
+        ["OS!='linux'", { "sources!": ["src/ktls.cc", "src/netlink.cc", "src/keys.cc", "src/records_kernel.cc"] }]
       ]
     }
   ]

@@ -11,6 +11,7 @@ import { InvalidOptionError, RpctlsError, UsageError } from './errors.js';
 import { XdrCompileError } from './gen/errors.js';
 import { HandlerXdrError } from './runtime/stubs.js';
 import { AgentConfigError } from './agent/config.js';
+import { KeyringError } from './agent/keyring.js';
 import { NetlinkError } from './agent/netlink.js';
 import {
   AuthBadCredError,
@@ -211,7 +212,9 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
 
   // ---- agent -----------------------------------------------------------------------------------
   { code: 'ERR_AGENT_CONFIG', class: AgentConfigError, layer: 'agent', message: '<file>[:<line>]: <what is wrong>', fields: ['file', 'line'] },
-  { code: 'ERR_AGENT_UNSUPPORTED', class: RpctlsError, layer: 'agent', message: 'PSK handshakes are not supported by rpctls agent | unknown auth-mode <n>', fields: [], reportedIn: 'the handshake outcome and log (the kernel gets DONE EOPNOTSUPP or EINVAL)' },
+  { code: 'ERR_AGENT_UNSUPPORTED', class: RpctlsError, layer: 'agent', message: 'unknown auth-mode <n>', fields: [], reportedIn: 'the handshake outcome and log (the kernel gets DONE EINVAL)' },
+  { code: 'ERR_AGENT_PSK', class: RpctlsError, layer: 'agent', message: 'PSK ClientHello request without a PSK identity | PSK key <serial>: <why its identity or key cannot be used>', fields: [], reportedIn: 'the handshake outcome and log (the kernel gets DONE EIO)' },
+  { code: 'ERR_KEYRING', class: KeyringError, layer: 'agent', message: '<operation: KEYCTL_READ, KEYCTL_DESCRIBE, KEYCTL_LINK, KEYCTL_UNLINK, KEYCTL_SEARCH or add_key> [<serial>]: <errno name> (<strerror>) | key <serial> is not a DER certificate (...) | key <serial> is not a DER private key (...)', fields: ['operation', 'serial', 'errno', 'errnoName'], note: 'the agent reports it in the handshake outcome (DONE EACCES) when a keyring identity cannot be read' },
   { code: 'ERR_AGENT', class: RpctlsError, layer: 'agent', message: '<the message of a handshake error that had no code>', fields: [], reportedIn: 'the handshake outcome and log (the kernel gets DONE EACCES)' },
   { code: 'ERR_NETLINK_MALFORMED', class: NetlinkError, layer: 'agent', message: 'a netlink message or attribute is truncated or lacks a field: <what>', fields: ['errno', 'errnoName'] },
   { code: 'ERR_NETLINK_REQUEST', class: NetlinkError, layer: 'agent', message: 'kernel answered <errno name>', fields: ['errno', 'errnoName'] },

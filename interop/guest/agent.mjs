@@ -244,11 +244,54 @@ async function agentMtls() {
   }
 }
 
+// ---- 5: the client identity from a kernel keyring (mount -o cert_serial=,privkey_serial=) ----------------
+
+async function agentKeyring() {
+  const id = 'agent-keyring';
+  const scenario = 'rpctls agent: mount xprtsec=mtls,cert_serial=,privkey_serial= uses the keyring identity (DER user keys), not the configuration file\'s';
+  stopTlshd();
+  // A second client identity from the same CA, with its own subject; tlshd takes DER from the keyring.
+  const ossl = (...args) => execFileSync('openssl', args, { cwd: '/tmp', stdio: 'ignore' });
+  ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'kr.key', '-out', 'kr.csr', '-subj', `/CN=keyring.client.${NAME}`);
+  writeFileSync('/tmp/kr.ext', `basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:keyring.client.${NAME}\n`);
+  ossl('x509', '-req', '-in', 'kr.csr', '-CA', `${PKI}/ca.pem`, '-CAkey', `${PKI}/ca.key`, '-CAcreateserial', '-days', '1', '-out', 'kr.pem', '-extfile', 'kr.ext', '-outform', 'DER');
+  ossl('pkcs8', '-topk8', '-nocrypt', '-in', 'kr.key', '-outform', 'DER', '-out', 'kr.key.der');
+  // add_key(2) through the addon (what `keyctl padd user NAME @s < file` does): into this process's
+  // session keyring, which the agent started below inherits, so it possesses (and may read) the keys.
+  const { addKey, KeySpec } = await import(`${REPO}dist/agent/keyring.js`);
+  const cert = addKey('user', 'interop keyring client cert', readFileSync('/tmp/kr.pem'), KeySpec.SESSION);
+  const privkey = addKey('user', 'interop keyring client key', readFileSync('/tmp/kr.key.der'), KeySpec.SESSION);
+  const agent = await startAgent(TLSHD_CONF);
+  try {
+    const dir = '/mnt/agent-keyring';
+    const mount = await mountTls(dir, `mtls,cert_serial=${cert},privkey_serial=${privkey}`, '/mtls');
+    const hello = mount.code === 0 ? readFileSync(`${dir}/hello.txt`, 'utf8') : '';
+    if (mount.code === 0) await umount(dir);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const done = handshakes(agent.logs, 'handshake done');
+    const server = done.find((l) => l.role === 'server');
+    const client = done.find((l) => l.role === 'client');
+    const used = client?.keyringIdentity;
+    // nfsd's side (the agent as TLS server) saw the keyring certificate, not client.NAME from the file.
+    const ok = agent.ready && mount.code === 0 && hello === 'hello from /srv/nfs/mtls\n' && client?.authMode === 'x509' &&
+      server?.tlsAuthMode === 'mtls' && (server?.peerCertificate ?? '').includes(`CN=keyring.client.${NAME}`) && client?.keyringIdentity?.cert === cert;
+    row(id, scenario, ok,
+      `keys ${cert} (certificate), ${privkey} (private key); mount exit ${mount.code}${mount.code ? ` (${JSON.stringify(mount.output.split('\n').pop())})` : ''}, hello.txt ${hello ? 'read' : 'NOT read'}; ` +
+        `agent: ${used ? `keyring identity used (cert ${used.cert}, key ${used.privkey})` : 'keyring identity NOT used'}; server side ${server?.tlsAuthMode ?? '?'} with ${server?.peerCertificate ?? 'no certificate'}; ` +
+        `${agent.logs.filter((l) => l.msg === 'handshake failed').map(summary).join('; ')}`,
+      { cipher: server?.cipher ?? '-', offload: done.length > 0 && done.every((l) => l.offload?.tx && l.offload?.rx) ? 'kernel tx+rx (both ends)' : '-' });
+  } finally {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+  }
+}
+
 export const AGENT_SCENARIOS = {
   'agent-mtls': agentMtls,
   'agent-none': noAgent,
   'agent-mount': agentMount,
   'agent-untrusted': agentUntrusted,
   'agent-restart': agentRestart,
+  'agent-keyring': agentKeyring,
 };
 

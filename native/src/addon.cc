@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "keys.h"
 #include "ktls.h"
 #include "netlink.h"
 #include "tls_socket.h"
@@ -76,6 +77,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
   exports.Set("kernelTlsAvailable", Napi::Function::New(env, KernelTlsAvailable, "kernelTlsAvailable"));
   exports.Set("kernelTlsFeatures", Napi::Function::New(env, KernelTlsFeatures, "kernelTlsFeatures"));
+#ifdef __linux__
+  InitKeys(env, exports);
+#endif
   exports.Set("opensslVersion", Napi::String::New(env, OpenSSL_version(OPENSSL_VERSION)));
   exports.Set("opensslHeaderVersion", Napi::String::New(env, OPENSSL_VERSION_TEXT));
   return exports;

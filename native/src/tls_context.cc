@@ -1,5 +1,9 @@
 #include "tls_context.h"
 
+#ifdef __linux__
+#include "keys.h"
+#endif
+
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -223,10 +227,38 @@ int UsePskSession(SSL* ssl, const EVP_MD* md, const unsigned char** id, size_t* 
   return 1;
 }
 
+int PskSerialIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+#ifdef __linux__
+// Server, PSK from the session keyring (tlshd's server): a "psk" key (the NVMe keyring's type) whose
+// description is the identity the client offers, else a "user" key (as tlshd's QUIC server also does).
+int FindKeyringPskSession(SSL* ssl, const unsigned char* identity, size_t identityLen, SSL_SESSION** sess) {
+  std::string id(reinterpret_cast<const char*>(identity), identityLen);
+  if (id.empty() || id.find('\0') != std::string::npos) return 1;
+  long serial = SearchKey(-3 /* KEY_SPEC_SESSION_KEYRING */, "psk", id.c_str());
+  if (serial < 0) serial = SearchKey(-3, "user", id.c_str());
+  if (serial < 0) return 1;
+  std::vector<unsigned char> key;
+  int err = 0;
+  if (!ReadKeyPayload(static_cast<int>(serial), &key, &err)) return 1;
+  *sess = key.empty() ? nullptr : PskSession(ssl, key);
+  OPENSSL_cleanse(key.data(), key.size());
+  if (*sess == nullptr) return 1;
+  SSL_set_ex_data(ssl, PskSerialIndex(), reinterpret_cast<void*>(static_cast<intptr_t>(serial)));
+  return 1;
+}
+#endif
+
 // Server: the client's identity must be ours; anything else is "no PSK" (and fails without a certificate).
 int FindPskSession(SSL* ssl, const unsigned char* identity, size_t identityLen, SSL_SESSION** sess) {
   *sess = nullptr;
   const SecureContext* context = ContextOf(ssl);
+#ifdef __linux__
+  if (context != nullptr && context->pskFromKeyring()) return FindKeyringPskSession(ssl, identity, identityLen, sess);
+#endif
   if (context == nullptr || !context->hasPsk()) return 1;
   const std::string& ours = context->pskIdentity();
   if (identityLen != ours.size() || CRYPTO_memcmp(identity, ours.data(), identityLen) != 0) return 1;
@@ -278,6 +310,10 @@ int ParseRecordSizeLimit(SSL* ssl, unsigned int, unsigned int, const unsigned ch
 
 uint16_t PeerRecordSizeLimit(const SSL* ssl) {
   return static_cast<uint16_t>(reinterpret_cast<uintptr_t>(SSL_get_ex_data(ssl, RecordLimitIndex())));
+}
+
+int PskKeySerial(const SSL* ssl) {
+  return static_cast<int>(reinterpret_cast<intptr_t>(SSL_get_ex_data(ssl, PskSerialIndex())));
 }
 
 Napi::Function SecureContext::Init(Napi::Env env) {
@@ -377,13 +413,21 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   ERR_clear_error();
   Napi::Value pskIdentity = options.Get("pskIdentity");
   Napi::Value pskKey = options.Get("pskKey");
-  if (pskIdentity.IsString() && pskKey.IsBuffer()) {
-    pskIdentity_ = pskIdentity.As<Napi::String>().Utf8Value();
-    auto key = pskKey.As<Napi::Buffer<unsigned char>>();
-    pskKey_.assign(key.Data(), key.Data() + key.Length());
+  Napi::Value pskKeyring = options.Get("pskKeyring");
+  pskKeyring_ = isServer_ && pskKeyring.IsBoolean() && pskKeyring.As<Napi::Boolean>().Value();
+  if ((pskIdentity.IsString() && pskKey.IsBuffer()) || pskKeyring_) {
+    if (!pskKeyring_) {
+      pskIdentity_ = pskIdentity.As<Napi::String>().Utf8Value();
+      auto key = pskKey.As<Napi::Buffer<unsigned char>>();
+      pskKey_.assign(key.Data(), key.Data() + key.Length());
+    }
     SSL_CTX_set_ex_data(ctx.get(), ContextIndex(), this);
     if (isServer_) {
       SSL_CTX_set_psk_find_session_callback(ctx.get(), FindPskSession);
+      // A PSK is taken as a resumed session, which OpenSSL refuses ("session id context uninitialized")
+      // on a server that verifies peers (requestCert) unless a session id context is set.
+      static const unsigned char kSessionIdContext[] = "rpctls-psk";
+      SSL_CTX_set_session_id_context(ctx.get(), kSessionIdContext, sizeof(kSessionIdContext) - 1);
       // The suite is chosen before the PSK is looked at, and a PSK bound to SHA-256 is ignored under a
       // SHA-384 suite (then the handshake needs a certificate): our order decides, SHA-256 suites first.
       SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);

@@ -27,6 +27,9 @@ bool PeerLeafLacksSubjectAltName(const SSL* ssl);
 // content type byte), or 0 when it announced none. What we send must fit it.
 uint16_t PeerRecordSizeLimit(const SSL* ssl);
 
+// Server with the PSK looked up in the session keyring: the serial of the key that was used, or 0.
+int PskKeySerial(const SSL* ssl);
+
 class SecureContext : public Napi::ObjectWrap<SecureContext> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -41,6 +44,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   AlpnMode alpn() const { return alpn_; }
   uint32_t id() const { return id_; }
   bool hasPsk() const { return !pskKey_.empty(); }
+  bool pskFromKeyring() const { return pskKeyring_; }
   const std::string& pskIdentity() const { return pskIdentity_; }
   const std::vector<unsigned char>& pskKey() const { return pskKey_; }
   // Sockets created from this context and not yet closed (for tests and diagnostics).
@@ -67,6 +71,8 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   // TLS 1.3 external PSK (empty key: none).
   std::string pskIdentity_;
   std::vector<unsigned char> pskKey_;
+  // Server: look the client's PSK identity up in the session keyring instead (as tlshd does).
+  bool pskKeyring_ = false;
   friend class TlsSocket;
 };
 

@@ -727,6 +727,9 @@ Napi::Object TlsSocket::BuildInfo(const char* offloadReason) {
   info.Set("authMode", Napi::String::New(env, mutual ? "mtls" : "tls"));
   // An external PSK was accepted (TLS 1.3: a resumed session is one, and this engine never resumes).
   info.Set("psk", Napi::Boolean::New(env, SSL_session_reused(ssl_) == 1));
+  // The session keyring's key that gave the PSK (server with psk { keyring: 'session' }), else null.
+  int pskKey = PskKeySerial(ssl_);
+  info.Set("pskKeySerial", pskKey != 0 ? Napi::Value(Napi::Number::New(env, pskKey)) : env.Null());
   Napi::Object offload = Napi::Object::New(env);
   bool kernel = records_ && records_->kernel();
   offload.Set("tx", Napi::Boolean::New(env, kernel));

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import { appendFileSync, closeSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 
+import { RpctlsError } from '../errors.js';
 import { TlsContext, type TlsContextOptions } from '../tls/context.js';
 import { TlsKtlsError } from '../tls/errors.js';
 import { loadNative, type NativeTlsInfo } from '../tls/native.js';
@@ -15,16 +16,16 @@ import { handshakeOnFd, type TlsSessionOptions } from '../tls/session.js';
 import { capabilitiesLine, type KernelCapabilities, probeKernel, type ProbeSources } from './capabilities.js';
 import type { AgentConfig } from './config.js';
 import { type HandshakeRequest, HandshakeNetlink } from './handshake-netlink.js';
+import { CONSUMER_KEYRINGS, certificatePem, kernelKeyring, keyDescription, type KeyringAccess, KeySpec, privateKeyPem, pskHash } from './keyring.js';
 import type { NetlinkError } from './netlink.js';
 
 /** DONE status values (positive errno), as tlshd uses them. */
-export const DoneStatus = { OK: 0, EIO: 5, EACCES: 13, EINVAL: 22, EOPNOTSUPP: 95, ETIMEDOUT: 110 } as const;
+export const DoneStatus = { OK: 0, EIO: 5, EACCES: 13, EINVAL: 22, EOPNOTSUPP: 95, ETIMEDOUT: 110, EKEYREJECTED: 129 } as const;
 
 /**
- * remote-auth value for a verified client certificate. tlshd puts the certificate into a kernel
- * keyring and reports its serial; consumers (nfsd) only check that an identity is present to treat
- * the session as mutually authenticated. This agent does not use keyrings and reports this
- * placeholder instead. (0 would mean TLS_NO_PEERID.)
+ * remote-auth value for a verified client certificate, as tlshd (1.3+) reports it on the server side:
+ * consumers (nfsd) only check that an identity is present to treat the session as mutually
+ * authenticated. (0 would mean TLS_NO_PEERID.) A PSK session reports the PSK's own serial instead.
  */
 export const PEER_ID_PLACEHOLDER = 0xffffffff;
 
@@ -41,7 +42,8 @@ export interface HandshakeOutcome {
   status: number;
   statusName: string;
   cipher: string | null;
-  authMode: 'tls' | 'mtls' | null;
+  /** 'psk': the session stands on an external PSK from the kernel keyring. */
+  authMode: 'tls' | 'mtls' | 'psk' | null;
   error: { code: string; message: string } | null;
   durationMs: number;
 }
@@ -61,6 +63,8 @@ export interface AgentOptions {
   transport?: (onReady: () => void, onError: (error: Error) => void) => Promise<HandshakeTransport>;
   /** Where the start-up kernel probe looks (tests); default: this kernel. */
   probe?: ProbeSources;
+  /** The kernel's keys (identities the upcall names by serial); tests pass an in-memory one. Default: this kernel's. */
+  keyring?: KeyringAccess;
 }
 
 /** The kernel side of the exchange, as the agent uses it (HandshakeNetlink implements it). */
@@ -70,7 +74,7 @@ export interface HandshakeTransport {
   close(): void;
 }
 
-const STATUS_NAMES: Readonly<Record<number, string>> = { 0: 'OK', 5: 'EIO', 13: 'EACCES', 22: 'EINVAL', 95: 'EOPNOTSUPP', 110: 'ETIMEDOUT' };
+const STATUS_NAMES: Readonly<Record<number, string>> = { 0: 'OK', 5: 'EIO', 13: 'EACCES', 22: 'EINVAL', 95: 'EOPNOTSUPP', 110: 'ETIMEDOUT', 129: 'EKEYREJECTED' };
 
 function defaultLog(entry: LogEntry): void {
   process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
@@ -89,6 +93,9 @@ function statusFor(error: { code: string; errnoName?: unknown }): number {
       return DoneStatus.ETIMEDOUT;
     case 'ERR_TLS_KTLS':
       return DoneStatus.EIO;
+    case 'ERR_TLS_ALERT':
+      // The server does not know our PSK identity: tlshd says EKEYREJECTED.
+      return (error as { alertName?: unknown }).alertName === 'unknown_psk_identity' ? DoneStatus.EKEYREJECTED : DoneStatus.EACCES;
     default:
       return DoneStatus.EACCES;
   }
@@ -111,6 +118,9 @@ export class HandshakeAgent extends EventEmitter {
   #onceResult: Promise<HandshakeOutcome> | null = null;
   #capabilities: KernelCapabilities | null = null;
   #resolveOnce: ((outcome: HandshakeOutcome) => void) | null = null;
+  readonly #keys: KeyringAccess;
+  /** Upcall keyrings linked into the session keyring, by serial: handshakes using each. */
+  readonly #linked = new Map<number, number>();
 
   private constructor(options: AgentOptions) {
     super();
@@ -118,6 +128,7 @@ export class HandshakeAgent extends EventEmitter {
     this.#log = options.log ?? defaultLog;
     this.#once = options.once === true;
     this.#maxConcurrent = options.maxConcurrent ?? 128;
+    this.#keys = options.keyring ?? kernelKeyring();
     this.#openTransport = options.transport ?? ((onReady, onError) => HandshakeNetlink.open(onReady, onError));
     if (this.#once) this.#onceResult = new Promise((resolve) => (this.#resolveOnce = resolve));
   }
@@ -127,6 +138,7 @@ export class HandshakeAgent extends EventEmitter {
     const agent = new HandshakeAgent(options);
     loadNative(); // fail here, not at the first request, when the addon is missing
     agent.#logConfig();
+    agent.#linkConfiguredKeyrings();
     // Once, before joining: a kernel without the handshake family still gets the line that says so.
     const capabilities = await probeKernel(options.probe);
     agent.#capabilities = capabilities;
@@ -163,6 +175,7 @@ export class HandshakeAgent extends EventEmitter {
     this.#config = config;
     this.#contexts.clear();
     this.#logConfig();
+    this.#linkConfiguredKeyrings();
     this.#log({ level: 'info', msg: 'configuration reloaded', config: config.source });
   }
 
@@ -188,6 +201,56 @@ export class HandshakeAgent extends EventEmitter {
       keylog: c.keylogFile ?? null,
       handshakeTimeoutMs: c.handshakeTimeoutMs,
     });
+  }
+
+  /**
+   * `[authenticate] keyrings` and the consumers' own keyrings, linked into the session keyring where
+   * ServerHello PSKs are searched for (tlshd does this at each configuration load). A keyring that is
+   * absent (no NVMe module loaded, a kernel without keyrings) is a debug line, as in tlshd.
+   */
+  #linkConfiguredKeyrings(): void {
+    for (const name of [...new Set([...this.#config.keyrings, ...CONSUMER_KEYRINGS])]) {
+      try {
+        const serial = this.#keys.findKeyring(name);
+        if (serial === null) {
+          this.#emitLog({ level: CONSUMER_KEYRINGS.includes(name as never) ? 'debug' : 'warn', msg: 'keyring not found', keyring: name });
+          continue;
+        }
+        this.#keys.link(serial, KeySpec.SESSION);
+        this.#emitLog({ level: 'debug', msg: 'keyring linked into the session keyring', keyring: name, serial });
+      } catch (error) {
+        this.#emitLog({ level: CONSUMER_KEYRINGS.includes(name as never) ? 'debug' : 'warn', msg: 'cannot link keyring', keyring: name, error: (error as Error).message });
+      }
+    }
+  }
+
+  /** The upcall's keyring (HANDSHAKE_A_ACCEPT_KEYRING), in the session keyring while a handshake uses it. */
+  #linkRequestKeyring(serial: number, base: Record<string, unknown>): boolean {
+    const users = this.#linked.get(serial) ?? 0;
+    if (users === 0) {
+      try {
+        this.#keys.link(serial, KeySpec.SESSION);
+      } catch (error) {
+        this.#emitLog({ level: 'debug', msg: 'cannot link the request keyring', ...base, keyring: serial, error: (error as Error).message });
+        return false;
+      }
+    }
+    this.#linked.set(serial, users + 1);
+    return true;
+  }
+
+  #unlinkRequestKeyring(serial: number): void {
+    const users = (this.#linked.get(serial) ?? 1) - 1;
+    if (users > 0) {
+      this.#linked.set(serial, users);
+      return;
+    }
+    this.#linked.delete(serial);
+    try {
+      this.#keys.unlink(serial, KeySpec.SESSION);
+    } catch {
+      // gone with its consumer
+    }
   }
 
   #emitLog(entry: LogEntry): void {
@@ -242,50 +305,95 @@ export class HandshakeAgent extends EventEmitter {
     this.#emitLog({ level: 'debug', msg: 'handshake request', ...base, sockfd: request.sockfd, certificates: request.certificates.length, peerIdentities: request.peerIdentities.length });
 
     let status: number;
-    let info: NativeTlsInfo | null = null;
-    let failure: { code: string; message: string } | null = null;
+    let info = null as NativeTlsInfo | null;
+    let failure = null as { code: string; message: string } | null;
     const refuse = (code: string, message: string, why: number): void => {
       failure = { code, message };
       status = why;
     };
     const side = request.role === 'client' ? config.client : config.server;
-    if (request.authMode === 'psk') {
-      refuse('ERR_AGENT_UNSUPPORTED', 'PSK handshakes are not supported by rpctls agent', DoneStatus.EOPNOTSUPP);
-    } else if (typeof request.authMode === 'number') {
-      refuse('ERR_AGENT_UNSUPPORTED', `unknown auth-mode ${request.authMode}`, DoneStatus.EINVAL);
-    } else if (request.role === 'server' && side.cert === undefined) {
-      refuse('ERR_AGENT_CONFIG', `no [authenticate.server] x509.certificate in ${config.source}`, DoneStatus.EACCES);
-    } else {
-      if (request.certificates.length > 0) {
-        this.#emitLog({ level: 'debug', msg: 'kernel keyring certificates are not used; using the configuration file', ...base });
-      }
-      const servername = request.role === 'client' ? (request.peername ?? peerAddress?.address) : undefined;
-      // An "unauth" ClientHello (xprtsec=tls) is anonymous: presenting the configured client
-      // certificate would make the session mutual, which a tls-only export refuses (as tlshd does).
-      const presentCert = request.role === 'server' || request.authMode === 'x509';
+    const linkedKeyring = request.keyring !== undefined && request.keyring !== 0 && this.#linkRequestKeyring(request.keyring, base) ? request.keyring : undefined;
+    /** Peer identities for DONE: the PSK's serial (both sides know it by the same key), as tlshd. */
+    let remoteAuth: number[] = [];
+    /** For the log: which keyring identity this handshake presented (null: the configuration file's). */
+    let keyringIdentity = null as { cert: number | null; privkey: number | null } | { psk: number } | null;
+    const servername = request.role === 'client' ? (request.peername ?? peerAddress?.address) : undefined;
+    const sessionOptions: TlsSessionOptions = {};
+    if (servername) sessionOptions.servername = servername;
+    if (request.timeoutMs !== undefined) sessionOptions.handshakeTimeout = request.timeoutMs;
+    const attempt = async (context: TlsContext): Promise<void> => {
       try {
-        const context = this.#context(request.role, presentCert);
         // handshakeOnFd works on a duplicate (closed when done); DONE needs the kernel's fd still open.
-        const sessionOptions: TlsSessionOptions = {};
-        if (servername) sessionOptions.servername = servername;
-        if (request.timeoutMs !== undefined) sessionOptions.handshakeTimeout = request.timeoutMs;
         info = await handshakeOnFd(request.sockfd, context, sessionOptions);
         if (!info.offload.tx || !info.offload.rx) {
           throw new TlsKtlsError(`kernel TLS not installed: ${info.offload.reason ?? 'unknown reason'}`, {});
         }
         status = DoneStatus.OK;
+        failure = null;
       } catch (error) {
         info = null;
         const e = error as Error & { code: string; errnoName?: unknown };
         failure = { code: e.code ?? 'ERR_AGENT', message: e.message };
         status = statusFor(e);
       }
+    };
+    try {
+      if (request.authMode === 'psk' && request.role === 'server') {
+        // As tlshd's server: the client's PSK identity names a key in the session keyring (where the
+        // request's keyring, e.g. nvmet's, is linked for the handshake); no certificate is offered.
+        await attempt(this.#context('server', false, true));
+        const serial = (info as NativeTlsInfo | null)?.pskKeySerial;
+        if (status! === DoneStatus.OK && typeof serial === 'number') {
+          remoteAuth = [serial];
+          keyringIdentity = { psk: serial };
+        }
+      } else if (request.authMode === 'psk') {
+        if (request.peerIdentities.length === 0) refuse('ERR_AGENT_PSK', 'PSK ClientHello request without a PSK identity', DoneStatus.EIO);
+        // tlshd offers one identity per handshake (GnuTLS offers one), trying the next while refused.
+        for (const serial of request.peerIdentities) {
+          const context = this.#pskContext(serial, base);
+          if (!(context instanceof TlsContext)) {
+            refuse('ERR_AGENT_PSK', context.message, DoneStatus.EIO);
+            break;
+          }
+          keyringIdentity = { psk: serial };
+          await attempt(context);
+          if (status! === DoneStatus.OK) remoteAuth = [serial];
+          if (status! !== DoneStatus.EACCES) break;
+        }
+      } else if (typeof request.authMode === 'number') {
+        refuse('ERR_AGENT_UNSUPPORTED', `unknown auth-mode ${request.authMode}`, DoneStatus.EINVAL);
+      } else {
+        // An "unauth" ClientHello (xprtsec=tls) is anonymous: presenting the configured client
+        // certificate would make the session mutual, which a tls-only export refuses (as tlshd does).
+        const presentCert = request.role === 'server' || request.authMode === 'x509';
+        const pair = presentCert ? request.certificates[0] : undefined;
+        let context: TlsContext | Error;
+        if (pair !== undefined && ((pair.cert ?? 0) !== 0 || (pair.privkey ?? 0) !== 0)) {
+          // The kernel's identity (mount -o cert_serial=,privkey_serial=) replaces the file's for this handshake.
+          context = this.#keyringContext(request.role, pair, base);
+          keyringIdentity = { cert: pair.cert ?? null, privkey: pair.privkey ?? null };
+        } else if (request.role === 'server' && side.cert === undefined) {
+          context = new RpctlsError('ERR_AGENT_CONFIG', `no [authenticate.server] x509.certificate in ${config.source}`);
+        } else {
+          context = this.#context(request.role, presentCert);
+        }
+        if (!(context instanceof TlsContext)) refuse((context as Error & { code?: string }).code ?? 'ERR_AGENT', context.message, DoneStatus.EACCES);
+        else await attempt(context);
+      }
+    } catch (error) {
+      const e = error as Error & { code: string };
+      failure = { code: e.code ?? 'ERR_AGENT', message: e.message };
+      status = statusFor(e);
+    } finally {
+      if (linkedKeyring !== undefined) this.#unlinkRequestKeyring(linkedKeyring);
     }
     status ??= DoneStatus.EACCES;
 
     const verifiedClient = request.role === 'server' && info !== null && info.peerVerified && info.peerCertificate !== null;
+    if (verifiedClient) remoteAuth = [PEER_ID_PLACEHOLDER];
     try {
-      await this.#netlink?.done(request.sockfd, status, verifiedClient ? [PEER_ID_PLACEHOLDER] : []);
+      await this.#netlink?.done(request.sockfd, status, status === DoneStatus.OK ? remoteAuth : []);
     } catch (error) {
       // The kernel gave up on the request meanwhile (its own timeout): nothing else to do.
       this.#emitLog({ level: 'warn', msg: 'DONE not taken by the kernel', ...base, error: (error as Error).message });
@@ -304,7 +412,7 @@ export class HandshakeAgent extends EventEmitter {
       status,
       statusName: STATUS_NAMES[status] ?? String(status),
       cipher: info?.cipher ?? null,
-      authMode: info === null ? null : request.role === 'server' ? (verifiedClient ? 'mtls' : 'tls') : info.authMode,
+      authMode: info === null ? null : info.psk ? 'psk' : request.role === 'server' ? (verifiedClient ? 'mtls' : 'tls') : info.authMode,
       error: failure,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
     };
@@ -317,6 +425,7 @@ export class HandshakeAgent extends EventEmitter {
       cipher: outcome.cipher,
       tlsAuthMode: outcome.authMode,
       peerCertificate: subject,
+      keyringIdentity,
       offload: info?.offload ?? null,
       error: failure,
       ms: outcome.durationMs,
@@ -332,11 +441,89 @@ export class HandshakeAgent extends EventEmitter {
    * The TlsContext (one SSL_CTX) for a side of the current configuration, built at its first use and
    * dropped on reload. Handshakes already running keep the one they started with.
    */
-  #context(role: 'client' | 'server', presentCert: boolean): TlsContext {
-    const key = `${role}:${presentCert}`;
+  #context(role: 'client' | 'server', presentCert: boolean, keyringPsk = false): TlsContext {
+    const key = `${role}:${presentCert}:${keyringPsk}`;
     const cached = this.#contexts.get(key);
     if (cached instanceof Error) throw cached;
     if (cached) return cached;
+    const side = role === 'client' ? this.#config.client : this.#config.server;
+    const options = this.#baseOptions(role);
+    if (presentCert && side.cert !== undefined) options.cert = side.cert;
+    if (presentCert && side.key !== undefined) options.key = side.key;
+    if (keyringPsk) options.psk = { keyring: 'session' };
+    let context: TlsContext | Error;
+    try {
+      context = new TlsContext(options, `[authenticate.${role}]`);
+    } catch (error) {
+      context = error as Error;
+    }
+    this.#contexts.set(key, context);
+    if (context instanceof Error) throw context;
+    return context;
+  }
+
+  /**
+   * A context for one handshake with the identity the kernel named (tlshd: a DER certificate and a DER
+   * private key, each from the keyring when its serial is given, else from the file). Key material is
+   * wiped from our Buffers once OpenSSL holds it. An Error: why not (the handshake is refused).
+   */
+  #keyringContext(role: 'client' | 'server', pair: { cert: number | undefined; privkey: number | undefined }, base: Record<string, unknown>): TlsContext | Error {
+    const side = role === 'client' ? this.#config.client : this.#config.server;
+    const options = this.#baseOptions(role);
+    const wipe: Buffer[] = [];
+    try {
+      if ((pair.cert ?? 0) !== 0) {
+        const der = this.#keys.read(pair.cert!);
+        wipe.push(der);
+        options.cert = certificatePem(der, pair.cert!);
+      } else if (side.cert !== undefined) {
+        options.cert = side.cert;
+      }
+      if ((pair.privkey ?? 0) !== 0) {
+        const der = this.#keys.read(pair.privkey!);
+        wipe.push(der);
+        const pem = privateKeyPem(der, pair.privkey!);
+        wipe.push(pem);
+        options.key = pem;
+      } else if (side.key !== undefined) {
+        options.key = side.key;
+      }
+      const context = new TlsContext(options, `[authenticate.${role}] (keyring certificate ${pair.cert ?? 0}, private key ${pair.privkey ?? 0})`);
+      this.#emitLog({ level: 'debug', msg: 'using the kernel keyring identity', ...base, cert: pair.cert ?? null, privkey: pair.privkey ?? null });
+      return context;
+    } catch (error) {
+      return error as Error;
+    } finally {
+      for (const b of wipe) b.fill(0);
+    }
+  }
+
+  /**
+   * A PSK ClientHello context for one identity key, as tlshd: the key's description is the PSK
+   * identity, its payload the raw key; an NVMe identity names its hash. An Error: why not.
+   */
+  #pskContext(serial: number, base: Record<string, unknown>): TlsContext | Error {
+    let key: Buffer | undefined;
+    try {
+      const identity = keyDescription(this.#keys.describe(serial));
+      const hash = pskHash(identity);
+      if (hash === null) return new Error(`PSK key ${serial}: invalid NVMe identity ${JSON.stringify(identity)} (hash must be 01 or 02)`);
+      // The library binds an external PSK to SHA-256 (TLS_AES_128_GCM_SHA256).
+      if (hash !== 'SHA256') return new Error(`PSK key ${serial}: ${hash} PSKs are not supported by rpctls agent (identity ${JSON.stringify(identity)})`);
+      key = this.#keys.read(serial);
+      const options = this.#baseOptions('client');
+      options.psk = { identity, key };
+      const context = new TlsContext(options, `PSK key ${serial}`);
+      this.#emitLog({ level: 'debug', msg: 'using a PSK from the kernel keyring', ...base, serial, identity });
+      return context;
+    } catch (error) {
+      return error as Error;
+    } finally {
+      key?.fill(0);
+    }
+  }
+
+  #baseOptions(role: 'client' | 'server'): TlsContextOptions {
     const config = this.#config;
     const side = role === 'client' ? config.client : config.server;
     const options: TlsContextOptions = {
@@ -354,8 +541,6 @@ export class HandshakeAgent extends EventEmitter {
     if (side.ca !== undefined) options.ca = side.ca;
     // Built per reload, so a replaced CRL file applies to the handshakes after SIGHUP.
     if (side.crl !== undefined) options.crl = side.crl;
-    if (presentCert && side.cert !== undefined) options.cert = side.cert;
-    if (presentCert && side.key !== undefined) options.key = side.key;
     const keylogFile = config.keylogFile;
     if (keylogFile !== undefined) {
       options.keylog = (line) => {
@@ -366,14 +551,6 @@ export class HandshakeAgent extends EventEmitter {
         }
       };
     }
-    let context: TlsContext | Error;
-    try {
-      context = new TlsContext(options, `[authenticate.${role}]`);
-    } catch (error) {
-      context = error as Error;
-    }
-    this.#contexts.set(key, context);
-    if (context instanceof Error) throw context;
-    return context;
+    return options;
   }
 }

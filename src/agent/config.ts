@@ -12,6 +12,9 @@
 //   x509.crl = ...                 (optional: client certificates it revokes are refused)
 //   x509.certificate = ...
 //   x509.private_key = ...
+//   [authenticate]
+//   keyrings = mykeys;otherkeys    (keyrings linked into the session keyring: ServerHello PSKs are
+//                                   searched there; .nvme, .nfs and .nfsd are always linked)
 //   [debug]
 //   loglevel = 1                   (>= 1 logs debug lines too)
 //   keylog = /path                 (rpctls addition: SSLKEYLOGFILE-format key log; off by default)
@@ -38,7 +41,9 @@ export interface AgentConfig {
   logLevel: number;
   keylogFile: string | undefined;
   handshakeTimeoutMs: number;
-  /** tlshd keys this agent knows but does not use (`[authenticate] keyrings`), logged at load. */
+  /** `[authenticate] keyrings`: keyring names to link into the session keyring (GLib list, ';'). */
+  keyrings: string[];
+  /** tlshd keys this agent knows but does not use (x509.pq.*, [debug] tls/nl), logged at load. */
   unsupported: string[];
   /**
    * Logged as warnings at load: unknown keys and sections (typos, named with the nearest known one) and
@@ -88,17 +93,16 @@ const SIDE_KEYS = new Set(['x509.truststore', 'x509.crl', 'x509.certificate', 'x
 const KNOWN: Readonly<Record<string, readonly string[]>> = {
   'authenticate.client': [...SIDE_KEYS],
   'authenticate.server': [...SIDE_KEYS],
+  authenticate: ['keyrings'],
   debug: ['loglevel', 'keylog'],
   rpctls: ['handshake_timeout_ms'],
 };
 /**
  * tlshd (up to 1.4) keys this agent does not use: reported as "not supported", never as typos.
- * keyrings: kernel keyrings hold no identities for us (certificates come from files);
  * x509.pq.*: a second (post-quantum) identity; tls/nl: GnuTLS and netlink
  * debug levels of tlshd.
  */
 const TLSHD_UNSUPPORTED: Readonly<Record<string, readonly string[]>> = {
-  authenticate: ['keyrings'],
   'authenticate.client': ['x509.pq.certificate', 'x509.pq.private_key'],
   'authenticate.server': ['x509.pq.certificate', 'x509.pq.private_key'],
   debug: ['tls', 'nl'],
@@ -195,11 +199,13 @@ export function parseAgentConfig(text: string, file: string): AgentConfig {
   const debug = groups.get('debug');
   const rpctls = groups.get('rpctls');
   const keylog = debug?.get('keylog')?.value;
+  const keyrings = (groups.get('authenticate')?.get('keyrings')?.value ?? '').split(';').map((k) => k.trim()).filter((k) => k !== '');
   return {
     client,
     server,
     logLevel: integer(debug?.get('loglevel'), 'loglevel', file, 0, 10, 0),
     keylogFile: keylog ? keylog : undefined,
+    keyrings,
     handshakeTimeoutMs: integer(rpctls?.get('handshake_timeout_ms'), 'handshake_timeout_ms', file, 100, 600_000, 10_000),
     unsupported,
     warnings,

@@ -41,8 +41,11 @@ export interface TlsContextOptions {
    * session on it has no certificates (`tlsInfo.psk` is true). A server given `psk` needs no `cert`;
    * with one, clients without the PSK still get a certificate handshake. A server with a PSK picks the
    * suite in its own order (SHA-256 suites first by default): under a SHA-384 suite the PSK cannot be used.
+   * Server on Linux, `{ keyring: 'session' }`: the key is looked up per handshake in this process's
+   * session keyring by the identity the client offers, as tlshd does: a `psk` key whose description is
+   * the identity, else a `user` key; its payload is the PSK (`tlsInfo.pskKeySerial` names the key).
    */
-  psk?: TlsPsk;
+  psk?: TlsPsk | TlsPskKeyring;
   /** Server: ask for a client certificate (default: true when `ca` is given). */
   requestCert?: boolean;
   /** Server: refuse clients without a certificate. */
@@ -81,6 +84,11 @@ export interface TlsPsk {
   identity: string;
   /** The key: 16 to 64 bytes. */
   key: Buffer;
+}
+
+export interface TlsPskKeyring {
+  /** Server: the PSK is the session keyring's key named by the client's identity. */
+  keyring: 'session';
 }
 
 export interface RekeyLimits {
@@ -212,7 +220,7 @@ export class TlsContext {
     if (raw.passphrase !== undefined && key === undefined) {
       throw new InvalidOptionError(name('key'), `given with ${name('passphrase')} (the encrypted private key)`, undefined);
     }
-    const psk = pskOption(raw.psk, name('psk'));
+    const psk = pskOption(raw.psk, name('psk'), isServer);
     if (isServer && cert === undefined && psk === undefined) {
       throw new InvalidOptionError(name('cert'), 'a PEM certificate (a server must present one, unless it takes a psk)', undefined);
     }
@@ -255,7 +263,9 @@ export class TlsContext {
     if (raw.passphrase !== undefined) native.passphrase = raw.passphrase;
     if (ca !== undefined) native.ca = ca;
     if (crl !== undefined) native.crl = crl;
-    if (psk !== undefined) {
+    if (psk !== undefined && 'keyring' in psk) {
+      native.pskKeyring = true;
+    } else if (psk !== undefined) {
       native.pskIdentity = psk.identity;
       native.pskKey = psk.key;
     }
@@ -294,11 +304,18 @@ export class TlsContext {
 
 const MAX_LIMIT = Number.MAX_SAFE_INTEGER;
 
-function pskOption(value: unknown, name: string): TlsPsk | undefined {
+function pskOption(value: unknown, name: string, isServer: boolean): TlsPsk | TlsPskKeyring | undefined {
   if (value === undefined) return undefined;
-  const expectation = '{ identity: string, key: Buffer }';
+  const expectation = isServer ? "{ identity: string, key: Buffer } or { keyring: 'session' }" : '{ identity: string, key: Buffer }';
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new InvalidOptionError(name, expectation, value);
   const o = value as Record<string, unknown>;
+  if (isServer && 'keyring' in o) {
+    for (const key of Object.keys(o)) {
+      if (key !== 'keyring') throw new InvalidOptionError(`${name}.${key}`, `absent (${name} takes ${expectation})`, o[key]);
+    }
+    if (o.keyring !== 'session') throw new InvalidOptionError(`${name}.keyring`, "'session'", o.keyring);
+    return { keyring: 'session' };
+  }
   for (const key of Object.keys(o)) {
     if (key !== 'identity' && key !== 'key') throw new InvalidOptionError(`${name}.${key}`, `absent (${name} takes ${expectation})`, o[key]);
   }

@@ -38,6 +38,8 @@ export interface NativeTlsInfo {
   authMode: 'tls' | 'mtls';
   /** The session was established with the configured TLS 1.3 external PSK (no certificates). */
   psk: boolean;
+  /** Server with `psk: { keyring: 'session' }`: the serial of the kernel key that gave the PSK, else null. */
+  pskKeySerial?: number | null;
   peerVerified: boolean;
   verifyError?: string;
   peerCertificate: Buffer | null;

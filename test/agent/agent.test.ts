@@ -4,6 +4,8 @@
 // UML runner) plaintext written to it must come out decrypted at the TLS peer and back. On a host
 // without kernel TLS the agent must refuse with DONE EIO, since a kernel socket has no userspace
 // fallback. The real netlink family is exercised by the interop harness (Linux 6.12).
+import { execFileSync, spawn } from 'node:child_process';
+import { createPrivateKey, randomBytes, X509Certificate } from 'node:crypto';
 import { fstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,8 +16,9 @@ import test from 'ava';
 import { DoneStatus, type HandshakeOutcome, HandshakeAgent, type HandshakeTransport, PEER_ID_PLACEHOLDER } from '../../src/agent/agent.js';
 import { type AgentConfig, AgentConfigError, loadAgentConfig, parseAgentConfig, resolveConfigPath } from '../../src/agent/config.js';
 import type { HandshakeRequest } from '../../src/agent/handshake-netlink.js';
+import { addKey, kernelKeyring, type KeyringAccess, KeyringError, KeySpec } from '../../src/agent/keyring.js';
 import { connectTlsStream, type TlsStream, type TlsStreamOptions } from '../../src/tls/tls-stream.js';
-import { clientOptions, expectKtls, makeCerts, serverOptions, streamOptions } from '../native/helpers.js';
+import { clientOptions, expectKtls, makeCerts, openSslAcceptPort, serverOptions, streamOptions } from '../native/helpers.js';
 import { makeCrlPki } from '../helpers/crl.js';
 import { readExactly } from '../helpers/read.js';
 
@@ -23,6 +26,7 @@ const certs = makeCerts();
 // The openssl CLI runs synchronously: made before any test starts its timers (netlink and handshake timeouts).
 test.before(() => {
   makeCrlPki();
+  keyringIdentities();
 });
 const dir = mkdtempSync(join(tmpdir(), 'rpctls-agent-'));
 process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -89,7 +93,7 @@ class FakeKernel implements HandshakeTransport {
   }
 }
 
-async function startAgent(kernel: FakeKernel, cfg = config(), extra: { once?: boolean } = {}): Promise<{ agent: HandshakeAgent; logs: Record<string, unknown>[]; outcomes: HandshakeOutcome[] }> {
+async function startAgent(kernel: FakeKernel, cfg = config(), extra: { once?: boolean; keyring?: KeyringAccess } = {}): Promise<{ agent: HandshakeAgent; logs: Record<string, unknown>[]; outcomes: HandshakeOutcome[] }> {
   const logs: Record<string, unknown>[] = [];
   const agent = await HandshakeAgent.start({
     config: cfg,
@@ -145,7 +149,8 @@ test('tlshd configuration: both sides, debug and rpctls keys; errors name the fi
   t.is(cfg.logLevel, 2);
   t.is(cfg.keylogFile, '/tmp/x.keylog');
   t.is(cfg.handshakeTimeoutMs, 3000);
-  t.deepEqual(cfg.unsupported, ['[debug] nl', '[authenticate] keyrings'], 'tlshd keys not used here: "not supported", not typos');
+  t.deepEqual(cfg.unsupported, ['[debug] nl'], 'tlshd keys not used here: "not supported", not typos');
+  t.deepEqual(cfg.keyrings, ['a', 'b'], '[authenticate] keyrings: a GLib string list');
   t.false(cfg.warnings.some((w) => /unknown/.test(w)), cfg.warnings.join(' | '));
 
   const missing = t.throws(() => parseAgentConfig('[authenticate.server]\nx509.certificate = /nonexistent.pem\nx509.private_key = /nonexistent.key\n', 'my.conf'), { instanceOf: AgentConfigError });
@@ -171,7 +176,8 @@ test('unknown keys and sections are warned about by name with the nearest known 
     '[debug] unknown key frobnicate (line 8) (ignored)',
     'unknown section [mystery] (its 1 key(s) are ignored)',
   ]);
-  t.deepEqual(cfg.unsupported, ['[authenticate.client] x509.pq.certificate', '[authenticate] keyrings']);
+  t.deepEqual(cfg.unsupported, ['[authenticate.client] x509.pq.certificate']);
+  t.deepEqual(cfg.keyrings, ['.nfs']);
   t.is(cfg.client.ca, undefined, 'the misspelt truststore was not read');
   t.is(cfg.logLevel, 0);
 });
@@ -199,10 +205,10 @@ test('reload re-reads the file: the new file\'s typo and "not supported" warning
   const { agent, logs } = await startAgent(kernel, loadAgentConfig(file));
   try {
     t.false(logs.some((l) => /unknown key /.test(String(l.msg))), JSON.stringify(logs));
-    writeFileSync(file, '[debug]\nloglevel = 1\n[authenticate.client]\nx509.certficate = /x.pem\n[authenticate]\nkeyrings = .nfs\n');
+    writeFileSync(file, '[debug]\nloglevel = 1\n[authenticate.client]\nx509.certficate = /x.pem\nx509.pq.certificate = /pq.pem\n');
     agent.reload(loadAgentConfig(file));
     t.true(logs.some((l) => l.level === 'warn' && l.msg === '[authenticate.client] unknown key x509.certficate (line 4): did you mean x509.certificate? (ignored)'), JSON.stringify(logs));
-    t.true(logs.some((l) => l.level === 'warn' && /not supported/.test(String(l.msg)) && l.item === '[authenticate] keyrings'));
+    t.true(logs.some((l) => l.level === 'warn' && /not supported/.test(String(l.msg)) && l.item === '[authenticate.client] x509.pq.certificate'));
     t.true(logs.some((l) => l.msg === 'configuration reloaded'));
   } finally {
     await agent.close();
@@ -347,17 +353,18 @@ test('ServerHello request whose peer closes before its ClientHello: DONE ETIMEDO
   }
 });
 
-test('PSK and a missing server certificate are refused with their own status; --once serves one', async (t) => {
+test('an unknown auth-mode and a missing server certificate are refused with their own status; --once serves one', async (t) => {
   const kernel = new FakeKernel();
   const noServer = parseAgentConfig(`[authenticate.client]\nx509.truststore = ${join(certs.dir, 'ca.pem')}\n`, 'client-only.conf');
   const { agent } = await startAgent(kernel, noServer, { once: true });
   const a = await kernelSocket();
   const b = await kernelSocket();
   try {
-    kernel.submit(request(a.fd, 'client', { authMode: 'psk', peerIdentities: [1234] }));
+    kernel.submit(request(a.fd, 'server', { authMode: 9 }));
     const outcome = await agent.onceResult!;
-    t.is(outcome.status, DoneStatus.EOPNOTSUPP);
+    t.is(outcome.status, DoneStatus.EINVAL);
     t.is(outcome.error?.code, 'ERR_AGENT_UNSUPPORTED');
+    t.regex(outcome.error?.message ?? '', /unknown auth-mode 9/);
     // Once: the second request is not taken.
     kernel.submit(request(b.fd, 'server'));
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -552,4 +559,319 @@ x509.private_key = ${pki.file('server.key')}
   writeFileSync(damaged, '-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n');
   writeFileSync(notCrl, `[authenticate.server]\nx509.crl = ${damaged}\n`);
   t.regex(t.throws(() => loadAgentConfig(notCrl), { instanceOf: AgentConfigError })?.message ?? '', /not-crl\.conf:2: x509\.crl .*damaged-crl\.pem: must be PEM CRLs OpenSSL can load/);
+});
+
+// ---- identities from kernel keyrings (tlshd's keyring.c) ----------------------------------------
+
+/** The kernel's keys in memory: serials, "type;uid;gid;perm;description", payloads; records links. */
+class FakeKeyring implements KeyringAccess {
+  readonly keys = new Map<number, { type: string; description: string; payload: Buffer }>();
+  readonly keyrings = new Map<string, number>();
+  readonly links: string[] = [];
+  readonly reads: Buffer[] = [];
+  #next = 1000;
+
+  add(type: string, description: string, payload: Buffer): number {
+    const serial = this.#next++;
+    this.keys.set(serial, { type, description, payload });
+    if (type === 'keyring') this.keyrings.set(description, serial);
+    return serial;
+  }
+  #get(serial: number, operation: string): { type: string; description: string; payload: Buffer } {
+    const key = this.keys.get(serial);
+    if (!key) throw new KeyringError(`${operation} ${serial}: ENOKEY`, { operation, serial, errno: 126, errnoName: 'ENOKEY' });
+    return key;
+  }
+  read(serial: number): Buffer {
+    const copy = Buffer.from(this.#get(serial, 'KEYCTL_READ').payload);
+    this.reads.push(copy);
+    return copy;
+  }
+  describe(serial: number): string {
+    const key = this.#get(serial, 'KEYCTL_DESCRIBE');
+    return `${key.type};0;0;3f010000;${key.description}`;
+  }
+  link(serial: number, keyring: number): void {
+    this.links.push(`link ${serial} ${keyring}`);
+  }
+  unlink(serial: number, keyring: number): void {
+    this.links.push(`unlink ${serial} ${keyring}`);
+  }
+  search(): number | null {
+    return null;
+  }
+  findKeyring(description: string): number | null {
+    return this.keyrings.get(description) ?? null;
+  }
+}
+
+let identities: { client: { certDer: Buffer; keyDer: Buffer }; server: { certDer: Buffer; keyDer: Buffer } } | undefined;
+function keyringIdentities(): NonNullable<typeof identities> {
+  identities ??= {
+    client: keyringIdentity('kr-client', '/O=keyring/CN=rpctls keyring client', 'extendedKeyUsage=clientAuth\n'),
+    server: keyringIdentity('kr-server', '/O=keyring/CN=localhost', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n'),
+  };
+  return identities;
+}
+
+/** An identity the configuration file does not have: same CA, another subject. */
+function keyringIdentity(name: string, subject: string, extensions: string): { certDer: Buffer; keyDer: Buffer } {
+  const run = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: certs.dir, stdio: 'pipe' });
+  };
+  run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
+  writeFileSync(join(certs.dir, `${name}.ext`), extensions);
+  run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-out', `${name}.pem`, '-extfile', `${name}.ext`);
+  return {
+    certDer: Buffer.from(new X509Certificate(readFileSync(join(certs.dir, `${name}.pem`))).raw),
+    // tlshd reads DER only; PKCS#8 as `openssl pkcs8 -topk8 -outform DER` writes it.
+    keyDer: createPrivateKey(readFileSync(join(certs.dir, `${name}.key`))).export({ format: 'der', type: 'pkcs8' }),
+  };
+}
+
+test('x509 requests naming certificate and private key serials: that identity replaces the file\'s, on both sides; the payloads are wiped after use', async (t) => {
+  const keyring = new FakeKeyring();
+  const { client, server } = keyringIdentities();
+  const clientPair = { cert: keyring.add('user', 'client cert', client.certDer), privkey: keyring.add('user', 'client key', client.keyDer) };
+  const serverPair = { cert: keyring.add('user', 'server cert', server.certDer), privkey: keyring.add('user', 'server key', server.keyDer) };
+  const kernel = new FakeKernel();
+  const logs: Record<string, unknown>[] = [];
+  const agent = await HandshakeAgent.start({ config: config('[debug]\nloglevel = 1\n'), log: (e) => logs.push(e), keyring, transport: async (onReady) => ((kernel.onReady = onReady), kernel) });
+  const c = await kernelSocket();
+  const s = await kernelSocket();
+  try {
+    const tlsServer = connectTlsStream(c.peer, serverOptions({ kernelTls: 'off' }));
+    const tlsClient = connectTlsStream(s.peer, clientOptions({ kernelTls: 'off', servername: 'localhost', cert: certs.clientCert, key: certs.clientKey }));
+    kernel.submit(request(c.fd, 'client', { peername: 'localhost', certificates: [clientPair] }));
+    kernel.submit(request(s.fd, 'server', { certificates: [serverPair] }));
+    await kernel.waitDone(2);
+    const [srv, cli] = await Promise.all([tlsServer, tlsClient]);
+    t.regex(srv.tlsInfo?.peerX509?.subject ?? '', /O=keyring\s+CN=rpctls keyring client/, 'the TLS server saw the keyring client certificate');
+    t.regex(cli.tlsInfo?.peerX509?.subject ?? '', /O=keyring\s+CN=localhost/, 'the TLS client saw the keyring server certificate');
+    t.true(logs.some((l) => l.msg === 'using the kernel keyring identity' && l.cert === clientPair.cert && l.privkey === clientPair.privkey));
+    t.is(keyring.reads.length, 4);
+    t.true(keyring.reads.every((b) => b.every((byte) => byte === 0)), 'every payload read is wiped');
+    for (const done of kernel.dones) t.is(done.status, expectKtls ? DoneStatus.OK : DoneStatus.EIO);
+    srv.destroy();
+    cli.destroy();
+  } finally {
+    for (const x of [c, s]) {
+      x.kernelSide.destroy();
+      x.peer.destroy();
+    }
+    await agent.close();
+  }
+  // A serial that is no key: refused (EACCES), the message names it; the file's identity is not used instead.
+  const kernel2 = new FakeKernel();
+  const second = await HandshakeAgent.start({ config: config(), log: () => {}, keyring, transport: async (onReady) => ((kernel2.onReady = onReady), kernel2) });
+  const outcomes: HandshakeOutcome[] = [];
+  second.on('handshake', (o: HandshakeOutcome) => outcomes.push(o));
+  const d = await kernelSocket();
+  try {
+    kernel2.submit(request(d.fd, 'client', { certificates: [{ cert: 4242, privkey: clientPair.privkey }] }));
+    await kernel2.waitDone(1);
+    t.is(kernel2.dones[0]!.status, DoneStatus.EACCES);
+    t.regex(outcomes[0]?.error?.message ?? '', /KEYCTL_READ 4242: ENOKEY/);
+  } finally {
+    d.kernelSide.destroy();
+    d.peer.destroy();
+    await second.close();
+  }
+});
+
+test('PSK ClientHello: the peer identity key gives the PSK (description = identity, payload = key); DONE reports its serial', async (t) => {
+  const keyring = new FakeKeyring();
+  const identity = 'NVMe0R01 nqn.2014-08.org.nvmexpress:uuid:host nqn.rpctls:subsys';
+  const key = randomBytes(32);
+  const serial = keyring.add('psk', identity, key);
+  const ring = keyring.add('keyring', '.nvme', Buffer.alloc(0));
+  const kernel = new FakeKernel();
+  const { agent, outcomes } = await startAgent(kernel, config('[authenticate]\nkeyrings = mine\n'), { keyring });
+  const k = await kernelSocket();
+  try {
+    t.true(keyring.links.includes(`link ${ring} -3`), 'the consumers\' keyrings are linked into the session keyring at start');
+    // The TLS server knows the PSK by its identity, and has no certificate at all.
+    const tlsServer = connectTlsStream(k.peer, streamOptions('server', { kernelTls: 'off', alpn: 'off', psk: { identity, key } }));
+    kernel.submit(request(k.fd, 'client', { authMode: 'psk', peerIdentities: [serial], keyring: ring }));
+    await kernel.waitDone(1);
+    const srv = await tlsServer;
+    t.true(srv.tlsInfo?.psk, 'the session stands on the keyring PSK');
+    t.deepEqual(keyring.links.slice(-2), [`link ${ring} -3`, `unlink ${ring} -3`], 'the request keyring is in the session keyring for the handshake only');
+    t.true(keyring.reads.every((b) => b.every((byte) => byte === 0)), 'the PSK read is wiped');
+    if (expectKtls) {
+      t.is(kernel.dones[0]!.status, DoneStatus.OK);
+      t.deepEqual(kernel.dones[0]!.remoteAuth, [serial], 'PSK: the same identity both ends (as tlshd)');
+      t.is(outcomes[0]?.authMode, 'psk');
+      await assertKernelCarriesData(t, k.kernelSide, srv);
+    } else {
+      t.is(kernel.dones[0]!.status, DoneStatus.EIO);
+    }
+    srv.destroy();
+  } finally {
+    k.kernelSide.destroy();
+    k.peer.destroy();
+    await agent.close();
+  }
+});
+
+/** A socket connected to `port` that libuv never reads (paused before it connects), and an fd copy for the agent. */
+async function unreadConnection(port: number): Promise<{ socket: net.Socket; fd: number }> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.pause();
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const { loadNative } = await import('../../src/tls/native.js');
+  return { socket, fd: loadNative().dup((socket as unknown as { _handle: { fd: number } })._handle.fd) };
+}
+
+test('PSK ClientHello against openssl s_server -psk -nocert: the keyring PSK is accepted, a wrong one refused', async (t) => {
+  const keyring = new FakeKeyring();
+  const identity = 'rpctls-agent-psk';
+  const key = randomBytes(32);
+  const good = keyring.add('user', identity, key);
+  const wrong = keyring.add('user', identity, randomBytes(32));
+  const kernel = new FakeKernel();
+  const { agent, outcomes } = await startAgent(kernel, config(), { keyring });
+  try {
+    for (const [serial, what] of [[good, 'right key'], [wrong, 'wrong key']] as const) {
+      // No session tickets: a post-handshake message on a kernel TLS socket reads as EIO to a plain read()
+      // (a kernel consumer takes them with recvmsg and TLS_GET_RECORD_TYPE).
+      const server = spawn('openssl', ['s_server', '-tls1_3', '-accept', '127.0.0.1:0', '-nocert', '-psk', key.toString('hex'), '-psk_identity', identity, '-rev', '-naccept', '1', '-num_tickets', '0']);
+      let errors = '';
+      server.stderr!.on('data', (d: Buffer) => (errors += d.toString()));
+      const { socket, fd } = await unreadConnection(await openSslAcceptPort(server.stdout!));
+      try {
+        const n = kernel.dones.length;
+        kernel.submit(request(fd, 'client', { authMode: 'psk', peerIdentities: [serial] }));
+        await kernel.waitDone(n + 1);
+        const done = kernel.dones[n]!;
+        if (serial === wrong) {
+          t.is(done.status, DoneStatus.EACCES, `${what}: ${JSON.stringify(outcomes[n])}`);
+          t.deepEqual(done.remoteAuth, []);
+        } else if (expectKtls) {
+          t.is(done.status, DoneStatus.OK, `${what}: ${JSON.stringify(outcomes[n])} ${errors}`);
+          t.deepEqual(done.remoteAuth, [serial]);
+          // The kernel's socket now speaks plaintext; s_server -rev answers reversed lines.
+          socket.resume();
+          const reply = readExactly(socket, 6);
+          socket.write('hello\n');
+          t.is((await reply)[0].toString(), 'olleh\n');
+        } else {
+          // The handshake completed: only installing kernel TLS failed (this host has none).
+          t.is(done.status, DoneStatus.EIO, `${what}: ${JSON.stringify(outcomes[n])} ${errors}`);
+          t.is(outcomes[n]?.error?.code, 'ERR_TLS_KTLS');
+        }
+      } finally {
+        socket.destroy();
+        server.kill();
+      }
+    }
+  } finally {
+    await agent.close();
+  }
+});
+
+test('keyring identities from this kernel\'s own keyring (user keys holding DER), no stand-in', async (t) => {
+  const { client } = keyringIdentities();
+  let cert: number;
+  try {
+    cert = addKey('user', `rpctls agent test cert ${process.pid}`, client.certDer, KeySpec.SESSION);
+  } catch (error) {
+    // A kernel without CONFIG_KEYS: the agent's keyring calls fail coded; covered by the stand-in tests.
+    t.is((error as KeyringError).errnoName, 'ENOSYS');
+    return;
+  }
+  const privkey = addKey('user', `rpctls agent test key ${process.pid}`, client.keyDer, KeySpec.SESSION);
+  const kernel = new FakeKernel();
+  const { agent } = await startAgent(kernel);
+  const k = await kernelSocket();
+  try {
+    const tlsServer = connectTlsStream(k.peer, serverOptions({ kernelTls: 'off' }));
+    kernel.submit(request(k.fd, 'client', { peername: 'localhost', certificates: [{ cert, privkey }] }));
+    await kernel.waitDone(1);
+    const srv = await tlsServer;
+    t.regex(srv.tlsInfo?.peerX509?.subject ?? '', /CN=rpctls keyring client/);
+    t.is(kernel.dones[0]!.status, expectKtls ? DoneStatus.OK : DoneStatus.EIO);
+    srv.destroy();
+  } finally {
+    k.kernelSide.destroy();
+    k.peer.destroy();
+    await agent.close();
+    kernelKeyring().unlink(cert, KeySpec.SESSION);
+    kernelKeyring().unlink(privkey, KeySpec.SESSION);
+  }
+});
+
+test('PSK ClientHello refusals: no identity, an invalid or SHA-384 NVMe identity, a missing key', async (t) => {
+  const keyring = new FakeKeyring();
+  const invalid = keyring.add('psk', 'NVMe0R03 nqn.host nqn.subsys', randomBytes(32));
+  const sha384 = keyring.add('psk', 'NVMe1R02 nqn.host nqn.subsys', randomBytes(48));
+  const kernel = new FakeKernel();
+  const { agent, outcomes } = await startAgent(kernel, config(), { keyring });
+  const sockets = await Promise.all([kernelSocket(), kernelSocket(), kernelSocket(), kernelSocket()]);
+  try {
+    const cases = [[[], /without a PSK identity/], [[invalid], /invalid NVMe identity/], [[sha384], /SHA384 PSKs are not supported/], [[777], /KEYCTL_DESCRIBE 777: ENOKEY/]] as const;
+    for (const [i, [ids, message]] of cases.entries()) {
+      kernel.submit(request(sockets[i]!.fd, 'client', { authMode: 'psk', peerIdentities: [...ids] }));
+      await kernel.waitDone(i + 1);
+      t.is(kernel.dones[i]!.status, DoneStatus.EIO, String(message));
+      t.is(outcomes[i]?.error?.code, 'ERR_AGENT_PSK');
+      t.regex(outcomes[i]?.error?.message ?? '', message);
+    }
+  } finally {
+    for (const s of sockets) {
+      s.kernelSide.destroy();
+      s.peer.destroy();
+    }
+    await agent.close();
+  }
+});
+
+test('PSK ServerHello: the client\'s identity names a key in the session keyring (this kernel\'s); DONE reports its serial; an unknown identity is refused', async (t) => {
+  const identity = `NVMe0R01 nqn.rpctls:host:${process.pid} nqn.rpctls:subsys`;
+  const key = randomBytes(32);
+  let serial: number;
+  try {
+    serial = addKey('user', identity, key, KeySpec.SESSION);
+  } catch (error) {
+    t.is((error as KeyringError).errnoName, 'ENOSYS', 'only a kernel without keyrings may skip this');
+    return;
+  }
+  const kernel = new FakeKernel();
+  const { agent, outcomes } = await startAgent(kernel);
+  const good = await kernelSocket();
+  const unknown = await kernelSocket();
+  try {
+    const tlsClient = connectTlsStream(good.peer, streamOptions('client', { kernelTls: 'off', alpn: 'off', psk: { identity, key } }));
+    kernel.submit(request(good.fd, 'server', { authMode: 'psk' }));
+    await kernel.waitDone(1);
+    const cli = await tlsClient;
+    t.true(cli.tlsInfo?.psk, 'the session stands on the keyring PSK');
+    t.is(cli.tlsInfo?.peerCertificate, null, 'no certificate offered');
+    if (expectKtls) {
+      t.is(kernel.dones[0]!.status, DoneStatus.OK);
+      t.deepEqual(kernel.dones[0]!.remoteAuth, [serial], 'the PSK key serial, as tlshd reports it');
+      t.is(outcomes[0]?.authMode, 'psk');
+      await assertKernelCarriesData(t, good.kernelSide, cli);
+    } else {
+      t.is(kernel.dones[0]!.status, DoneStatus.EIO);
+    }
+    cli.destroy();
+    // An identity the keyring does not have: no PSK, and no certificate to fall back to.
+    const refused = connectTlsStream(unknown.peer, streamOptions('client', { kernelTls: 'off', alpn: 'off', psk: { identity: `${identity} unknown`, key } }));
+    kernel.submit(request(unknown.fd, 'server', { authMode: 'psk' }));
+    await kernel.waitDone(2);
+    await t.throwsAsync(refused);
+    t.is(kernel.dones[1]!.status, DoneStatus.EACCES, JSON.stringify(outcomes[1]));
+    t.deepEqual(kernel.dones[1]!.remoteAuth, []);
+  } finally {
+    for (const s of [good, unknown]) {
+      s.kernelSide.destroy();
+      s.peer.destroy();
+    }
+    await agent.close();
+    kernelKeyring().unlink(serial, KeySpec.SESSION);
+  }
 });

@@ -132,3 +132,23 @@ test('psk option validation: shape, identity and key sizes; the key never echoed
   const noCert = t.throws(() => new TlsContext({ role: 'server' }), { instanceOf: InvalidOptionError });
   t.regex(noCert?.message ?? '', /unless it takes a psk/);
 });
+
+test('a PSK server that also requests client certificates (ca given) still takes the PSK', async (t) => {
+  const certs = makeCerts();
+  const [c, s] = await tcpPair();
+  const server = new TlsContext({ role: 'server', kernelTls: 'off', alpn: 'off', psk: { identity, key }, ca: certs.ca, requestCert: true });
+  const [a, b] = await Promise.all([connectTlsStream(c, { context: client() }), connectTlsStream(s, { context: server })]);
+  t.true(a.tlsInfo!.psk && b.tlsInfo!.psk, 'no "session id context uninitialized" refusal');
+  a.destroy();
+  b.destroy();
+});
+
+test("psk { keyring: 'session' }: servers only, the value 'session' only", (t) => {
+  const server = (psk: unknown): InvalidOptionError | undefined =>
+    t.throws(() => new TlsContext({ role: 'server', psk } as TlsContextOptions, 'tls.'), { instanceOf: InvalidOptionError });
+  t.regex(server({ keyring: 'user' })?.message ?? '', /tls\.psk\.keyring must be 'session'/);
+  t.is(server({ keyring: 'session', identity })?.option, 'tls.psk.identity');
+  const client = t.throws(() => new TlsContext({ role: 'client', psk: { keyring: 'session' } } as TlsContextOptions, 'tls.'), { instanceOf: InvalidOptionError });
+  t.is(client?.option, 'tls.psk.keyring', 'a client offers a PSK it holds');
+  t.notThrows(() => new TlsContext({ role: 'server', psk: { keyring: 'session' } }), 'a keyring PSK server needs no certificate');
+});
