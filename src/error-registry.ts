@@ -61,6 +61,7 @@ import {
   TlsKtlsError,
   TlsProtocolError,
   TlsSyscallError,
+  TlsCertificateParseError,
   TlsTakeoverError,
   TlsNativeMissingError,
 } from './tls/errors.js';
@@ -203,6 +204,7 @@ export const ERROR_CODES: readonly ErrorCodeEntry[] = [
   { code: 'ERR_TLS_PROTOCOL', class: TlsProtocolError, layer: 'tls', message: 'a record or message TLS does not allow here: <what>', fields: ['reason', 'violation', 'recordType', 'handshakeType', 'sentAlert'], note: 'kernel mode: `violation` names what was wrong with a control record and `sentAlert` the alert sent before closing' },
   { code: 'ERR_TLS_INVALID_CONFIG', class: TlsError, layer: 'tls', message: 'OpenSSL refused the TLS configuration (<option>: <problem>) (OpenSSL: <reason>)', fields: [], note: 'bad PEM, a key that does not match its certificate and unknown suites are InvalidOptionErrors naming the option; this is for what is left' },
   { code: 'ERR_TLS_SYSCALL', class: TlsSyscallError, layer: 'tls', message: '<syscall> failed: <errno name> (<strerror>)', fields: ['syscall', 'errno', 'errnoName'] },
+  { code: 'ERR_TLS_CERTIFICATE_PARSE', class: TlsCertificateParseError, layer: 'tls', message: 'certificate DER: <truncated | bad length | bad otherName>', fields: [], note: '`peerIdentityOf` on bytes that are no certificate' },
   { code: 'ERR_TLS_TAKEOVER', class: TlsTakeoverError, layer: 'tls', message: '<why the socket cannot be handed to TLS>', fields: [], note: 'no fd, unread bytes, queued writes' },
   { code: 'ERR_TLS_INVALID_PEM', class: TlsError, layer: 'tls', message: '<what> is not valid PEM: <OpenSSL reason>', fields: [] },
   { code: 'ERR_TLS_INVALID_STATE', class: TlsError, layer: 'tls', message: 'write|shutdown while not open or with a write pending', fields: [] },

@@ -81,6 +81,7 @@ export {
   TlsProtocolError,
   TlsSyscallError,
   TlsTakeoverError,
+  TlsCertificateParseError,
   TlsNativeMissingError,
 } from './tls/errors.js';
 export { StartTlsRefusedError } from './rpc-tls/errors.js';

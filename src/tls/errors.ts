@@ -203,6 +203,13 @@ export class TlsNativeMissingError extends TlsError {
   }
 }
 
+/** A certificate's DER could not be read for its identity (truncated, or a malformed extension). */
+export class TlsCertificateParseError extends TlsError {
+  constructor(what: string) {
+    super('ERR_TLS_CERTIFICATE_PARSE', `certificate DER: ${what}`);
+  }
+}
+
 export class TlsTakeoverError extends TlsError {
   constructor(message: string) {
     super('ERR_TLS_TAKEOVER', message);

@@ -4,6 +4,8 @@
 // handshake verified the certificate.
 import { X509Certificate } from 'node:crypto';
 
+import { TlsCertificateParseError } from './errors.js';
+
 /** A subjectAltName otherName: its type OID, a name for the well-known ones, the value. */
 export interface OtherName {
   oid: string;
@@ -58,22 +60,21 @@ interface Tlv {
   end: number;
 }
 
-class DerError extends Error {}
 
 /** One DER element at `offset` (definite lengths only, as DER requires; tags below 31). */
 function readTlv(buf: Buffer, offset: number): Tlv {
-  if (offset + 2 > buf.length) throw new DerError('truncated');
+  if (offset + 2 > buf.length) throw new TlsCertificateParseError('truncated');
   const tag = buf[offset]!;
   let length = buf[offset + 1]!;
   let start = offset + 2;
   if (length & 0x80) {
     const count = length & 0x7f;
-    if (count === 0 || count > 4 || start + count > buf.length) throw new DerError('bad length');
+    if (count === 0 || count > 4 || start + count > buf.length) throw new TlsCertificateParseError('bad length');
     length = 0;
     for (let i = 0; i < count; i++) length = length * 256 + buf[start + i]!;
     start += count;
   }
-  if (start + length > buf.length) throw new DerError('truncated');
+  if (start + length > buf.length) throw new TlsCertificateParseError('truncated');
   return { tag, value: buf.subarray(start, start + length), end: start + length };
 }
 
@@ -146,8 +147,8 @@ function extensions(der: Buffer): Map<string, Buffer> {
 }
 
 /**
- * The identity in a certificate (DER). Throws on DER it cannot read; callers hand it only
- * certificates OpenSSL has parsed and verified.
+ * The identity in a certificate (DER). Throws TlsCertificateParseError on DER it cannot read; callers
+ * hand it only certificates OpenSSL has parsed and verified.
  */
 export function peerIdentityOf(der: Buffer, x509: X509Certificate = new X509Certificate(der)): PeerIdentity {
   const identity: PeerIdentity = {
@@ -182,7 +183,7 @@ export function peerIdentityOf(der: Buffer, x509: X509Certificate = new X509Cert
           break;
         case 0xa0: {
           const [typeId, value] = children(name.value);
-          if (typeId?.tag !== 0x06 || value?.tag !== 0xa0) throw new DerError('bad otherName');
+          if (typeId?.tag !== 0x06 || value?.tag !== 0xa0) throw new TlsCertificateParseError('bad otherName');
           const oid = decodeOid(typeId.value);
           identity.otherNames.push({ oid, name: OTHER_NAME_NAMES[oid], value: decodeOtherValue(value.value) });
           break;

@@ -30,7 +30,7 @@ import {
 } from '../../src/rpc/errors.js';
 import { CallAuthTooLongError } from '../../src/rpc/message.js';
 import { StartTlsRefusedError } from '../../src/rpc-tls/errors.js';
-import { TlsNativeMissingError, TlsTakeoverError, tlsErrorFromNative } from '../../src/tls/errors.js';
+import { TlsCertificateParseError, TlsNativeMissingError, TlsTakeoverError, tlsErrorFromNative } from '../../src/tls/errors.js';
 import { RecordTimeoutError, RecordTooLargeError, TooManyFragmentsError, TruncatedRecordError } from '../../src/transport/errors.js';
 import { XdrEncodeError, XdrInvalidUtf8Error, XdrInvalidValueError, XdrLengthError, XdrPaddingError, XdrReader, XdrShortInputError, XdrTrailingBytesError } from '../../src/xdr/index.js';
 
@@ -172,6 +172,7 @@ const EXAMPLES: Record<string, () => unknown> = {
   ERR_TLS_BAD_RECORD: () => tlsErrorFromNative({ code: 'ERR_TLS_BAD_RECORD', message: 'm', errno: 74, errnoName: 'EBADMSG' }),
   ERR_TLS_PROTOCOL: () => tlsErrorFromNative({ code: 'ERR_TLS_PROTOCOL', message: 'm' }),
   ERR_TLS_SYSCALL: () => tlsErrorFromNative({ code: 'ERR_TLS_SYSCALL', message: 'm', syscall: 'read', errno: 104, errnoName: 'ECONNRESET' }),
+  ERR_TLS_CERTIFICATE_PARSE: () => new TlsCertificateParseError('truncated'),
   ERR_TLS_TAKEOVER: () => new TlsTakeoverError('socket has no file descriptor'),
   ERR_TLS_NATIVE_MISSING: () => new TlsNativeMissingError('is not built or prebuilt for linux-x64 (no native/build/Release/rpctls_native.node; no prebuilds/linux-x64/rpctls_native.node)'),
   ERR_TLS_INVALID_STATE: () => tlsErrorFromNative({ code: 'ERR_TLS_INVALID_STATE', message: 'write while not open or with a write pending' }),
