@@ -18,7 +18,7 @@ cache=${RPCTLS_INTEROP_CACHE:-/var/cache/rpctls-interop}
 name=nfs.test
 kernel_scenarios=null-v4,null-v3,read-v4,read-v3,cli-probe-tls,plain-v4,plain-v3,cli-probe-plain,prebuilt-addon,kclient-lib,kclient-cli
 # The agent scenarios stop tlshd for good: they come after every scenario that needs it.
-agent_scenarios=agent-none,agent-mount,agent-untrusted,agent-restart,agent-mtls
+agent_scenarios=agent-none,agent-mount,agent-untrusted,agent-restart,agent-mtls,agent-capabilities,agent-crl-client,agent-crl-server
 common_scenarios=$kernel_scenarios,$agent_scenarios
 # sid only: mtls both ways with tlshd 1.4 (which needs no keyring support in the kernel), then NFS-Ganesha.
 # agent-keyring: mount -o cert_serial=,privkey_serial= (not in trixie's 6.12 NFS client).

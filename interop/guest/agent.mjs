@@ -3,7 +3,7 @@
 // tlshd scenarios: the first one stops tlshd for good. Rows as in scenarios.mjs.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 import { row, tlsStat } from './common.mjs';
@@ -286,6 +286,131 @@ async function agentKeyring() {
   }
 }
 
+// ---- 6: what the running kernel supports, as the agent logs it at start --------------------------------
+
+async function agentCapabilities() {
+  const id = 'agent-capabilities';
+  const scenario = 'rpctls agent logs what the kernel supports at start (kernel TLS, rekey, TLS_TX_MAX_PAYLOAD_LEN, the handshake family)';
+  stopTlshd();
+  const agent = await startAgent(TLSHD_CONF);
+  try {
+    const line = agent.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('kernel: '))?.msg ?? '';
+    const release = execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim();
+    // Linux 7.2 (sid) has KTLS rekey (>= 6.14) and TLS_TX_MAX_PAYLOAD_LEN (>= 6.19); 6.12 (trixie) neither.
+    const newer = env.INTEROP_TARGET === 'sid';
+    const expected = `kernel: tls=yes rekey=${newer ? 'yes' : 'no'} record_size_limit=${newer ? 'yes' : 'no'} handshake=yes keyring_attr=unknown`;
+    row(id, scenario, agent.ready && line === expected, `Linux ${release}: ${JSON.stringify(line)}${line === expected ? '' : ` (expected ${JSON.stringify(expected)})`}`,
+      { cipher: 'none', offload: 'none' });
+  } finally {
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+  }
+}
+
+// ---- 7: certificate revocation (x509.crl), each side ---------------------------------------------------
+
+/** A client and a server certificate from the interop CA, both revoked, and the CA's CRL (openssl ca). */
+function revokedPki() {
+  const dir = '/tmp/crl';
+  if (existsSync(`${dir}/crl.pem`)) return dir;
+  execFileSync('mkdir', ['-p', dir]);
+  const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  writeFileSync(`${dir}/ca.cnf`, `[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = ${dir}/index.txt\ncrlnumber = ${dir}/crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n`);
+  writeFileSync(`${dir}/index.txt`, '');
+  writeFileSync(`${dir}/crlnumber`, '01\n');
+  const issue = (name, subject, ext) => {
+    ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subject);
+    writeFileSync(`${dir}/${name}.ext`, ext);
+    ossl('x509', '-req', '-in', `${name}.csr`, '-CA', `${PKI}/ca.pem`, '-CAkey', `${PKI}/ca.key`, '-CAcreateserial', '-days', '1', '-out', `${name}.pem`, '-extfile', `${name}.ext`);
+    ossl('ca', '-config', 'ca.cnf', '-cert', `${PKI}/ca.pem`, '-keyfile', `${PKI}/ca.key`, '-revoke', `${name}.pem`);
+  };
+  issue('revoked-client', `/CN=revoked.client.${NAME}`, `basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:revoked.client.${NAME}\n`);
+  issue('revoked-server', `/CN=${NAME}`, `basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:${NAME},IP:127.0.0.1\n`);
+  ossl('ca', '-config', 'ca.cnf', '-cert', `${PKI}/ca.pem`, '-keyfile', `${PKI}/ca.key`, '-gencrl', '-out', 'crl.pem');
+  return dir;
+}
+
+/** An agent configuration in tlshd's format: each side's files, and its CRL when given. */
+function agentConfig(file, client, server) {
+  const side = (name, s) => `[authenticate.${name}]\nx509.truststore=${PKI}/ca.pem\nx509.certificate=${s.cert}\nx509.private_key=${s.key}\n${s.crl ? `x509.crl=${s.crl}\n` : ''}`;
+  writeFileSync(file, `[debug]\nloglevel=1\n\n${side('client', client)}\n${side('server', server)}`);
+  return file;
+}
+
+const pkiFiles = (name) => ({ cert: `${PKI}/${name}.pem`, key: `${PKI}/${name}.key` });
+
+async function agentCrlClient() {
+  const id = 'agent-crl-client';
+  const scenario = 'rpctls agent, x509.crl on the server side: a revoked NFS client certificate is refused (mount xprtsec=mtls fails); an unrevoked one mounts';
+  stopTlshd();
+  const dir = revokedPki();
+  const revoked = { cert: `${dir}/revoked-client.pem`, key: `${dir}/revoked-client.key` };
+  const server = { ...pkiFiles('server'), crl: `${dir}/crl.pem` };
+  const refusedAgent = await startAgent(agentConfig('/tmp/agent-crl-client.conf', revoked, server));
+  let refused;
+  let refusal;
+  try {
+    refused = await mountTls('/mnt/agent-crl', 'mtls', '/mtls');
+    if (refused.code === 0) await umount('/mnt/agent-crl');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    refusal = handshakes(refusedAgent.logs, 'handshake failed', 'server').find((l) => l.error?.code === 'ERR_TLS_CERT_VERIFY');
+  } finally {
+    refusedAgent.child.kill('SIGTERM');
+    await refusedAgent.exited;
+  }
+  // Control: the same CRL, the configuration's own (unrevoked) client certificate.
+  const goodAgent = await startAgent(agentConfig('/tmp/agent-crl-good.conf', pkiFiles('client'), server));
+  try {
+    const good = await mountTls('/mnt/agent-crl', 'mtls', '/mtls');
+    const hello = good.code === 0 ? readFileSync('/mnt/agent-crl/hello.txt', 'utf8') : '';
+    if (good.code === 0) await umount('/mnt/agent-crl');
+    const done = handshakes(goodAgent.logs, 'handshake done', 'server')[0];
+    const ok = refusedAgent.ready && goodAgent.ready && refused.code !== 0 && /certificate revoked/.test(refusal?.error?.message ?? '') && good.code === 0 && hello === 'hello from /srv/nfs/mtls\n';
+    row(id, scenario, ok,
+      `revoked client: mount exit ${refused.code} (${JSON.stringify(refused.output.split('\n').pop())}), agent (nfsd side): ${refusal ? summary(refusal) : 'no verification failure logged'}; ` +
+        `unrevoked client, same CRL: mount exit ${good.code}, hello.txt ${hello ? 'read' : 'NOT read'}, server side ${done?.tlsAuthMode ?? '?'} with ${done?.peerCertificate ?? 'no certificate'}`,
+      { cipher: done?.cipher ?? '-', offload: done?.offload?.tx && done?.offload?.rx ? 'kernel tx+rx (both ends)' : '-' });
+  } finally {
+    goodAgent.child.kill('SIGTERM');
+    await goodAgent.exited;
+  }
+}
+
+async function agentCrlServer() {
+  const id = 'agent-crl-server';
+  const scenario = 'rpctls agent, x509.crl on the client side: nfsd presenting a revoked certificate is refused by the NFS client\'s handshake; without the CRL it mounts';
+  stopTlshd();
+  const dir = revokedPki();
+  const revokedServer = { cert: `${dir}/revoked-server.pem`, key: `${dir}/revoked-server.key` };
+  const withCrl = await startAgent(agentConfig('/tmp/agent-crl-server.conf', { ...pkiFiles('client'), crl: `${dir}/crl.pem` }, revokedServer));
+  let refused;
+  let refusal;
+  try {
+    refused = await mountTls('/mnt/agent-crl');
+    if (refused.code === 0) await umount('/mnt/agent-crl');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    refusal = handshakes(withCrl.logs, 'handshake failed', 'client').find((l) => l.error?.code === 'ERR_TLS_CERT_VERIFY');
+  } finally {
+    withCrl.child.kill('SIGTERM');
+    await withCrl.exited;
+  }
+  // Control: the same revoked server certificate and no CRL: the refusal above is the CRL's doing.
+  const noCrl = await startAgent(agentConfig('/tmp/agent-crl-none.conf', pkiFiles('client'), revokedServer));
+  try {
+    const mounted = await mountTls('/mnt/agent-crl');
+    if (mounted.code === 0) await umount('/mnt/agent-crl');
+    const done = handshakes(noCrl.logs, 'handshake done', 'client')[0];
+    const ok = withCrl.ready && noCrl.ready && refused.code !== 0 && /certificate revoked/.test(refusal?.error?.message ?? '') && refusal?.status === 'EACCES' && mounted.code === 0;
+    row(id, scenario, ok,
+      `with the CRL: mount exit ${refused.code} (${JSON.stringify(refused.output.split('\n').pop())}), agent (client side): ${refusal ? summary(refusal) : 'no verification failure logged'}; ` +
+        `control without the CRL: mount exit ${mounted.code}`,
+      { cipher: done?.cipher ?? '-', offload: done?.offload?.tx && done?.offload?.rx ? 'kernel tx+rx (both ends)' : '-' });
+  } finally {
+    noCrl.child.kill('SIGTERM');
+    await noCrl.exited;
+  }
+}
+
 export const AGENT_SCENARIOS = {
   'agent-mtls': agentMtls,
   'agent-none': noAgent,
@@ -293,5 +418,8 @@ export const AGENT_SCENARIOS = {
   'agent-untrusted': agentUntrusted,
   'agent-restart': agentRestart,
   'agent-keyring': agentKeyring,
+  'agent-capabilities': agentCapabilities,
+  'agent-crl-client': agentCrlClient,
+  'agent-crl-server': agentCrlServer,
 };
 
