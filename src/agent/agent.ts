@@ -392,6 +392,10 @@ export class HandshakeAgent extends EventEmitter {
 
     const verifiedClient = request.role === 'server' && info !== null && info.peerVerified && info.peerCertificate !== null;
     if (verifiedClient) remoteAuth = [PEER_ID_PLACEHOLDER];
+    const verified = info as NativeTlsInfo | null;
+    if (request.role === 'client' && status === DoneStatus.OK && request.authMode !== 'psk' && verified?.peerVerified && verified.peerCertificate) {
+      remoteAuth = this.#serverIdentity(verified.peerCertificate, request.peername ?? peerAddress?.address ?? '', base);
+    }
     try {
       await this.#netlink?.done(request.sockfd, status, status === DoneStatus.OK ? remoteAuth : []);
     } catch (error) {
@@ -467,6 +471,20 @@ export class HandshakeAgent extends EventEmitter {
    * private key, each from the keyring when its serial is given, else from the file). Key material is
    * wiped from our Buffers once OpenSSL holds it. An Error: why not (the handshake is refused).
    */
+  /**
+   * As tlshd's client: the verified server certificate goes into the user keyring as an `asymmetric` key
+   * ("TLS x509 <peername>", DER) and DONE names it. Kernels without that key type
+   * (CONFIG_ASYMMETRIC_KEY_TYPE) refuse it: then no peer identity, as tlshd reports none.
+   */
+  #serverIdentity(certificate: Buffer, peername: string, base: Record<string, unknown>): number[] {
+    try {
+      return [this.#keys.add('asymmetric', `TLS x509 ${peername}`, certificate, KeySpec.USER)];
+    } catch (error) {
+      this.#emitLog({ level: 'debug', msg: 'server certificate not added to the user keyring', ...base, error: (error as Error).message });
+      return [];
+    }
+  }
+
   #keyringContext(role: 'client' | 'server', pair: { cert: number | undefined; privkey: number | undefined }, base: Record<string, unknown>): TlsContext | Error {
     const side = role === 'client' ? this.#config.client : this.#config.server;
     const options = this.#baseOptions(role);

@@ -42,6 +42,8 @@ export interface KeyringAccess {
   search(keyring: number, type: string, description: string): number | null;
   /** Keyrings by description, as /proc/keys lists those this process may view. */
   findKeyring(description: string): number | null;
+  /** add_key(2): the new key's serial. */
+  add(type: string, description: string, payload: Buffer, keyring: number): number;
 }
 
 interface NativeKeys {
@@ -90,6 +92,7 @@ export function kernelKeyring(): KeyringAccess {
     link: (serial, keyring) => coded(() => nativeKeys().link(serial, keyring)),
     unlink: (serial, keyring) => coded(() => nativeKeys().unlink(serial, keyring)),
     search: (keyring, type, description) => coded(() => nativeKeys().search(keyring, type, description)),
+    add: (type, description, payload, keyring) => coded(() => nativeKeys().add(type, description, payload, keyring)),
     findKeyring: (description) => {
       // Already reachable from our own keyrings (request_key's first step in keyutils).
       const own = coded(() => nativeKeys().search(KeySpec.SESSION, 'keyring', description));

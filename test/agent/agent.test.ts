@@ -875,3 +875,35 @@ test('PSK ServerHello: the client\'s identity names a key in the session keyring
     kernelKeyring().unlink(serial, KeySpec.SESSION);
   }
 });
+
+test('ClientHello x509: the verified server certificate goes into the user keyring as an asymmetric key and DONE names it, as tlshd (kernel TLS); nothing is added for a failed handshake', async (t) => {
+  const keyring = new FakeKeyring();
+  const kernel = new FakeKernel();
+  const { agent } = await startAgent(kernel, config(), { keyring });
+  const k = await kernelSocket();
+  let server: Promise<TlsStream> | undefined;
+  try {
+    server = connectTlsStream(k.peer, serverOptions({ kernelTls: 'off' }));
+    kernel.submit(request(k.fd, 'client', { peername: 'localhost' }));
+    await kernel.waitDone(1);
+    const done = kernel.dones[0]!;
+    const added = [...keyring.keys.entries()].filter(([, key]) => key.type === 'asymmetric');
+    if (expectKtls) {
+      t.is(done.status, DoneStatus.OK);
+      t.is(added.length, 1);
+      const [serial, key] = added[0]!;
+      t.is(key.description, 'TLS x509 localhost');
+      t.deepEqual(key.payload, new X509Certificate(certs.serverCert).raw, 'the server certificate, DER');
+      t.deepEqual(done.remoteAuth, [serial]);
+    } else {
+      t.is(done.status, DoneStatus.EIO, 'no kernel TLS here');
+      t.deepEqual(added, [], 'no key for a handshake that did not complete');
+      t.deepEqual(done.remoteAuth, []);
+    }
+  } finally {
+    await server?.then((s) => s.destroy(), () => undefined);
+    k.kernelSide.destroy();
+    k.peer.destroy();
+    await agent.close();
+  }
+});
