@@ -16,7 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 cache=${RPCTLS_INTEROP_CACHE:-/var/cache/rpctls-interop}
 name=nfs.test
-kernel_scenarios=null-v4,null-v3,read-v4,read-v3,cli-probe-tls,plain-v4,plain-v3,cli-probe-plain,prebuilt-addon,kclient-lib,kclient-cli
+kernel_scenarios=null-v4,null-v3,read-v4,read-v3,cli-probe-tls,plain-v4,plain-v3,cli-probe-plain,prebuilt-addon,psk-openssl,kclient-lib,kclient-cli
 # The agent scenarios stop tlshd for good: they come after every scenario that needs it.
 agent_scenarios=agent-none,agent-mount,agent-untrusted,agent-restart,agent-mtls,agent-capabilities,agent-crl-client,agent-crl-server
 common_scenarios=$kernel_scenarios,$agent_scenarios

@@ -7,9 +7,10 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import net from 'node:net';
 
 import { MountClient_v3 } from '../../dist/generated/mount.js';
-import { RpcClient, RpcServer, RpcbindClient, authSys, createTlsClient, rpcTlsInterceptor } from '../../dist/index.js';
+import { RpcClient, RpcServer, RpcbindClient, TlsContext, authSys, connectTlsStream, createTlsClient, rpcTlsInterceptor } from '../../dist/index.js';
 import { AGENT_SCENARIOS } from './agent.mjs';
 import { GANESHA_SCENARIOS } from './ganesha.mjs';
 import { describeError, failures, offloadOf, row, sessionOk, tlsStat } from './common.mjs';
@@ -324,6 +325,58 @@ async function prebuiltAddon() {
     { cipher: j?.tls?.cipher ?? '-', offload: j?.offload ? (j.offload.tx && j.offload.rx ? 'kernel tx+rx' : `userspace (${j.offload.reason})`) : '-' });
 }
 
+// ---- TLS 1.3 external PSK (the stand-in for NVMe/TCP, which these kernels lack) ----------------------
+
+async function pskOpenssl() {
+  const id = 'b-psk';
+  const scenario = 'library psk client -> openssl s_server -psk -nocert (the stand-in for NVMe/TCP): TLS 1.3 external PSK, then kernel TLS';
+  const key = createHash('sha256').update('rpctls interop psk').digest();
+  const identity = 'NVMe0R01 nqn.2014-08.org.nvmexpress:uuid:interop nqn.rpctls:interop';
+  const server = spawn('openssl', ['s_server', '-tls1_3', '-accept', '127.0.0.1:0', '-nocert', '-psk', key.toString('hex'), '-psk_identity', identity, '-num_tickets', '0', '-rev', '-naccept', '1']);
+  let output = '';
+  server.stderr.on('data', (d) => (output += d));
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let text = '';
+      const timer = setTimeout(() => reject(new Error(`s_server printed no port: ${text}${output}`)), 10_000);
+      server.stdout.on('data', (d) => {
+        text += d;
+        const m = /ACCEPT\s+\S+:(\d+)\s/.exec(text);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+    const context = new TlsContext({ role: 'client', psk: { identity, key }, alpn: 'off', kernelTls: 'require' });
+    const stream = await connectTlsStream(socket, { context, servername: 'localhost' });
+    const info = stream.tlsInfo;
+    const reply = new Promise((resolve) => {
+      let text = '';
+      const timer = setTimeout(() => resolve(text), 10_000);
+      stream.on('data', (d) => {
+        text += d;
+        if (text.includes('olleh')) {
+          clearTimeout(timer);
+          resolve(text);
+        }
+      });
+    });
+    stream.write('hello\n');
+    const text = await reply;
+    stream.destroy();
+    const ok = info.psk === true && info.peerCertificate === null && info.offload.tx && info.offload.rx && /olleh/.test(text);
+    row(id, scenario, ok, `${info.version} ${info.cipher}, psk ${info.psk}, peer certificate ${info.peerCertificate ? 'present' : 'none'}; s_server -rev answered ${JSON.stringify(String(text).trim())}`,
+      { cipher: info.cipher, offload: offloadOf(info) });
+  } catch (error) {
+    row(id, scenario, false, `${describeError(error)}; s_server: ${output.trim().slice(-300)}`);
+  } finally {
+    server.kill();
+  }
+}
+
 // ---- scenario c: the kernel NFS client -> our servers --------------------------------------------
 
 /** mount -t nfs -o vers=4.2,xprtsec=X,port=N NAME:/ MNT; resolves { code, output, ms }; unmounts if it mounted. */
@@ -511,6 +564,7 @@ const SCENARIOS = {
   'plain-v3': plain3,
   'cli-probe-plain': cliProbePlain,
   'prebuilt-addon': prebuiltAddon,
+  'psk-openssl': pskOpenssl,
   'kclient-lib': kernelClientToLibraryServer,
   'kclient-cli': kernelClientToCliServe,
   // After these, tlshd is stopped: rpctls agent does the kernel's handshakes.
