@@ -195,10 +195,12 @@ int ContextIndex() {
 }
 
 // TLS 1.3 external PSK (RFC 8446 2.2, as NVMe/TCP uses it): a session object carrying the key, bound to
-// SHA-256 (TLS_AES_128_GCM_SHA256, as openssl s_server and GnuTLS bind an external PSK by default).
-SSL_SESSION* PskSession(SSL* ssl, const std::vector<unsigned char>& key) {
+// SHA-256 (TLS_AES_128_GCM_SHA256, as openssl s_server and GnuTLS bind an external PSK by default) or
+// SHA-384 (TLS_AES_256_GCM_SHA384: NVMe's "NVMe?R02" PSKs).
+SSL_SESSION* PskSession(SSL* ssl, const std::vector<unsigned char>& key, bool sha384) {
   static const unsigned char kAes128GcmSha256[] = {0x13, 0x01};
-  const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, kAes128GcmSha256);
+  static const unsigned char kAes256GcmSha384[] = {0x13, 0x02};
+  const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, sha384 ? kAes256GcmSha384 : kAes128GcmSha256);
   if (cipher == nullptr) return nullptr;
   SSL_SESSION* session = SSL_SESSION_new();
   if (session == nullptr || SSL_SESSION_set1_master_key(session, key.data(), key.size()) != 1 ||
@@ -207,6 +209,11 @@ SSL_SESSION* PskSession(SSL* ssl, const std::vector<unsigned char>& key) {
     return nullptr;
   }
   return session;
+}
+
+// An NVMe/TCP PSK identity names its hash ("NVMe<version><type><hash> ...", hash 02 = SHA-384).
+bool NvmeIdentityIsSha384(const std::string& identity) {
+  return identity.size() >= 8 && identity.compare(0, 4, "NVMe") == 0 && identity.compare(6, 2, "02") == 0;
 }
 
 const SecureContext* ContextOf(SSL* ssl) {
@@ -218,8 +225,8 @@ int UsePskSession(SSL* ssl, const EVP_MD* md, const unsigned char** id, size_t* 
   *sess = nullptr;
   const SecureContext* context = ContextOf(ssl);
   if (context == nullptr || !context->hasPsk()) return 1;
-  if (md != nullptr && EVP_MD_get_type(md) != NID_sha256) return 1;
-  SSL_SESSION* session = PskSession(ssl, context->pskKey());
+  if (md != nullptr && EVP_MD_get_type(md) != (context->pskSha384() ? NID_sha384 : NID_sha256)) return 1;
+  SSL_SESSION* session = PskSession(ssl, context->pskKey(), context->pskSha384());
   if (session == nullptr) return 0;
   *id = reinterpret_cast<const unsigned char*>(context->pskIdentity().data());
   *idlen = context->pskIdentity().size();
@@ -244,7 +251,7 @@ int FindKeyringPskSession(SSL* ssl, const unsigned char* identity, size_t identi
   std::vector<unsigned char> key;
   int err = 0;
   if (!ReadKeyPayload(static_cast<int>(serial), &key, &err)) return 1;
-  *sess = key.empty() ? nullptr : PskSession(ssl, key);
+  *sess = key.empty() ? nullptr : PskSession(ssl, key, NvmeIdentityIsSha384(id));
   OPENSSL_cleanse(key.data(), key.size());
   if (*sess == nullptr) return 1;
   SSL_set_ex_data(ssl, PskSerialIndex(), reinterpret_cast<void*>(static_cast<intptr_t>(serial)));
@@ -262,7 +269,7 @@ int FindPskSession(SSL* ssl, const unsigned char* identity, size_t identityLen, 
   if (context == nullptr || !context->hasPsk()) return 1;
   const std::string& ours = context->pskIdentity();
   if (identityLen != ours.size() || CRYPTO_memcmp(identity, ours.data(), identityLen) != 0) return 1;
-  *sess = PskSession(ssl, context->pskKey());
+  *sess = PskSession(ssl, context->pskKey(), context->pskSha384());
   return *sess == nullptr ? 0 : 1;
 }
 
@@ -420,6 +427,8 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
       pskIdentity_ = pskIdentity.As<Napi::String>().Utf8Value();
       auto key = pskKey.As<Napi::Buffer<unsigned char>>();
       pskKey_.assign(key.Data(), key.Data() + key.Length());
+      Napi::Value sha384 = options.Get("pskSha384");
+      pskSha384_ = sha384.IsBoolean() && sha384.As<Napi::Boolean>().Value();
     }
     SSL_CTX_set_ex_data(ctx.get(), ContextIndex(), this);
     if (isServer_) {
@@ -428,10 +437,14 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
       // on a server that verifies peers (requestCert) unless a session id context is set.
       static const unsigned char kSessionIdContext[] = "rpctls-psk";
       SSL_CTX_set_session_id_context(ctx.get(), kSessionIdContext, sizeof(kSessionIdContext) - 1);
-      // The suite is chosen before the PSK is looked at, and a PSK bound to SHA-256 is ignored under a
-      // SHA-384 suite (then the handshake needs a certificate): our order decides, SHA-256 suites first.
+      // The suite is chosen before the PSK is looked at, and a PSK is ignored under a suite of another
+      // hash (then the handshake needs a certificate): our order decides, the PSK's hash first. (A
+      // keyring server learns the hash only from the identity: SHA-256 first there.)
       SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE);
-      if (suites.empty()) SSL_CTX_set_ciphersuites(ctx.get(), "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
+      if (suites.empty()) {
+        SSL_CTX_set_ciphersuites(ctx.get(), pskSha384_ ? "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256"
+                                                       : "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384");
+      }
     } else {
       SSL_CTX_set_psk_use_session_callback(ctx.get(), UsePskSession);
     }

@@ -47,6 +47,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   bool pskFromKeyring() const { return pskKeyring_; }
   const std::string& pskIdentity() const { return pskIdentity_; }
   const std::vector<unsigned char>& pskKey() const { return pskKey_; }
+  bool pskSha384() const { return pskSha384_; }
   // Sockets created from this context and not yet closed (for tests and diagnostics).
   void SocketOpened() {
     liveSockets_++;
@@ -73,6 +74,7 @@ class SecureContext : public Napi::ObjectWrap<SecureContext> {
   std::vector<unsigned char> pskKey_;
   // Server: look the client's PSK identity up in the session keyring instead (as tlshd does).
   bool pskKeyring_ = false;
+  bool pskSha384_ = false;  // the PSK is bound to SHA-384 (TLS_AES_256_GCM_SHA384), else SHA-256
   friend class TlsSocket;
 };
 

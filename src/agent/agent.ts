@@ -526,11 +526,9 @@ export class HandshakeAgent extends EventEmitter {
       const identity = keyDescription(this.#keys.describe(serial));
       const hash = pskHash(identity);
       if (hash === null) return new Error(`PSK key ${serial}: invalid NVMe identity ${JSON.stringify(identity)} (hash must be 01 or 02)`);
-      // The library binds an external PSK to SHA-256 (TLS_AES_128_GCM_SHA256).
-      if (hash !== 'SHA256') return new Error(`PSK key ${serial}: ${hash} PSKs are not supported by rpctls agent (identity ${JSON.stringify(identity)})`);
       key = this.#keys.read(serial);
       const options = this.#baseOptions('client');
-      options.psk = { identity, key };
+      options.psk = { identity, key, hash: hash === 'SHA384' ? 'sha384' : 'sha256' };
       const context = new TlsContext(options, `PSK key ${serial}`);
       this.#emitLog({ level: 'debug', msg: 'using a PSK from the kernel keyring', ...base, serial, identity });
       return context;

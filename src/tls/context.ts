@@ -84,6 +84,11 @@ export interface TlsPsk {
   identity: string;
   /** The key: 16 to 64 bytes. */
   key: Buffer;
+  /**
+   * The hash the PSK is bound to (RFC 8446 4.2.11): `'sha256'` (default: TLS_AES_128_GCM_SHA256, as
+   * openssl and GnuTLS bind one) or `'sha384'` (TLS_AES_256_GCM_SHA384; NVMe/TCP's `NVMe?R02` PSKs).
+   */
+  hash?: 'sha256' | 'sha384';
 }
 
 export interface TlsPskKeyring {
@@ -268,6 +273,7 @@ export class TlsContext {
     } else if (psk !== undefined) {
       native.pskIdentity = psk.identity;
       native.pskKey = psk.key;
+      if (psk.hash === 'sha384') native.pskSha384 = true;
     }
     if (ciphersuites !== undefined) native.ciphersuites = ciphersuites;
     const addon = loadNative();
@@ -317,7 +323,7 @@ function pskOption(value: unknown, name: string, isServer: boolean): TlsPsk | Tl
     return { keyring: 'session' };
   }
   for (const key of Object.keys(o)) {
-    if (key !== 'identity' && key !== 'key') throw new InvalidOptionError(`${name}.${key}`, `absent (${name} takes ${expectation})`, o[key]);
+    if (key !== 'identity' && key !== 'key' && key !== 'hash') throw new InvalidOptionError(`${name}.${key}`, `absent (${name} takes ${expectation})`, o[key]);
   }
   const identityBytes = typeof o.identity === 'string' ? Buffer.byteLength(o.identity) : 0;
   if (typeof o.identity !== 'string' || identityBytes < 1 || identityBytes > 1024) {
@@ -329,7 +335,8 @@ function pskOption(value: unknown, name: string, isServer: boolean): TlsPsk | Tl
     error.message = `${name}.key must be a Buffer of 16 to 64 bytes; received ${Buffer.isBuffer(o.key) ? `a Buffer of ${o.key.length} bytes` : o.key === null ? 'null' : typeof o.key}`;
     throw error;
   }
-  return { identity: o.identity, key: Buffer.from(o.key) };
+  if (o.hash !== undefined && o.hash !== 'sha256' && o.hash !== 'sha384') throw new InvalidOptionError(`${name}.hash`, "'sha256' or 'sha384'", o.hash);
+  return { identity: o.identity, key: Buffer.from(o.key), ...(o.hash === 'sha384' ? { hash: 'sha384' as const } : {}) };
 }
 
 function rekeyPolicy(value: unknown, name: string): NativeRekeyPolicy {

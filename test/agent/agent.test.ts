@@ -804,15 +804,14 @@ test('keyring identities from this kernel\'s own keyring (user keys holding DER)
   }
 });
 
-test('PSK ClientHello refusals: no identity, an invalid or SHA-384 NVMe identity, a missing key', async (t) => {
+test('PSK ClientHello refusals: no identity, an invalid NVMe identity, a missing key', async (t) => {
   const keyring = new FakeKeyring();
   const invalid = keyring.add('psk', 'NVMe0R03 nqn.host nqn.subsys', randomBytes(32));
-  const sha384 = keyring.add('psk', 'NVMe1R02 nqn.host nqn.subsys', randomBytes(48));
   const kernel = new FakeKernel();
   const { agent, outcomes } = await startAgent(kernel, config(), { keyring });
-  const sockets = await Promise.all([kernelSocket(), kernelSocket(), kernelSocket(), kernelSocket()]);
+  const sockets = await Promise.all([kernelSocket(), kernelSocket(), kernelSocket()]);
   try {
-    const cases = [[[], /without a PSK identity/], [[invalid], /invalid NVMe identity/], [[sha384], /SHA384 PSKs are not supported/], [[777], /KEYCTL_DESCRIBE 777: ENOKEY/]] as const;
+    const cases = [[[], /without a PSK identity/], [[invalid], /invalid NVMe identity/], [[777], /KEYCTL_DESCRIBE 777: ENOKEY/]] as const;
     for (const [i, [ids, message]] of cases.entries()) {
       kernel.submit(request(sockets[i]!.fd, 'client', { authMode: 'psk', peerIdentities: [...ids] }));
       await kernel.waitDone(i + 1);
@@ -825,6 +824,36 @@ test('PSK ClientHello refusals: no identity, an invalid or SHA-384 NVMe identity
       s.kernelSide.destroy();
       s.peer.destroy();
     }
+    await agent.close();
+  }
+});
+
+test('PSK ClientHello with an NVMe SHA-384 identity ("NVMe1R02"): the PSK is bound to SHA-384, TLS_AES_256_GCM_SHA384', async (t) => {
+  const keyring = new FakeKeyring();
+  const identity = 'NVMe1R02 nqn.2014-08.org.nvmexpress:uuid:host nqn.rpctls:subsys';
+  const key = randomBytes(48);
+  const serial = keyring.add('psk', identity, key);
+  const kernel = new FakeKernel();
+  const { agent } = await startAgent(kernel, config(), { keyring });
+  const k = await kernelSocket();
+  try {
+    const tlsServer = connectTlsStream(k.peer, streamOptions('server', { kernelTls: 'off', alpn: 'off', psk: { identity, key, hash: 'sha384' } }));
+    kernel.submit(request(k.fd, 'client', { authMode: 'psk', peerIdentities: [serial] }));
+    await kernel.waitDone(1);
+    const srv = await tlsServer;
+    t.true(srv.tlsInfo?.psk, 'the session stands on the SHA-384 PSK');
+    t.is(srv.tlsInfo?.cipher, 'TLS_AES_256_GCM_SHA384');
+    if (expectKtls) {
+      t.is(kernel.dones[0]!.status, DoneStatus.OK);
+      t.deepEqual(kernel.dones[0]!.remoteAuth, [serial]);
+      await assertKernelCarriesData(t, k.kernelSide, srv);
+    } else {
+      t.is(kernel.dones[0]!.status, DoneStatus.EIO);
+    }
+    srv.destroy();
+  } finally {
+    k.kernelSide.destroy();
+    k.peer.destroy();
     await agent.close();
   }
 });

@@ -117,6 +117,33 @@ test('between two rpctls ends; against a certificate-only server the PSK is igno
   y.destroy();
 });
 
+test('a PSK bound to SHA-384 (NVMe "R02"): TLS_AES_256_GCM_SHA384 between two rpctls ends; a SHA-256 end does not share it', async (t) => {
+  const key48 = randomBytes(48);
+  const nvme = 'NVMe0R02 nqn.2014-08.org.nvmexpress:uuid:host nqn.rpctls:subsys';
+  const [c, s] = await tcpPair();
+  const server = new TlsContext({ role: 'server', kernelTls: 'off', psk: { identity: nvme, key: key48, hash: 'sha384' } });
+  const [a, b] = await Promise.all([
+    connectTlsStream(c, { context: client({ psk: { identity: nvme, key: key48, hash: 'sha384' } }) }),
+    connectTlsStream(s, { context: server }),
+  ]);
+  t.true(a.tlsInfo!.psk && b.tlsInfo!.psk);
+  t.is(a.tlsInfo!.cipher, 'TLS_AES_256_GCM_SHA384');
+  const got = readUntil(b, 'over sha384');
+  a.write('over sha384');
+  t.regex(await got, /over sha384/);
+  a.destroy();
+  b.destroy();
+  // The same key bound to SHA-256 on the client is another PSK: no certificate either, so refused.
+  const [c2, s2] = await tcpPair();
+  const mismatch = await Promise.allSettled([
+    connectTlsStream(c2, { context: client({ psk: { identity: nvme, key: key48 } }) }),
+    connectTlsStream(s2, { context: server }),
+  ]);
+  t.true(mismatch.every((r) => r.status === 'rejected'), 'no shared PSK, no certificate: no session');
+  c2.destroy();
+  s2.destroy();
+});
+
 test('psk option validation: shape, identity and key sizes; the key never echoed', (t) => {
   const bad = (psk: unknown, option: string, message: RegExp): void => {
     const error = t.throws(() => new TlsContext({ role: 'client', psk } as TlsContextOptions, 'tls.'), { instanceOf: InvalidOptionError });
@@ -127,7 +154,8 @@ test('psk option validation: shape, identity and key sizes; the key never echoed
   bad({ identity: '', key }, 'tls.psk.identity', /1 to 1024 bytes/);
   bad({ identity, key: Buffer.alloc(8) }, 'tls.psk.key', /^tls\.psk\.key must be a Buffer of 16 to 64 bytes; received a Buffer of 8 bytes$/);
   bad({ identity, key: key.toString('hex') }, 'tls.psk.key', /received string$/);
-  bad({ identity, key, hash: 'sha384' }, 'tls.psk.hash', /absent/);
+  bad({ identity, key, hash: 'sha512' }, 'tls.psk.hash', /tls\.psk\.hash must be 'sha256' or 'sha384'/);
+  bad({ identity, key, extra: 1 }, 'tls.psk.extra', /absent/);
   // A server needs a certificate unless it takes a PSK.
   const noCert = t.throws(() => new TlsContext({ role: 'server' }), { instanceOf: InvalidOptionError });
   t.regex(noCert?.message ?? '', /unless it takes a psk/);
