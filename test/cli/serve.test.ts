@@ -119,7 +119,9 @@ test('--require-client-cert: a client without a certificate fails the handshake,
   t.is(await s.stop(), 0);
 });
 
-test('--register: rpcbind lists the programs, rpcinfo shows starttls yes; unregistered on stop', async (t) => {
+// Serial: every `serve --register` also registers the test program 0x20000001:1, which rpcbind gives
+// to one owner at a time.
+test.serial('--register: rpcbind lists the programs, rpcinfo shows starttls yes; unregistered on stop', async (t) => {
   await ensureRpcbind();
   const prog = 0x20000000 + 0x7000 + (process.pid % 0x1000);
   const s = await serve(['--tls', '--register', '--program', `${prog}:3`]);
@@ -136,7 +138,7 @@ test('--register: rpcbind lists the programs, rpcinfo shows starttls yes; unregi
   await rpcb.close();
 });
 
-test('serve --tls: rpcinfo (libtirpc) NULL calls and rpctls rpcinfo\'s probe-only connections are logged as such, never as TLS failures', async (t) => {
+test.serial('serve --tls: rpcinfo (libtirpc) NULL calls and rpctls rpcinfo\'s probe-only connections are logged as such, never as TLS failures', async (t) => {
   await ensureRpcbind();
   const prog = 0x20000000 + 0x6000 + (process.pid % 0x1000);
   const s = await serve(['--tls', '--register', '--program', `${prog}:3`]);
