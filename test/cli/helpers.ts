@@ -1,7 +1,7 @@
 // Drives the built binary (`node bin/rpctls.js`, as a user runs it after `npm install`) and starts the
 // servers the CLI tests probe: TLS, plain, and TLS with a certificate for the wrong name.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,7 +113,27 @@ export function killLeftoverServes(): void {
 // One listener for every serve() (one each would pass Node's limit of 10 in a file).
 process.once('exit', killLeftoverServes);
 
+/**
+ * `serve --register` registers the test program 0x20000001:1 too, which rpcbind gives to one owner at a
+ * time: such serves, in any test file (ava runs files in parallel), take turns through a lock directory.
+ */
+async function registerTurn(): Promise<() => void> {
+  const lock = join(tmpdir(), 'rpctls-test-rpcbind-register.lock');
+  for (const deadline = Date.now() + 60_000; ; ) {
+    try {
+      mkdirSync(lock);
+      return () => rmSync(lock, { recursive: true, force: true });
+    } catch {
+      // A holder that died without releasing (a killed worker): its lock is stale after two minutes.
+      if (Date.now() - (statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 120_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`no turn to register with rpcbind in 60 s (${lock})`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
 export async function serve(args: readonly string[]): Promise<ServeProcess> {
+  const release = args.includes('--register') ? await registerTurn() : undefined;
   const child = spawn(process.execPath, [BIN, 'serve', '--host', '127.0.0.1', '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (line: string) => void }[] = [];
@@ -129,6 +149,7 @@ export async function serve(args: readonly string[]): Promise<ServeProcess> {
     }
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  if (release) child.once('exit', release);
   // A test that fails before stop() would leave this child, whose pipes keep the ava worker alive.
   live.add(child);
   child.once('exit', () => live.delete(child));
