@@ -80,6 +80,8 @@ export function libtirpcServerBinary(): string {
 export interface LibtirpcServer {
   tcpPort: number;
   udpPort: number;
+  /** The server process's id (e.g. to read its CPU time from /proc). */
+  pid: number;
   /** Stops the server (SIGTERM) and resolves once it has exited. */
   close(): Promise<void>;
 }
@@ -139,6 +141,7 @@ export async function startLibtirpcServer(): Promise<LibtirpcServer> {
   let closing: Promise<void> | undefined;
   return {
     ...ports,
+    pid: child.pid as number,
     close(): Promise<void> {
       closing ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) {
@@ -157,4 +160,9 @@ export async function startLibtirpcServer(): Promise<LibtirpcServer> {
 /** Path of the libtirpc UDP client (udp_client.c), built next to the server. */
 export function libtirpcUdpClientBinary(): string {
   return join(dirname(libtirpcServerBinary()), 'bulk_udp_client');
+}
+
+/** Path of the libtirpc TCP client (tcp_client.c: timed NULL/ECHO calls, N threads), built next to the server. */
+export function libtirpcTcpClientBinary(): string {
+  return join(dirname(libtirpcServerBinary()), 'bulk_tcp_client');
 }
