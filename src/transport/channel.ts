@@ -5,7 +5,7 @@ import { flushed, stopReadingHandle, unsentBytes } from './stream-io.js';
 
 /**
  * The one owner of a connection's byte stream. It reads records out of the stream (record marking),
- * writes framed records into it (one cork per tick, so a tick's records leave in one writev), applies
+ * writes framed records into it (a tick's records leave in one stream write), applies
  * backpressure both ways, keeps the read deadlines (a record started must finish; an idle peer is let
  * go), and swaps the stream for another at a record boundary (`upgrade`, for STARTTLS). The layer above
  * sees records only, never a socket.
@@ -68,7 +68,18 @@ export class RecordChannel {
   private readonly writeTimeout: number;
   private readonly sink: RecordSink;
 
-  private corked = false;
+  /**
+   * The tick's outgoing bytes: small parts are copied into the shared output pool (one region per run of
+   * small parts), large ones referenced; all of it goes to the stream once, at the end of the tick.
+   */
+  private readonly outgoing: Buffer[] = [];
+  private outgoingBytes = 0;
+  /** The pool the open region is in (an idle channel holds no pool of its own). */
+  private slab: Buffer = EMPTY_POOL;
+  /** The open region: copied into, not yet queued in `outgoing`. */
+  private slabStart = 0;
+  private slabEnd = 0;
+  private flushScheduled = false;
   private writeBlocked = false;
   private readPaused = false;
   private upgradeState = Upgrade.None;
@@ -108,9 +119,9 @@ export class RecordChannel {
     }
     this.sink.onWritable();
   };
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.stream?.uncork();
+  private readonly flushOnTick = (): void => {
+    this.flushScheduled = false;
+    this.flushOutgoing();
   };
 
   constructor(stream: Duplex | null, sink: RecordSink, options: ChannelOptions = {}) {
@@ -147,25 +158,86 @@ export class RecordChannel {
 
   /**
    * Writes one record given as a gather list whose first 4 bytes are left for the record mark. Records
-   * written in the same tick leave in one writev. Returns false when the stream wants no more for now
-   * (the sink hears `onWritable` when it does); the record itself is always taken.
+   * written in the same tick leave in one stream write: small parts are copied into one buffer (a tick of
+   * NULL replies is one buffer, not a writev of hundreds), large parts are referenced, never copied.
+   * Returns false when the stream wants no more for now (the sink hears `onWritable` when it does); the
+   * record itself is always taken.
    */
   write(parts: Buffer[]): boolean {
     const stream = this.stream;
     if (stream === null || this.isClosed) return false;
     const framed = frameRecord(parts, parts[0] as Buffer, this.maxFragmentSize);
-    if (!this.corked) {
-      this.corked = true;
+    for (let i = 0; i < framed.length; i++) {
+      const part = framed[i] as Buffer;
+      if (part.length <= COPY_LIMIT) this.copyOut(part);
+      else {
+        this.closeSlabRegion();
+        this.outgoing.push(part);
+      }
+      this.outgoingBytes += part.length;
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushOnTick);
+    }
+    if (this.writeBlocked) return false;
+    if (stream.writableLength + this.outgoingBytes < stream.writableHighWaterMark) return true;
+    this.writeBlocked = true;
+    if (this.writeTimeout > 0 && this.writeTimer === null) this.armWriteTimer(stream);
+    return false;
+  }
+
+  private copyOut(part: Buffer): void {
+    // The region grows while nothing else took pool bytes after it; otherwise a new region starts.
+    if (this.slab !== pool || this.slabEnd !== poolUsed || pool.length - poolUsed < part.length) {
+      this.closeSlabRegion();
+      if (pool.length - poolUsed < part.length) {
+        // Regions handed to a stream stay untouched until it is done with them: a full pool is left to
+        // the streams (and the GC), never reused.
+        pool = Buffer.allocUnsafeSlow(POOL_SIZE);
+        poolUsed = 0;
+      }
+      this.slab = pool;
+      this.slabStart = this.slabEnd = poolUsed;
+    }
+    // TypedArray#set: Buffer#copy's argument handling costs more than copying a small part.
+    pool.set(part, poolUsed);
+    poolUsed += part.length;
+    this.slabEnd = poolUsed;
+  }
+
+  /** Queues the region copied since the last one, so what follows keeps its place behind it. */
+  private closeSlabRegion(): void {
+    if (this.slabEnd === this.slabStart) return;
+    this.outgoing.push(this.slab.subarray(this.slabStart, this.slabEnd));
+    this.slabStart = this.slabEnd;
+  }
+
+  /** Hands the tick's bytes to the stream: one write, or a corked run of them when large parts are referenced. */
+  private flushOutgoing(): void {
+    this.closeSlabRegion();
+    // An idle channel must not pin a pool the process has moved past.
+    this.slab = EMPTY_POOL;
+    this.slabStart = this.slabEnd = 0;
+    const chunks = this.outgoing;
+    const stream = this.stream;
+    if (chunks.length === 0 || stream === null) {
+      chunks.length = 0;
+      this.outgoingBytes = 0;
+      return;
+    }
+    let ok: boolean;
+    if (chunks.length === 1) ok = stream.write(chunks[0]);
+    else {
       stream.cork();
-      process.nextTick(this.uncork);
+      ok = true;
+      for (let i = 0; i < chunks.length; i++) ok = stream.write(chunks[i]);
+      stream.uncork();
     }
-    let ok = true;
-    for (let i = 0; i < framed.length; i++) ok = stream.write(framed[i]);
-    if (!ok) {
-      this.writeBlocked = true;
-      if (this.writeTimeout > 0 && this.writeTimer === null) this.armWriteTimer(stream);
-    }
-    return ok;
+    chunks.length = 0;
+    this.outgoingBytes = 0;
+    // Blocked by our own count, but the stream took it all below its mark: it will never emit 'drain'.
+    if (ok && this.writeBlocked) process.nextTick(this.onDrain);
   }
 
   /**
@@ -301,11 +373,10 @@ export class RecordChannel {
     const leftover = this.decoder.leftover + this.decoder.heldBytes;
     if (leftover > 0) throw new UnexpectedBytesError(leftover);
     const old = this.stream as Duplex;
-    if (lastRecord !== null) {
-      this.write(lastRecord);
-      if (this.corked) this.uncork();
-      await flushed(old);
-    }
+    if (lastRecord !== null) this.write(lastRecord);
+    // Everything written before the boundary leaves on the old stream, in the clear.
+    this.flushOutgoing();
+    await flushed(old);
     if (this.isClosed) throw new UpgradeError('the connection closed before the upgrade', this.closeReason);
     this.detach(old);
     this.upgradeState = Upgrade.Running;
@@ -414,7 +485,7 @@ export class RecordChannel {
       this.destroy();
       return;
     }
-    if (this.corked) this.uncork();
+    this.flushOutgoing();
     stream.end();
     // Once our data is flushed, the peer's end (in TLS: its close_notify answering ours) closes the
     // channel; a peer that keeps its side open is cut off after CLOSE_LINGER_MS.
@@ -451,6 +522,17 @@ export class RecordChannel {
 }
 
 function noop(): void {}
+
+/** Parts up to this size are copied into the output pool; larger ones are referenced. */
+const COPY_LIMIT = 2048;
+/**
+ * One output pool for every channel in the process, as Buffer.allocUnsafe pools small buffers: an idle
+ * connection holds none of it, and a busy one takes only what it writes.
+ */
+const POOL_SIZE = 64 * 1024;
+const EMPTY_POOL = Buffer.alloc(0);
+let pool = EMPTY_POOL;
+let poolUsed = 0;
 
 /** How long a graceful end() waits, after our data is flushed, for the peer to end its side. */
 const CLOSE_LINGER_MS = 500;

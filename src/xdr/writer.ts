@@ -5,7 +5,6 @@ import { XdrEncodeError, XdrLengthError } from './errors.js';
 /** Opaques at least this long are referenced in the gather list instead of being copied. */
 export const GATHER_THRESHOLD = 512;
 
-const ZERO_PAD = Buffer.alloc(4);
 // With the u flag a surrogate pair is one astral code point, so only unpaired surrogates match.
 const LONE_SURROGATE = /\p{Cs}/u;
 const INT32_MIN = -0x80000000;
@@ -184,8 +183,8 @@ export class XdrWriter {
     const padding = (4 - (length & 3)) & 3;
     if (padding !== 0) {
       this.ensure(padding);
-      ZERO_PAD.copy(this.buf, this.pos, 0, padding);
-      this.pos += padding;
+      const buf = this.buf;
+      for (let i = 0; i < padding; i++) buf[this.pos++] = 0;
     }
     return this;
   }
