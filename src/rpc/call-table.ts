@@ -56,6 +56,8 @@ export interface CallTableOptions {
 }
 
 const DEFAULT_TIMEOUT = 30_000;
+/** The results of every call that returns nothing (a zero-length view has nothing to share). */
+const EMPTY_RESULTS = Buffer.alloc(0);
 
 /** What rpctls:call:* channels carry for one call. */
 export interface CallDiagnostic {
@@ -174,9 +176,9 @@ function callRecordParts(call: PendingCall, credentials: Buffer, args: Buffer | 
   put32(head, 16, call.program);
   put32(head, 20, call.version);
   put32(head, 24, call.procedure);
-  credentials.copy(head, 28);
+  head.set(credentials, 28);
   if (single) {
-    if (inline > 0) (args as Buffer).copy(head, 28 + credentials.length);
+    if (inline > 0) head.set(args as Buffer, 28 + credentials.length);
     return inline > 0 || args.length === 0 ? [head] : [head, args as Buffer];
   }
   const parts: Buffer[] = [head];
@@ -443,6 +445,20 @@ export class CallTable {
     } else {
       this.fail(call, new RpcMismatchError(reply.low as number, reply.high as number));
     }
+    return true;
+  }
+
+  /**
+   * Settles the call a SUCCESS reply is for with the results at `resultsAt` of `record`; false (nothing
+   * counted) when no written call has this XID or the call wants the whole reply: decode it fully then.
+   */
+  receiveResults(xid: number, record: Buffer, resultsAt: number): boolean {
+    const call = this.pending.get(xid);
+    if (call === undefined || call.record !== null || call.wantsReply) return false;
+    this.stats.repliesReceived++;
+    this.finish(call);
+    if (call.diagnostic !== null && channels.callEnd.hasSubscribers) channels.callEnd.publish({ call: call.diagnostic });
+    call.resolve(record.length === resultsAt ? EMPTY_RESULTS : record.subarray(resultsAt));
     return true;
   }
 

@@ -5,7 +5,7 @@ import { channels, debug } from '../diagnostics.js';
 import { RecordChannel, type RecordSink } from '../transport/channel.js';
 import { CallTable, type CallWriter, typedRequest } from './call-table.js';
 import { type ConnectionOptions, resolveConnectionOptions } from './connection-options.js';
-import { AuthStat, MsgType } from './constants.js';
+import { AcceptStat, AuthStat, MsgType, ReplyStat } from './constants.js';
 import { Dispatcher } from './dispatcher.js';
 import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
@@ -234,6 +234,18 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   }
 
   private receiveRecord(record: Buffer): void {
+    // The common reply (accepted, SUCCESS, empty verifier) goes straight to its call: no reader, no
+    // message object; anything else, or a call that wants the whole reply, takes the full decode.
+    if (
+      record.length >= SUCCESS_RESULTS_AT &&
+      word(record, 4) === MsgType.REPLY &&
+      word(record, 8) === ReplyStat.MSG_ACCEPTED &&
+      word(record, 16) === 0 &&
+      word(record, 20) === AcceptStat.SUCCESS &&
+      this.calls.receiveResults(word(record, 0), record, SUCCESS_RESULTS_AT)
+    ) {
+      return;
+    }
     let message;
     try {
       message = decodeMessage(record);
@@ -313,4 +325,11 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   destroy(error?: Error): void {
     this.channel.destroy(error);
   }
+}
+
+/** Where the results start in an accepted SUCCESS reply with an empty verifier (xid, type, stat, verf, stat). */
+const SUCCESS_RESULTS_AT = 24;
+
+function word(b: Buffer, at: number): number {
+  return ((b[at] as number) * 0x1000000 + (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)));
 }
