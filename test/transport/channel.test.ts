@@ -48,7 +48,7 @@ function outgoing(body: string): Buffer[] {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-test('records in (split anywhere) and out (one cork per tick, framed)', async (t) => {
+test('records in (split anywhere) and out (one stream write per tick, framed)', async (t) => {
   const pipe = new Pipe();
   const sink = new Sink();
   const channel = new RecordChannel(pipe, sink);
@@ -60,6 +60,47 @@ test('records in (split anywhere) and out (one cork per tick, framed)', async (t
   t.true(channel.write(outgoing('bc')));
   await tick();
   t.is(pipe.bytes().toString('hex'), Buffer.concat([record(Buffer.from('a')), record(Buffer.from('bc'))]).toString('hex'));
+  t.is(pipe.written.length, 1, 'both records in one write');
+});
+
+test('a tick of small records is one buffer; a large part is referenced, not copied, and keeps its place', async (t) => {
+  const pipe = new Pipe();
+  const channel = new RecordChannel(pipe, new Sink());
+  for (let i = 0; i < 200; i++) channel.write(outgoing(`call ${i}`));
+  await tick();
+  t.is(pipe.written.length, 1);
+  const expected = Array.from({ length: 200 }, (_, i) => record(Buffer.from(`call ${i}`)));
+  t.deepEqual(pipe.bytes(), Buffer.concat(expected));
+
+  pipe.written = [];
+  const large = Buffer.alloc(64 * 1024, 0x5a);
+  channel.write(outgoing('before'));
+  channel.write([Buffer.alloc(4), Buffer.from('head'), large]);
+  channel.write(outgoing('after'));
+  await tick();
+  t.true(pipe.written.includes(large), 'the large part itself went to the stream');
+  t.deepEqual(pipe.bytes(), Buffer.concat([record(Buffer.from('before')), record(Buffer.concat([Buffer.from('head'), large])), record(Buffer.from('after'))]));
+});
+
+test('records written in different ticks never share bytes: an earlier write is not overwritten by a later one', async (t) => {
+  // The stream holds the first write until the test releases it; the output pool must not reuse it.
+  const held: Buffer[] = [];
+  let release: (() => void) | null = null;
+  const slow = new Duplex({
+    read() {},
+    write(chunk: Buffer, _enc, cb) {
+      held.push(chunk);
+      release = cb;
+    },
+  });
+  const channel = new RecordChannel(slow, new Sink());
+  channel.write(outgoing('first'));
+  await tick();
+  const first = Buffer.from(held[0] as Buffer);
+  for (let i = 0; i < 5000; i++) channel.write(outgoing(`later ${i}`));
+  await tick();
+  t.deepEqual(held[0], first);
+  (release as unknown as () => void)();
 });
 
 test('upgrade from inside onRecord: the last plaintext record goes out first, then the new stream carries records both ways', async (t) => {
@@ -178,4 +219,23 @@ test('backpressure: write() returns false when the stream is full; onWritable wh
   await tick();
   t.true(channel.writable);
   t.true(sink.writable >= 1);
+});
+
+test('backpressure counted before the tick ends: blocked by what waits for the tick, writable again once it left', async (t) => {
+  // The stream's mark is above one tick's bytes, so the stream itself never asks to wait ('drain' never comes).
+  const pipe = new Pipe({ highWaterMark: 1 << 20 });
+  const sink = new Sink();
+  const channel = new RecordChannel(pipe, sink);
+  let ok = true;
+  let n = 0;
+  while (ok && n < 100_000) {
+    ok = channel.write(outgoing('x'.repeat(1000)));
+    n++;
+  }
+  t.false(ok, 'refused once a tick holds more than the stream would take');
+  t.true(n > 1);
+  await tick();
+  t.true(channel.writable);
+  t.is(sink.writable, 1);
+  t.is(pipe.bytes().length, n * 1004);
 });
