@@ -372,7 +372,8 @@ SecureContext::SecureContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   // No resumption (each ticket would also shift the kernel's TX sequence).
   SSL_CTX_set_num_tickets(ctx.get(), 0);
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_OFF);
-  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // RELEASE_BUFFERS: an idle connection gives its record buffers back (as node:tls does).
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_clear_mode(ctx.get(), SSL_MODE_AUTO_RETRY);
   // A TCP FIN without close_notify is reported by us as a truncation (records_openssl.cc). Without this
   // option OpenSSL 3 makes it a fatal error (and sends decode_error), so the replies to the calls read

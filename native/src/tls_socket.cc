@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/tls.h>
+#include <new>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <string.h>
@@ -21,6 +22,19 @@ namespace rpctls {
 namespace {
 
 constexpr size_t kReadSize = 64 * 1024;
+
+// One read buffer for every socket of the thread, not one per connection: a read is copied out (or,
+// when large, handed over) before anything else can read, so an idle connection holds no buffer at all.
+thread_local uint8_t* sharedReadBuffer = nullptr;
+
+uint8_t* SharedReadBuffer() {
+  if (sharedReadBuffer == nullptr) {
+    sharedReadBuffer = static_cast<uint8_t*>(malloc(kReadSize));
+    if (sharedReadBuffer == nullptr) throw std::bad_alloc();
+  }
+  return sharedReadBuffer;
+}
+
 constexpr size_t kMaxGather = 16 * 1024;  // one TLS record
 constexpr int kMaxIov = 1024;
 
@@ -141,8 +155,6 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
   if (SSL_set_fd(ssl_, fd_) != 1) throw Napi::Error::New(env, "SSL_set_fd failed");
   onevent_ = Napi::Persistent(info[3].As<Napi::Function>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "RpcTlsSocket", Value());
-  readBuffer_ = static_cast<uint8_t*>(malloc(kReadSize));
-
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);
   if (uv_poll_init_socket(loop, &poll_, fd_) != 0 || uv_timer_init(loop, &timer_) != 0) {
@@ -162,7 +174,6 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
 TlsSocket::~TlsSocket() {
   ReleaseSsl();
   if (fd_ >= 0) ::close(fd_);
-  free(readBuffer_);
 }
 
 void TlsSocket::ReleaseSsl() {
@@ -236,15 +247,7 @@ Napi::Value TlsSocket::Write(const Napi::CallbackInfo& info) {
     pending->iov.push_back({buf.Data(), buf.Length()});
     total += buf.Length();
   }
-  if (records_->CopiesGathers() && pending->iov.size() > 1 && total <= kMaxGather) {
-    // Userspace SSL_write takes one buffer: copy small gathers so one RPC record stays one TLS record.
-    pending->gathered.reserve(total);
-    for (const iovec& v : pending->iov) {
-      auto* p = static_cast<uint8_t*>(v.iov_base);
-      pending->gathered.insert(pending->gathered.end(), p, p + v.iov_len);
-    }
-    pending->iov.assign(1, {pending->gathered.data(), total});
-  }
+  if (records_->CopiesGathers() && pending->iov.size() > 1) PackRecords(*pending);
   pendingWrite_ = std::move(pending);
   int result = ContinueWrite();
   if (result == 1) return Napi::Boolean::New(env, true);
@@ -252,6 +255,51 @@ Napi::Value TlsSocket::Write(const Napi::CallbackInfo& info) {
   pendingWrite_->chunks = Napi::Persistent(chunks.As<Napi::Object>());
   UpdatePoll();
   return Napi::Boolean::New(env, false);
+}
+
+// Userspace SSL_write makes one TLS record per call (up to 16 KiB): small pieces (a tick's RPC records,
+// a header before its payload) are copied together into full records, so a tick of small replies is a
+// few records, not one per piece; large pieces are referenced, after topping up the record before them.
+void TlsSocket::PackRecords(PendingWrite& w) {
+  size_t bound = 0;
+  for (const iovec& v : w.iov) bound += v.iov_len < kMaxGather ? v.iov_len : kMaxGather;
+  w.gathered.resize(bound);  // never grows below: the packed iovecs point into it
+  uint8_t* next = w.gathered.data();
+  std::vector<iovec> packed;
+  packed.reserve(w.iov.size());
+  iovec open{nullptr, 0};
+  auto copy = [&](uint8_t* from, size_t n) {
+    if (open.iov_len == 0) open.iov_base = next;
+    memcpy(next, from, n);
+    next += n;
+    open.iov_len += n;
+    if (open.iov_len == kMaxGather) {
+      packed.push_back(open);
+      open = {nullptr, 0};
+    }
+  };
+  for (const iovec& v : w.iov) {
+    auto* p = static_cast<uint8_t*>(v.iov_base);
+    size_t left = v.iov_len;
+    if (left >= kMaxGather) {
+      if (open.iov_len != 0) {
+        size_t top = kMaxGather - open.iov_len;
+        copy(p, top);
+        p += top;
+        left -= top;
+      }
+      if (left != 0) packed.push_back({p, left});
+      continue;
+    }
+    while (left != 0) {
+      size_t n = std::min(left, kMaxGather - open.iov_len);
+      copy(p, n);
+      p += n;
+      left -= n;
+    }
+  }
+  if (open.iov_len != 0) packed.push_back(open);
+  w.iov = std::move(packed);
 }
 
 // shutdown() after all writes completed: close_notify then TCP FIN. Same return values as write().
@@ -752,7 +800,7 @@ void TlsSocket::ReadAvailable() {
   for (int i = 0; i < 16 && phase_ == Phase::kOpen && reading_ && !readEnded_; i++) {
     size_t got = 0;
     Failure failure;
-    ReadOutcome outcome = records_->Read(readBuffer_, kReadSize, &got, &failure);
+    ReadOutcome outcome = records_->Read(SharedReadBuffer(), kReadSize, &got, &failure);
     if (outcome == ReadOutcome::kData) {
       DeliverData(got);
       continue;
@@ -790,10 +838,10 @@ void TlsSocket::DeliverData(size_t len) {
   Napi::Buffer<uint8_t> chunk;
   if (len >= kReadSize / 2) {
     // Large reads go to JS as they are; the next read gets a fresh buffer.
-    chunk = Napi::Buffer<uint8_t>::New(env, readBuffer_, len, [](Napi::Env, uint8_t* data) { free(data); });
-    readBuffer_ = static_cast<uint8_t*>(malloc(kReadSize));
+    chunk = Napi::Buffer<uint8_t>::New(env, sharedReadBuffer, len, [](Napi::Env, uint8_t* data) { free(data); });
+    sharedReadBuffer = nullptr;
   } else {
-    chunk = Napi::Buffer<uint8_t>::Copy(env, readBuffer_, len);
+    chunk = Napi::Buffer<uint8_t>::Copy(env, sharedReadBuffer, len);
   }
   Emit(kEventData, chunk);
 }

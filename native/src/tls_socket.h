@@ -72,6 +72,7 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   Napi::Object BuildInfo(const char* offloadReason);
   void ReadAvailable();
   void DeliverData(size_t len);
+  static void PackRecords(PendingWrite& w);
   int ContinueWrite();         // 1 done, 0 pending, -1 failed (error stored in writeError_)
   int ContinueShutdown();
   int StepKeyUpdate();         // 1 nothing (more) to do, 0 pending, -1 failed (writeError_)
@@ -130,7 +131,6 @@ class TlsSocket : public Napi::ObjectWrap<TlsSocket> {
   bool reading_ = false;
   bool readEnded_ = false;
   bool readDrained_ = true;  // the last read pass ended on "nothing more" (not on a bound or a stop)
-  uint8_t* readBuffer_ = nullptr;
   std::unique_ptr<PendingWrite> pendingWrite_;
   bool shutdownPending_ = false;
   bool shutdownDone_ = false;
