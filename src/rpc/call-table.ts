@@ -34,6 +34,12 @@ export interface CallWriter {
   writeRecord(parts: Buffer[]): boolean;
   /** Sends a written call again, unchanged (same XID); only writers over a lossy transport (UDP). */
   resendRecord?(parts: Buffer[]): void;
+  /**
+   * Room for a small record written in place (the record channel's `reserve`): the buffer to write the
+   * body into at `reservedAt`, or null when the record must go through `writeRecord`.
+   */
+  reserveRecord?(bodyLength: number): Buffer | null;
+  readonly reservedAt?: number;
 }
 
 /**
@@ -112,6 +118,14 @@ class PendingCall {
   }
 }
 
+let settleResolve: (results: Buffer | RpcReply) => void = () => {};
+let settleReject: (error: Error) => void = () => {};
+
+function captureSettlers(resolve: (results: Buffer | RpcReply) => void, reject: (error: Error) => void): void {
+  settleResolve = resolve;
+  settleReject = reject;
+}
+
 function onCallTimeout(call: PendingCall, timeout: number): void {
   call.timer = null;
   call.table.fail(call, new RpcTimeoutError(timeout));
@@ -160,6 +174,38 @@ function put32(b: Buffer, at: number, value: number): void {
   b[at + 1] = value >>> 16;
   b[at + 2] = value >>> 8;
   b[at + 3] = value;
+}
+
+/** Arguments up to this size are written with the call header in one piece (beyond, referenced). */
+const INLINE_ARGS = GATHER_THRESHOLD;
+
+/** Bytes of `args` when they are few enough to write inline, else -1. */
+function inlineLength(args: Buffer | readonly Buffer[]): number {
+  if (Buffer.isBuffer(args)) return args.length <= INLINE_ARGS ? args.length : -1;
+  let total = 0;
+  for (let i = 0; i < args.length; i++) total += (args[i] as Buffer).length;
+  return total <= INLINE_ARGS ? total : -1;
+}
+
+/** Writes the call header, credentials and inline arguments at `at` (the body of a record). */
+function writeCallBody(b: Buffer, at: number, call: PendingCall, credentials: Buffer, args: Buffer | readonly Buffer[]): void {
+  put32(b, at, call.xid);
+  put32(b, at + 4, MsgType.CALL);
+  put32(b, at + 8, RPC_VERSION);
+  put32(b, at + 12, call.program);
+  put32(b, at + 16, call.version);
+  put32(b, at + 20, call.procedure);
+  b.set(credentials, at + 24);
+  at += 24 + credentials.length;
+  if (Buffer.isBuffer(args)) {
+    if (args.length > 0) b.set(args, at);
+    return;
+  }
+  for (let i = 0; i < args.length; i++) {
+    const part = args[i] as Buffer;
+    b.set(part, at);
+    at += part.length;
+  }
 }
 
 /**
@@ -384,41 +430,64 @@ export class CallTable {
     options: CallOptions | undefined,
     wantsReply: boolean,
   ): Promise<Buffer | RpcReply> {
-    return new Promise<Buffer | RpcReply>((resolve, reject) => {
-      const signal = options?.signal;
-      const call = new PendingCall(this, program >>> 0, version >>> 0, procedure >>> 0, signal, resolve, reject);
-      call.wantsReply = wantsReply;
-      if (this.refusal !== null) {
-        const { closing, cause } = this.refusal;
-        reject(tag(new ConnectionClosedError(closing ? 'the connection is closing' : 'the connection is closed', cause), call));
-        return;
+    // A shared executor hands over the settle functions: no closure per call.
+    const promise = new Promise<Buffer | RpcReply>(captureSettlers);
+    const call = new PendingCall(this, program >>> 0, version >>> 0, procedure >>> 0, options?.signal, settleResolve, settleReject);
+    call.wantsReply = wantsReply;
+    try {
+      this.start(call, args, options);
+    } catch (error) {
+      // What the executor would have done with a throw (a bad option): the call rejects.
+      this.fail(call, error as Error);
+    }
+    return promise;
+  }
+
+  private start(call: PendingCall, args: Buffer | readonly Buffer[], options: CallOptions | undefined): void {
+    const signal = call.signal;
+    if (this.refusal !== null) {
+      const { closing, cause } = this.refusal;
+      call.settled = true;
+      call.reject(tag(new ConnectionClosedError(closing ? 'the connection is closing' : 'the connection is closed', cause), call));
+      return;
+    }
+    if (signal?.aborted) {
+      call.settled = true;
+      call.reject(tag(new RpcAbortError(signal.reason), call));
+      return;
+    }
+    const credentials = options?.auth === undefined ? this.defaultCredentials : encodeCredentials(validateOpaqueAuth(options.auth, 'options.auth'));
+    const timeout = options?.timeout ?? this.defaultTimeout;
+    if (timeout !== this.defaultTimeout) validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
+    call.xid = this.allocateXid();
+    if (channels.callStart.hasSubscribers) this.publishStart(call);
+    const now = this.queue.length === this.queueHead && this.writer.writable && this.pending.size < this.maxPendingCalls;
+    // The common call (small arguments, a stream that takes it now) is written in place: no gather list.
+    let written = false;
+    if (now && this.retransmissions === null && this.writer.reserveRecord !== undefined) {
+      const inline = inlineLength(args);
+      if (inline >= 0) {
+        const out = this.writer.reserveRecord(24 + credentials.length + inline);
+        if (out !== null) {
+          writeCallBody(out, this.writer.reservedAt as number, call, credentials, args);
+          this.stats.callsSent++;
+          written = true;
+        }
       }
-      if (signal?.aborted) {
-        reject(tag(new RpcAbortError(signal.reason), call));
-        return;
-      }
-      const credentials = options?.auth === undefined ? this.defaultCredentials : encodeCredentials(validateOpaqueAuth(options.auth, 'options.auth'));
-      call.xid = this.allocateXid();
-      if (channels.callStart.hasSubscribers) this.publishStart(call);
-      const record = callRecordParts(call, credentials, args);
-      const timeout = options?.timeout ?? this.defaultTimeout;
-      if (timeout === this.defaultTimeout) {
-        if (timeout > 0) this.deadlines.add(call);
-      } else {
-        validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
-        if (timeout > 0) call.timer = setTimeout(onCallTimeout, timeout, call, timeout);
-      }
-      signal?.addEventListener('abort', call, { once: true });
-      this.pending.set(call.xid, call);
-      if (this.queue.length === this.queueHead && this.writer.writable && this.pending.size <= this.maxPendingCalls) {
-        this.write(call, record);
-      } else if (this.queue.length - this.queueHead >= this.maxQueuedCalls) {
-        this.fail(call, new QueueFullError(this.maxQueuedCalls));
-      } else {
-        call.record = record;
-        this.queue.push(call);
-      }
-    });
+    }
+    const record = written ? null : callRecordParts(call, credentials, args);
+    if (timeout === this.defaultTimeout) {
+      if (timeout > 0) this.deadlines.add(call);
+    } else if (timeout > 0) call.timer = setTimeout(onCallTimeout, timeout, call, timeout);
+    signal?.addEventListener('abort', call, { once: true });
+    this.pending.set(call.xid, call);
+    if (record === null) return;
+    if (now) this.write(call, record);
+    else if (this.queue.length - this.queueHead >= this.maxQueuedCalls) this.fail(call, new QueueFullError(this.maxQueuedCalls));
+    else {
+      call.record = record;
+      this.queue.push(call);
+    }
   }
 
   /** Settles the call a reply is for; a reply for no call (or for one not written yet) is counted. */

@@ -63,6 +63,10 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
         return self.channel.writable;
       },
       writeRecord: (parts) => this.writeRecord(parts),
+      reserveRecord: (bodyLength) => this.reserveRecord(bodyLength),
+      get reservedAt() {
+        return self.channel.reservedAt;
+      },
       // A copy that cannot go out now (blocked, or mid-upgrade) is skipped: the next round resends it.
       resendRecord: (parts) => {
         if (!self.channel.writable) return;
@@ -225,6 +229,12 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     if (this.channel.write(parts)) return true;
     this.writeBlocked = true;
     return false;
+  }
+
+  private reserveRecord(bodyLength: number): Buffer | null {
+    const out = this.channel.reserve(bodyLength);
+    if (out !== null && !this.channel.writable) this.writeBlocked = true;
+    return out;
   }
 
   private sendReply(parts: Buffer[]): void {

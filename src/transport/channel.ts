@@ -80,6 +80,8 @@ export class RecordChannel {
   private slabStart = 0;
   private slabEnd = 0;
   private flushScheduled = false;
+  /** Where the body of the record `reserve()` made room for starts. */
+  reservedAt = 0;
   private writeBlocked = false;
   private readPaused = false;
   private upgradeState = Upgrade.None;
@@ -176,6 +178,36 @@ export class RecordChannel {
       }
       this.outgoingBytes += part.length;
     }
+    return this.afterWrite(stream);
+  }
+
+  /**
+   * Room for one small record written in place, with no gather list and no copy: returns the output pool,
+   * the record mark already in, and the body (`bodyLength` bytes) to be written at `reservedAt` before
+   * anything else is written. Null when the record must go through `write()` (too large, no stream, or
+   * closed). The record is taken; `writable` says whether more may follow now.
+   */
+  reserve(bodyLength: number): Buffer | null {
+    const stream = this.stream;
+    const length = bodyLength + 4;
+    if (stream === null || this.isClosed || length > COPY_LIMIT || bodyLength > this.maxFragmentSize) return null;
+    if (this.slab !== pool || this.slabEnd !== poolUsed || pool.length - poolUsed < length) this.openRegion(length);
+    const at = poolUsed;
+    const mark = (LAST_FRAGMENT_BIT | bodyLength) >>> 0;
+    pool[at] = mark >>> 24;
+    pool[at + 1] = mark >>> 16;
+    pool[at + 2] = mark >>> 8;
+    pool[at + 3] = mark;
+    this.reservedAt = at + 4;
+    poolUsed += length;
+    this.slabEnd = poolUsed;
+    this.outgoingBytes += length;
+    this.afterWrite(stream);
+    return pool;
+  }
+
+  /** Schedules the tick's flush; counts what waits against the stream's mark (false: blocked). */
+  private afterWrite(stream: Duplex): boolean {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flushOnTick);
@@ -187,19 +219,22 @@ export class RecordChannel {
     return false;
   }
 
+  /** Starts a new region at the pool's end, in a fresh pool when `length` does not fit. */
+  private openRegion(length: number): void {
+    this.closeSlabRegion();
+    if (pool.length - poolUsed < length) {
+      // Regions handed to a stream stay untouched until it is done with them: a full pool is left to
+      // the streams (and the GC), never reused.
+      pool = Buffer.allocUnsafeSlow(POOL_SIZE);
+      poolUsed = 0;
+    }
+    this.slab = pool;
+    this.slabStart = this.slabEnd = poolUsed;
+  }
+
   private copyOut(part: Buffer): void {
     // The region grows while nothing else took pool bytes after it; otherwise a new region starts.
-    if (this.slab !== pool || this.slabEnd !== poolUsed || pool.length - poolUsed < part.length) {
-      this.closeSlabRegion();
-      if (pool.length - poolUsed < part.length) {
-        // Regions handed to a stream stay untouched until it is done with them: a full pool is left to
-        // the streams (and the GC), never reused.
-        pool = Buffer.allocUnsafeSlow(POOL_SIZE);
-        poolUsed = 0;
-      }
-      this.slab = pool;
-      this.slabStart = this.slabEnd = poolUsed;
-    }
+    if (this.slab !== pool || this.slabEnd !== poolUsed || pool.length - poolUsed < part.length) this.openRegion(part.length);
     // TypedArray#set: Buffer#copy's argument handling costs more than copying a small part.
     pool.set(part, poolUsed);
     poolUsed += part.length;
@@ -525,6 +560,7 @@ function noop(): void {}
 
 /** Parts up to this size are copied into the output pool; larger ones are referenced. */
 const COPY_LIMIT = 2048;
+const LAST_FRAGMENT_BIT = 0x80000000;
 /**
  * One output pool for every channel in the process, as Buffer.allocUnsafe pools small buffers: an idle
  * connection holds none of it, and a busy one takes only what it writes.
