@@ -4,7 +4,7 @@
 import test from 'ava';
 
 import { ForgeRelay } from '../helpers/tls-forge.js';
-import { PROG, Proc, VERS, startTlsServer, tlsClient } from './helpers.js';
+import { PROG, Proc, VERS, expectKtls, startTlsServer, tlsClient } from './helpers.js';
 
 const TLS_RECORD = 16 * 1024;
 
@@ -46,7 +46,10 @@ test.serial('a large call fills its TLS records: its header does not travel alon
     t.is((await client.call(PROG, VERS, Proc.ECHO, payload)).length, payload.length);
     const sent = relay.applicationRecords('toServer') - before;
     t.log(`${payload.length}-byte call: ${sent} TLS records (64 when every record is full)`);
-    t.is(sent, 64);
+    // Kernel TLS closes a record at the end of each sendmsg, so a write the socket took in parts has a
+    // few short records; userspace packs exactly.
+    if (expectKtls) t.true(sent >= 64 && sent <= 80, `records: ${sent}`);
+    else t.is(sent, 64);
   } finally {
     client.destroy();
     await relay.close();
