@@ -10,7 +10,7 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { libtirpcTcpClientBinary, startLibtirpcServer } from '../test/helpers/libtirpc.js';
@@ -120,19 +120,16 @@ export async function startLibtirpcTcpServer(): Promise<BenchServer> {
 }
 
 /**
- * `rpctls serve` in plain mode on 127.0.0.1, port chosen by the kernel, run from the TypeScript source
- * through tsx (no build needed): `<nodeBinary> [nodeArgs] --import tsx -e <calls main(['serve', ...])>`.
- * The pid is the Node process serving. nodeArgs go before the rest (e.g. ['--cpu-prof',
- * '--cpu-prof-dir=/tmp/prof']: serve exits normally on SIGTERM, so the profile is written).
+ * `rpctls serve` in plain mode on 127.0.0.1, port chosen by the kernel, as users run it: bin/rpctls.js on
+ * the built package (dist/, made by `npm install` / `npm run build`). The pid is the Node process serving.
+ * nodeArgs go before the script (e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/prof']: serve exits normally on
+ * SIGTERM, so the profile is written).
  */
 export async function startRpctlsServe(nodeBinary = process.execPath, nodeArgs: readonly string[] = []): Promise<BenchServer> {
-  const entry = pathToFileURL(join(REPO, 'src/cli/index.ts')).href;
-  const script = `import { main } from ${JSON.stringify(entry)}; process.exitCode = await main(process.argv.slice(1));`;
-  const child = spawn(
-    nodeBinary,
-    [...nodeArgs, '--import', 'tsx', '--input-type=module', '-e', script, 'serve', '--host', '127.0.0.1', '--port', '0'],
-    { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+  const child = spawn(nodeBinary, [...nodeArgs, join(REPO, 'bin/rpctls.js'), 'serve', '--host', '127.0.0.1', '--port', '0'], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return awaitListening(child, 'rpctls serve');
 }
 

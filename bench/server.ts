@@ -1,14 +1,49 @@
-// A server process for bench/run.ts: `rpc` answers NULL with rpctls; `echo` is a raw TCP server that
-// answers each request of a known size with a reply of a known size (the same bytes RPC would move).
-// For bench/udp.ts, `udp` answers NULL of program BULK (0x20000777) over UDP and TCP.
+// A server process for the benches, one mode per run:
+//   rpc                  rpctls answering NULL (program 0x20000001 v1)
+//   echo <req> <rep>     raw TCP: answers each request of <req> bytes with <rep> bytes; every request that a
+//                        data event completes is answered in one write (the Node limit for this load)
+//   udp                  rpctls answering NULL of program BULK (0x20000777) over UDP and TCP (bench/udp.ts)
+//   idle-rpc | idle-rpc-tls | idle-rpc-tls-ca | idle-net | idle-tls
+//                        servers that hold idle connections, for RSS per connection (bench/run.ts). The
+//                        parent sends {cert, key, ca} first for the TLS ones, and {rss: true} to get
+//                        {rss} back after a full GC (run with --expose-gc).
 import net from 'node:net';
-import { RpcServer } from '../src/rpc/server.js';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { RpcServer } from '../dist/rpc/server.js';
+import { createTlsServer } from '../dist/rpc-tls/index.js';
+
+// A profiled server (--cpu-prof) must exit normally to write its profile.
+process.on('SIGINT', () => process.exit(0));
 
 const [mode, requestSize, replySize] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
+const TEST_PROGRAM = 0x20000001;
+
+function rssBytes(): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return Number(m?.[1]) * 1024;
+}
+
+function answerRss(): void {
+  process.on('message', (message: { rss?: boolean }) => {
+    if (message.rss !== true) return;
+    for (let i = 0; i < 3; i++) (globalThis as { gc?: () => void }).gc?.();
+    const m = process.memoryUsage();
+    process.send!({ rss: rssBytes(), heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers });
+  });
+}
+
+interface Certs {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+const certs = (): Promise<Certs> => new Promise((resolve) => process.once('message', (m: Certs) => resolve(m)));
 
 if (mode === 'rpc') {
   const server = new RpcServer({ maxIncomingCalls: 1024 });
-  server.addProgram({ program: 0x20000001, version: 1, procedures: {} });
+  server.addProgram({ program: TEST_PROGRAM, version: 1, procedures: {} });
   const { port } = await server.listen({ host: '127.0.0.1' });
   process.send!({ port });
 } else if (mode === 'udp') {
@@ -16,8 +51,35 @@ if (mode === 'rpc') {
   server.addProgram({ program: 0x20000777, version: 1, procedures: {} });
   const { port } = await server.listen({ host: '127.0.0.1', udp: true });
   process.send!({ port });
+} else if (mode === 'idle-rpc' || mode === 'idle-rpc-tls' || mode === 'idle-rpc-tls-ca') {
+  const c = mode === 'idle-rpc' ? null : await certs();
+  const server =
+    c === null
+      ? new RpcServer({ maxConnections: 100_000 })
+      : createTlsServer({ maxConnections: 100_000, tls: { cert: c.cert, key: c.key, ...(mode === 'idle-rpc-tls-ca' ? { ca: c.ca } : {}), kernelTls: 'off' } });
+  server.addProgram({ program: TEST_PROGRAM, version: 1, procedures: {} });
+  const { port } = await server.listen({ host: '127.0.0.1' });
+  answerRss();
+  process.send!({ port, rss: rssBytes() });
+} else if (mode === 'idle-net' || mode === 'idle-tls') {
+  // What a Node server holding the same connections costs: each one read, its bytes answered.
+  const onSocket = (socket: net.Socket): void => {
+    socket.on('data', () => {});
+    socket.on('error', () => {});
+  };
+  let server: net.Server;
+  if (mode === 'idle-tls') {
+    const c = await certs();
+    server = tls.createServer({ cert: c.cert, key: c.key, minVersion: 'TLSv1.3' }, onSocket);
+  } else server = net.createServer(onSocket);
+  server.maxConnections = 100_000;
+  server.listen(0, '127.0.0.1', () => {
+    answerRss();
+    process.send!({ port: (server.address() as net.AddressInfo).port, rss: rssBytes() });
+  });
 } else {
   const reply = Buffer.alloc(replySize, 1);
+  const replies = Buffer.alloc(replySize * 1024, 1);
   const server = net.createServer({ noDelay: true }, (socket) => {
     let pending = 0;
     socket.on('data', (chunk) => {
@@ -25,7 +87,7 @@ if (mode === 'rpc') {
       const n = Math.floor(pending / requestSize);
       pending -= n * requestSize;
       if (n === 1) socket.write(reply);
-      else if (n > 1) socket.write(Buffer.concat(new Array(n).fill(reply)));
+      else if (n > 1) socket.write(n <= 1024 ? replies.subarray(0, n * replySize) : Buffer.concat(new Array(n).fill(reply)));
     });
   });
   server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as net.AddressInfo).port }));

@@ -21,11 +21,8 @@
 //
 // Client and server run in this one process (one event loop thread) in every configuration, so the
 // baseline and the measured path share the same constraints. BENCH_MS sets the time per figure (3000).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import type net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 
 import { RpcClient } from '../src/rpc/client.js';
@@ -35,6 +32,7 @@ import { performance } from 'node:perf_hooks';
 
 import { type RekeyLimits, TLS_CIPHERSUITES, TlsContext, type TlsCipherSuite, type TlsInfo, type TlsStream, connectTlsStream } from '../src/tls/index.js';
 import { createTlsClient, createTlsServer, rpcTlsUpgrade, tlsInfoOf } from '../src/rpc-tls/index.js';
+import { makeCerts } from './certs.js';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const WARMUP_MS = Math.min(1000, DURATION_MS / 3);
@@ -43,27 +41,6 @@ const INFLIGHT = 8;
 const PROG = 0x20000aaa;
 const kernelVsUser = process.argv.includes('--kernel-vs-user');
 const HANDSHAKES = Number(process.env.BENCH_HANDSHAKES ?? 200);
-
-// ---- throwaway certificates (EC P-256, as the tests use) ------------------------------------------
-
-function makeCerts(): { ca: string; cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'rpctls-bench-'));
-  try {
-    const openssl = (...args: string[]): void => {
-      execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-    };
-    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-    openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=bench CA');
-    openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-    writeFileSync(join(dir, 'server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-days', '2', '-out', 'server.pem', '-extfile', 'server.ext');
-    const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
-    return { ca: read('ca.pem'), cert: read('server.pem'), key: read('server.key') };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const certs = makeCerts();
 
