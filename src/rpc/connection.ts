@@ -90,6 +90,10 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     const host = {
       peer: this,
       sendReply: (parts: Buffer[]) => this.sendReply(parts),
+      reserveReply: (bodyLength: number) => this.reserveReply(bodyLength),
+      get reservedAt() {
+        return self.channel.reservedAt;
+      },
       incomingChanged: () => {
         this.updateReading();
         if (this.closing) this.settled();
@@ -229,6 +233,13 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     if (this.channel.write(parts)) return true;
     this.writeBlocked = true;
     return false;
+  }
+
+  private reserveReply(bodyLength: number): Buffer | null {
+    if (this.channel.closed) return null;
+    const out = this.reserveRecord(bodyLength);
+    if (out !== null) this.stats.repliesSent++;
+    return out;
   }
 
   private reserveRecord(bodyLength: number): Buffer | null {

@@ -2,7 +2,7 @@ import { XdrError } from '../xdr/errors.js';
 import { XdrReader } from '../xdr/reader.js';
 import { XdrWriter } from '../xdr/writer.js';
 import { AUTH_NONE, type AuthSysParams, type OpaqueAuth, decodeAuthSys } from './auth.js';
-import { AcceptStat, AuthFlavor, AuthStat, RPC_VERSION } from './constants.js';
+import { AcceptStat, AuthFlavor, AuthStat, MsgType, RPC_VERSION } from './constants.js';
 import { RpcAcceptedError, RpcAuthError, SystemErrError, authError } from './errors.js';
 import { type RpcCall, writeAcceptedHeader, writeAuthError, writeProgMismatch, writeRpcMismatch } from './message.js';
 import type { CallInterceptor, RpcPeer } from './peer.js';
@@ -32,6 +32,12 @@ export interface DispatchHost {
   readonly peer: RpcPeer;
   /** Writes one reply record (gather list with a 4-byte mark slot) and counts it. */
   sendReply(parts: Buffer[]): void;
+  /**
+   * Room for a small reply written in place, counted as sent: the buffer to write the body into at
+   * `reservedAt`, or null when it must go through `sendReply` (or when the host has no such room).
+   */
+  reserveReply?(bodyLength: number): Buffer | null;
+  readonly reservedAt?: number;
   /** The number of calls being handled changed (the connection may stop or resume reading). */
   incomingChanged(): void;
 }
@@ -178,6 +184,20 @@ export class Dispatcher {
   }
 
   private answerSuccess(context: IncomingCall, found: ProcedureDefinition, value: unknown): void {
+    // The common reply of a raw handler (nothing, or a few bytes) is written in place behind a header
+    // built from four constant words and the XID: no writer, no gather list.
+    if (typeof found === 'function' && this.host.reserveReply !== undefined) {
+      const length = value === undefined ? 0 : Buffer.isBuffer(value) && value.length <= INLINE_RESULTS ? value.length : -1;
+      const out = length < 0 ? null : this.host.reserveReply(SUCCESS_HEADER_BYTES + length);
+      if (out !== null) {
+        const at = this.host.reservedAt as number;
+        writeSuccessHeader(out, at, context.xid);
+        if (length > 0) out.set(value as Buffer, at + SUCCESS_HEADER_BYTES);
+        this.incoming--;
+        this.host.incomingChanged();
+        return;
+      }
+    }
     const w = new XdrWriter(256);
     w.reserve4(); // the record mark's place
     writeAcceptedHeader(w, context.xid, AUTH_NONE, AcceptStat.SUCCESS);
@@ -228,6 +248,21 @@ export class Dispatcher {
   private reply(w: XdrWriter): void {
     this.host.sendReply(w.finish());
   }
+}
+
+/** Results up to this size are copied behind the reply header (beyond, referenced from a gather list). */
+const INLINE_RESULTS = 512;
+/** xid, REPLY, MSG_ACCEPTED, verifier AUTH_NONE (flavor, empty body), SUCCESS. */
+const SUCCESS_HEADER_BYTES = 24;
+
+function writeSuccessHeader(b: Buffer, at: number, xid: number): void {
+  b[at] = xid >>> 24;
+  b[at + 1] = xid >>> 16;
+  b[at + 2] = xid >>> 8;
+  b[at + 3] = xid;
+  // REPLY is 1; MSG_ACCEPTED, AUTH_NONE, an empty verifier body and SUCCESS are all zero words.
+  for (let i = at + 4; i < at + SUCCESS_HEADER_BYTES; i++) b[i] = 0;
+  b[at + 7] = MsgType.REPLY;
 }
 
 function invoke(found: ProcedureDefinition, args: Buffer, context: IncomingCall): unknown {
