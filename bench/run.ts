@@ -42,8 +42,9 @@ const BULK_PROGRAM = 0x20000777;
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
+/** Progress, as each figure is measured: on stderr, so `--json` keeps stdout for the report. */
 const log = (line: string): void => {
-  if (!JSON_OUT) process.stderr.write(`${line}\n`);
+  process.stderr.write(`${line}\n`);
 };
 
 interface Row {
