@@ -7,19 +7,18 @@
 //   const r = await cClientRun({ port: server.port, program: 0x20000001, version: 1, mode: 'echo', threads: 4,
 //     ms: 1000, bytes: 65536, serverPid: server.pid });
 //   await server.close();
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { awaitReadyLine } from '../test/helpers/child-server.js';
 import { libtirpcTcpClientBinary, startLibtirpcServer } from '../test/helpers/libtirpc.js';
 
 const run = promisify(execFile);
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
-const READY_TIMEOUT_MS = 20_000;
-const CLOSE_KILL_MS = 5000;
 
 export interface CClientOptions {
   port: number;
@@ -130,69 +129,6 @@ export async function startRpctlsServe(nodeBinary = process.execPath, nodeArgs: 
     cwd: REPO,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  return awaitListening(child, 'rpctls serve');
-}
-
-async function awaitListening(child: ChildProcess, name: string): Promise<BenchServer> {
-  const stdoutStream = child.stdout!;
-  const stderrStream = child.stderr!;
-  let stdout = '';
-  let stderr = '';
-  stdoutStream.setEncoding('utf8');
-  stderrStream.setEncoding('utf8');
-  stderrStream.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-
-  const port = await new Promise<number>((resolve, reject) => {
-    const fail = (why: string): void => {
-      cleanup();
-      child.kill('SIGKILL');
-      reject(new Error(`${name}: ${why}; stderr: ${stderr.trim() || '(empty)'}`));
-    };
-    const onData = (chunk: string): void => {
-      stdout += chunk;
-      const m = /^listening (?:\[[^\]]*\]|[^\s:]+):(\d+)$/m.exec(stdout);
-      if (m) {
-        cleanup();
-        resolve(Number(m[1]));
-      }
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      setImmediate(() => fail(`exited (${signal ?? `code ${code}`}) before it was listening`));
-    };
-    const onError = (err: Error): void => fail(`could not start: ${err.message}`);
-    const timer = setTimeout(() => fail(`no listening line within ${READY_TIMEOUT_MS / 1000} s (stdout: ${JSON.stringify(stdout)})`), READY_TIMEOUT_MS);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      stdoutStream.off('data', onData);
-      child.off('exit', onExit);
-      child.off('error', onError);
-    };
-    stdoutStream.on('data', onData);
-    child.once('exit', onExit);
-    child.once('error', onError);
-  });
-  stdoutStream.resume(); // one line per connection follows: never let the pipe fill
-
-  let closing: Promise<void> | undefined;
-  return {
-    port,
-    pid: child.pid as number,
-    close(): Promise<void> {
-      closing ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), CLOSE_KILL_MS);
-          await exited;
-          clearTimeout(timer);
-        }
-      })();
-      return closing;
-    },
-  };
+  const ready = await awaitReadyLine(child, /^listening (?:\[[^\]]*\]|[^\s:]+):(\d+)$/m, 'rpctls serve');
+  return { port: Number(ready.match[1]), pid: ready.pid, close: ready.close };
 }

@@ -26,6 +26,8 @@ import { AUTH_NONE, authSys } from '../dist/rpc/auth.js';
 import { createTlsClient, createTlsServer, rpcTlsUpgrade } from '../dist/rpc-tls/index.js';
 import { cClientRun, startLibtirpcTcpServer, startRpctlsServe } from './libtirpc.js';
 import { makeCerts } from './certs.js';
+import { startNodeTlsPeer } from './node-tls-peer.js';
+import { median, nodeTlsSetup, rpcTlsSetup } from './setup-latency.js';
 
 const jsxdr = jsxdrModule as any;
 const JSON_OUT = process.argv.includes('--json');
@@ -64,12 +66,6 @@ interface Row {
 }
 
 const rows: Row[] = [];
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 /**
  * Measures rpctls and its baseline RUNS times, alternating, and records the median of the per-run ratios
@@ -137,10 +133,6 @@ async function childRss(c: Child): Promise<number> {
   return m.rss;
 }
 
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
 
 // ---- 1. XDR -----------------------------------------------------------------------------------------
 
@@ -321,107 +313,16 @@ async function rpcTlsEcho(size: number): Promise<number> {
 /** node:tls moving the ECHO's bytes: the RPC request (mark + 40-byte header + opaque) and reply (mark + 28 + opaque). */
 async function nodeTlsEcho(size: number): Promise<number> {
   const padded = (size + 3) & ~3;
-  const requestBytes = 44 + 4 + padded;
-  const replyBytes = 28 + 4 + padded;
-  const reply = Buffer.alloc(replyBytes, 1);
-  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: SUITE }, (socket) => {
-    let pending = 0;
-    socket.on('data', (chunk: Buffer) => {
-      pending += chunk.length;
-      while (pending >= requestBytes) {
-        pending -= requestBytes;
-        socket.write(reply);
-      }
-    });
-    socket.on('error', () => {});
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const socket = tls.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, ca: certs.ca, servername: 'localhost', minVersion: 'TLSv1.3', ciphers: SUITE });
-  await once(socket, 'secureConnect');
-  const waiting: (() => void)[] = [];
-  let received = 0;
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    while (received >= replyBytes) {
-      received -= replyBytes;
-      waiting.shift()?.();
-    }
-  });
-  // As the RPC sender: a small header and the body, gathered into one write.
-  const header = Buffer.alloc(48, 0x80);
-  const body = Buffer.alloc(padded, 0x5a);
+  const peer = await startNodeTlsPeer({ certs, suite: SUITE, headerBytes: 48, bodyBytes: padded, replyBytes: 28 + 4 + padded });
   try {
-    const calls = await pipelined(
-      () =>
-        new Promise<void>((resolve) => {
-          waiting.push(resolve);
-          socket.cork();
-          socket.write(header);
-          if (padded > 0) socket.write(body);
-          socket.uncork();
-        }),
-      TLS_INFLIGHT,
-    );
+    const calls = await pipelined(() => peer.exchange(), TLS_INFLIGHT);
     return (calls * size) / MiB || calls;
   } finally {
-    socket.destroy();
-    server.close();
+    await peer.close();
   }
 }
 
 // ---- 5. connection setup ----------------------------------------------------------------------------
-
-/** Median ms from connect() to the first NULL reply over RPC-with-TLS: TCP + probe + handshake + NULL. */
-async function rpcSetup(serverCa: boolean): Promise<number> {
-  const server = createTlsServer({ tls: { cert: certs.cert, key: certs.key, kernelTls: 'off', ...(serverCa ? { ca: certs.ca } : {}) } });
-  server.addProgram({ program: TEST_PROGRAM, version: 1, procedures: {} });
-  const { port } = await server.listen({ host: '127.0.0.1' });
-  // One upgrade function: one client TlsContext shared by every connection, as node:tls shares its context.
-  const upgrade = rpcTlsUpgrade({ ca: certs.ca, servername: 'localhost', kernelTls: 'off' }, { program: TEST_PROGRAM, version: 1 });
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < HANDSHAKES + 10; i++) {
-      const started = performance.now();
-      const client = new RpcClient({ host: '127.0.0.1', port, upgrade, reconnect: false });
-      await client.call(TEST_PROGRAM, 1, 0);
-      if (i >= 10) times.push(performance.now() - started);
-      await client.close();
-    }
-  } finally {
-    await server.close();
-  }
-  return median(times);
-}
-
-/** Median ms from tls.connect() to the answer of one small exchange. */
-async function nodeTlsSetup(serverCa: boolean): Promise<number> {
-  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ...(serverCa ? { ca: certs.ca } : {}) }, (socket) => {
-    socket.once('data', () => socket.write(Buffer.alloc(NULL_REPLY_BYTES, 1)));
-    socket.on('error', () => {});
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as net.AddressInfo).port;
-  const context = tls.createSecureContext({ ca: certs.ca, minVersion: 'TLSv1.3' });
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < HANDSHAKES + 10; i++) {
-      const started = performance.now();
-      const socket = tls.connect({ host: '127.0.0.1', port, secureContext: context, servername: 'localhost' });
-      await new Promise<void>((resolve, reject) => {
-        socket.once('secureConnect', () => socket.write(Buffer.alloc(NULL_CALL_BYTES, 0x80)));
-        socket.once('data', () => resolve());
-        socket.once('error', reject);
-      });
-      if (i >= 10) times.push(performance.now() - started);
-      socket.destroy();
-    }
-  } finally {
-    server.close();
-  }
-  return median(times);
-}
 
 // ---- 6. server memory per idle connection -------------------------------------------------------------
 
@@ -547,8 +448,8 @@ if (want('setup')) {
   for (const serverCa of [false, true]) {
     await compare(
       { group: 'setup', name: `probe + TLS handshake + first NULL, server ${serverCa ? 'with' : 'without'} ca`, unit: 'ms', better: 'lower', baselineName: 'node:tls handshake + one exchange', target: '<= 1.5x', check: (r) => r <= 1.5 },
-      () => rpcSetup(serverCa),
-      () => nodeTlsSetup(serverCa),
+      async () => (await rpcTlsSetup({ certs, count: HANDSHAKES, serverCa })).ms,
+      () => nodeTlsSetup({ certs, count: HANDSHAKES, serverCa }),
     );
 }
 }

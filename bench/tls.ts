@@ -23,16 +23,16 @@
 // baseline and the measured path share the same constraints. BENCH_MS sets the time per figure (3000).
 import { readFileSync } from 'node:fs';
 import type net from 'node:net';
-import tls from 'node:tls';
 
-import { RpcClient } from '../src/rpc/client.js';
 import { once } from 'node:events';
 import netModule from 'node:net';
 import { performance } from 'node:perf_hooks';
 
-import { type RekeyLimits, TLS_CIPHERSUITES, TlsContext, type TlsCipherSuite, type TlsInfo, type TlsStream, connectTlsStream } from '../src/tls/index.js';
-import { createTlsClient, createTlsServer, rpcTlsUpgrade, tlsInfoOf } from '../src/rpc-tls/index.js';
+import { type RekeyLimits, TLS_CIPHERSUITES, TlsContext, type TlsCipherSuite, type TlsInfo, type TlsStream, connectTlsStream } from '../dist/tls/index.js';
+import { createTlsClient, createTlsServer, tlsInfoOf } from '../dist/rpc-tls/index.js';
 import { makeCerts } from './certs.js';
+import { startNodeTlsPeer } from './node-tls-peer.js';
+import { nodeTlsSetup, rpcTlsSetup } from './setup-latency.js';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const WARMUP_MS = Math.min(1000, DURATION_MS / 3);
@@ -115,131 +115,25 @@ async function rpcTls(suite: TlsCipherSuite, kernelTls: 'off' | 'require', rekey
 
 // ---- the same bytes over a raw node:tls stream --------------------------------------------------------
 
-const RAW_REQUEST = REQUEST + 44; // record mark + call header + args, as the RPC call puts on the wire
 const RAW_REPLY = 28; // record mark + accepted reply header with empty results
 
 async function rawNodeTls(suite: TlsCipherSuite): Promise<Result> {
-  const server = tls.createServer(
-    { cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3', ciphers: suite },
-    (socket) => {
-      let pending = 0;
-      const reply = Buffer.alloc(RAW_REPLY, 1);
-      socket.on('data', (chunk: Buffer) => {
-        pending += chunk.length;
-        while (pending >= RAW_REQUEST) {
-          pending -= RAW_REQUEST;
-          socket.write(reply);
-        }
-      });
-      socket.on('error', () => {});
-    },
-  );
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const socket = tls.connect({ host: '127.0.0.1', port, ca: certs.ca, servername: 'localhost', minVersion: 'TLSv1.3', ciphers: suite });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('secureConnect', resolve);
-    socket.once('error', reject);
-  });
-  const cipher = socket.getCipher().standardName;
-  const waiting: (() => void)[] = [];
-  let replyBytes = 0;
-  socket.on('data', (chunk: Buffer) => {
-    replyBytes += chunk.length;
-    while (replyBytes >= RAW_REPLY) {
-      replyBytes -= RAW_REPLY;
-      waiting.shift()?.();
-    }
-  });
   // Same shape as the RPC sender: a small header and the 1 MiB body, gathered into one write.
-  const header = Buffer.alloc(44, 0x80);
-  const body = Buffer.alloc(REQUEST, 0x5a);
+  const peer = await startNodeTlsPeer({ certs, suite, headerBytes: 44, bodyBytes: REQUEST, replyBytes: RAW_REPLY });
   try {
-    const r = await drive(
-      () =>
-        new Promise<void>((resolve) => {
-          waiting.push(resolve);
-          socket.cork();
-          socket.write(header);
-          socket.write(body);
-          socket.uncork();
-        }),
-    );
-    return { ...r, note: `${cipher}, node:tls` };
+    const r = await drive(() => peer.exchange());
+    return { ...r, note: `${peer.cipher}, node:tls` };
   } finally {
-    socket.destroy();
-    await new Promise((resolve) => server.close(resolve));
+    await peer.close();
   }
 }
 
 // ---- connection setup latency ------------------------------------------------------------------------
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** ms from connect() to the first NULL reply over TLS: TCP + probe + handshake + NULL, shared contexts. */
-async function rpcSetupLatency(kernelTls: 'off' | 'auto'): Promise<{ ms: number; note: string }> {
-  const server = createTlsServer({ tls: { cert: certs.cert, key: certs.key, kernelTls } });
-  server.addProgram({ program: PROG, version: 1, procedures: { 1: () => Buffer.alloc(0) } });
-  const { port } = await server.listen({ host: '127.0.0.1' });
-  // One upgrade function = one client TlsContext, shared by every connection below.
-  const upgrade = rpcTlsUpgrade({ ca: certs.ca, servername: 'localhost', kernelTls }, { program: PROG, version: 1 });
-  const times: number[] = [];
-  let offload = '';
-  try {
-    for (let i = 0; i < HANDSHAKES + 10; i++) {
-      const started = performance.now();
-      const client = new RpcClient({ host: '127.0.0.1', port, upgrade, reconnect: false });
-      await client.call(PROG, 1, 0, Buffer.alloc(0));
-      const elapsed = performance.now() - started;
-      if (i >= 10) times.push(elapsed); // warm-up
-      if (!offload) {
-        const info = tlsInfoOf(client.connection!) as TlsInfo;
-        offload = info.offload.tx && info.offload.rx ? 'kernel' : 'userspace';
-      }
-      await client.close();
-    }
-  } finally {
-    await server.close();
-  }
-  return { ms: median(times), note: offload };
-}
-
-/** ms from tls.connect() to the answer of one small exchange, one shared SecureContext per side. */
-async function nodeTlsSetupLatency(): Promise<number> {
-  // A node:tls server builds one SecureContext from its options and shares it (as TlsContext does).
-  const server = tls.createServer({ cert: certs.cert, key: certs.key, minVersion: 'TLSv1.3' }, (socket) => {
-    socket.once('data', () => socket.write(Buffer.alloc(28, 1)));
-    socket.on('error', () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  const clientContext = tls.createSecureContext({ ca: certs.ca, minVersion: 'TLSv1.3' });
-  const times: number[] = [];
-  try {
-    for (let i = 0; i < HANDSHAKES + 10; i++) {
-      const started = performance.now();
-      const socket = tls.connect({ host: '127.0.0.1', port, secureContext: clientContext, servername: 'localhost' });
-      await new Promise<void>((resolve, reject) => {
-        socket.once('secureConnect', () => socket.write(Buffer.alloc(44, 0x80)));
-        socket.once('data', () => resolve());
-        socket.once('error', reject);
-      });
-      const elapsed = performance.now() - started;
-      if (i >= 10) times.push(elapsed);
-      socket.destroy();
-    }
-  } finally {
-    await new Promise((resolve) => server.close(resolve));
-  }
-  return median(times);
-}
-
 async function setupLatency(): Promise<void> {
-  const node = await nodeTlsSetupLatency();
-  const rpc = await rpcSetupLatency(kernelVsUser ? 'auto' : 'off');
+  const node = await nodeTlsSetup({ certs, count: HANDSHAKES });
+  const setup = await rpcTlsSetup({ certs, count: HANDSHAKES, kernelTls: kernelVsUser ? 'auto' : 'off' });
+  const rpc = { ms: setup.ms, note: setup.offload };
   console.log(`connection setup, median of ${HANDSHAKES} (client and server share one TlsContext each):`);
   console.log(`  ${'node:tls: connect + handshake + one exchange'.padEnd(64)} ${node.toFixed(2).padStart(7)} ms`);
   console.log(`  ${`RPC-with-TLS (${rpc.note}): connect + probe + handshake + first NULL`.padEnd(64)} ${rpc.ms.toFixed(2).padStart(7)} ms`);

@@ -5,7 +5,7 @@
 import { execFile, fork } from 'node:child_process';
 import { promisify } from 'node:util';
 
-import { UdpClient } from '../src/rpc/udp-client.js';
+import { UdpClient } from '../dist/rpc/udp-client.js';
 import { BULK, libtirpcUdpClientBinary, startLibtirpcServer } from '../test/helpers/libtirpc.js';
 
 const run = promisify(execFile);

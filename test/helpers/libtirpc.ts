@@ -8,13 +8,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { awaitReadyLine } from './child-server.js';
 import { haveCommand } from './tools.js';
 
 /** Program, version and procedure numbers of bulk.x. */
 export const BULK = { program: 0x20000777, version: 1, NULL: 0, ECHO: 1, WRITE: 2, READ: 3 } as const;
 
 const SOURCE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'libtirpc');
-const READY_TIMEOUT_MS = 20_000;
 
 let missingChecked: string | null | undefined;
 
@@ -93,68 +93,9 @@ export interface LibtirpcServer {
 export async function startLibtirpcServer(): Promise<LibtirpcServer> {
   const binary = libtirpcServerBinary();
   const child = spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8');
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
   child.stdin.on('error', () => {}); // EPIPE when the server is already gone
-
-  const ports = await new Promise<{ tcpPort: number; udpPort: number }>((resolve, reject) => {
-    const fail = (why: string): void => {
-      cleanup();
-      child.kill('SIGKILL');
-      reject(new Error(`libtirpc server ${binary}: ${why}; stderr: ${stderr.trim() || '(empty)'}`));
-    };
-    const onData = (chunk: string): void => {
-      stdout += chunk;
-      const m = /^ready tcp=(\d+) udp=(\d+)$/m.exec(stdout);
-      if (m) {
-        cleanup();
-        resolve({ tcpPort: Number(m[1]), udpPort: Number(m[2]) });
-      }
-    };
-    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      // Let the last stderr chunk arrive before reporting.
-      setImmediate(() => fail(`exited (${signal ?? `code ${code}`}) before it was ready`));
-    };
-    const onError = (err: Error): void => fail(`could not start: ${err.message}`);
-    const timer = setTimeout(() => fail(`no ready line within ${READY_TIMEOUT_MS / 1000} s (stdout: ${JSON.stringify(stdout)})`), READY_TIMEOUT_MS);
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      child.stdout.off('data', onData);
-      child.off('exit', onExit);
-      child.off('error', onError);
-    };
-    child.stdout.on('data', onData);
-    child.once('exit', onExit);
-    child.once('error', onError);
-  });
-  child.stdout.resume(); // nothing more is expected; never let the pipe fill
-
-  let closing: Promise<void> | undefined;
-  return {
-    ...ports,
-    pid: child.pid as number,
-    close(): Promise<void> {
-      closing ??= (async () => {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill('SIGTERM');
-          const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-          await exited;
-          clearTimeout(timer);
-        }
-        child.stdin.destroy();
-      })();
-      return closing;
-    },
-  };
+  const ready = await awaitReadyLine(child, /^ready tcp=(\d+) udp=(\d+)$/m, `libtirpc server ${binary}`, () => child.stdin.destroy());
+  return { tcpPort: Number(ready.match[1]), udpPort: Number(ready.match[2]), pid: ready.pid, close: ready.close };
 }
 
 /** Path of the libtirpc UDP client (udp_client.c), built next to the server. */
