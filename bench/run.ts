@@ -58,7 +58,7 @@ interface Row {
   rpctls: number;
   baseline: number;
   baselineName: string;
-  /** rpctls / baseline for rates, baseline / rpctls inverted for costs: always "x of the baseline's". */
+  /** rpctls / baseline, whatever the unit: above 1 is better for rates, worse for ms and KiB (see `better`). */
   ratio: number;
   runs: number[];
   target?: string;
@@ -70,7 +70,6 @@ const rows: Row[] = [];
 /**
  * Measures rpctls and its baseline RUNS times, alternating, and records the median of the per-run ratios
  * (each ratio compares two figures taken back to back, so a machine that slows down meanwhile moves both).
- * `ratio` is rpctls/baseline for rates and rpctls/baseline for costs too: the target says which way is good.
  */
 async function compare(
   spec: Omit<Row, 'rpctls' | 'baseline' | 'ratio' | 'runs' | 'pass'> & { check?: (ratio: number) => boolean },

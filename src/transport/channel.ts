@@ -75,10 +75,10 @@ export class RecordChannel {
   private readonly outgoing: Buffer[] = [];
   private outgoingBytes = 0;
   /** The pool the open region is in (an idle channel holds no pool of its own). */
-  private slab: Buffer = EMPTY_POOL;
+  private regionPool: Buffer = EMPTY_POOL;
   /** The open region: copied into, not yet queued in `outgoing`. */
-  private slabStart = 0;
-  private slabEnd = 0;
+  private regionStart = 0;
+  private regionEnd = 0;
   private flushScheduled = false;
   /** Where the body of the record `reserve()` made room for starts. */
   reservedAt = 0;
@@ -173,7 +173,7 @@ export class RecordChannel {
       const part = framed[i] as Buffer;
       if (part.length <= COPY_LIMIT) this.copyOut(part);
       else {
-        this.closeSlabRegion();
+        this.closeRegion();
         this.outgoing.push(part);
       }
       this.outgoingBytes += part.length;
@@ -191,7 +191,7 @@ export class RecordChannel {
     const stream = this.stream;
     const length = bodyLength + 4;
     if (stream === null || this.isClosed || length > COPY_LIMIT || bodyLength > this.maxFragmentSize) return null;
-    if (this.slab !== pool || this.slabEnd !== poolUsed || pool.length - poolUsed < length) this.openRegion(length);
+    if (this.regionPool !== pool || this.regionEnd !== poolUsed || pool.length - poolUsed < length) this.openRegion(length);
     const at = poolUsed;
     const mark = (LAST_FRAGMENT_BIT | bodyLength) >>> 0;
     pool[at] = mark >>> 24;
@@ -200,7 +200,7 @@ export class RecordChannel {
     pool[at + 3] = mark;
     this.reservedAt = at + 4;
     poolUsed += length;
-    this.slabEnd = poolUsed;
+    this.regionEnd = poolUsed;
     this.outgoingBytes += length;
     this.afterWrite(stream);
     return pool;
@@ -221,39 +221,39 @@ export class RecordChannel {
 
   /** Starts a new region at the pool's end, in a fresh pool when `length` does not fit. */
   private openRegion(length: number): void {
-    this.closeSlabRegion();
+    this.closeRegion();
     if (pool.length - poolUsed < length) {
       // Regions handed to a stream stay untouched until it is done with them: a full pool is left to
       // the streams (and the GC), never reused.
       pool = Buffer.allocUnsafeSlow(POOL_SIZE);
       poolUsed = 0;
     }
-    this.slab = pool;
-    this.slabStart = this.slabEnd = poolUsed;
+    this.regionPool = pool;
+    this.regionStart = this.regionEnd = poolUsed;
   }
 
   private copyOut(part: Buffer): void {
     // The region grows while nothing else took pool bytes after it; otherwise a new region starts.
-    if (this.slab !== pool || this.slabEnd !== poolUsed || pool.length - poolUsed < part.length) this.openRegion(part.length);
+    if (this.regionPool !== pool || this.regionEnd !== poolUsed || pool.length - poolUsed < part.length) this.openRegion(part.length);
     // TypedArray#set: Buffer#copy's argument handling costs more than copying a small part.
     pool.set(part, poolUsed);
     poolUsed += part.length;
-    this.slabEnd = poolUsed;
+    this.regionEnd = poolUsed;
   }
 
   /** Queues the region copied since the last one, so what follows keeps its place behind it. */
-  private closeSlabRegion(): void {
-    if (this.slabEnd === this.slabStart) return;
-    this.outgoing.push(this.slab.subarray(this.slabStart, this.slabEnd));
-    this.slabStart = this.slabEnd;
+  private closeRegion(): void {
+    if (this.regionEnd === this.regionStart) return;
+    this.outgoing.push(this.regionPool.subarray(this.regionStart, this.regionEnd));
+    this.regionStart = this.regionEnd;
   }
 
   /** Hands the tick's bytes to the stream: one write, or a corked run of them when large parts are referenced. */
   private flushOutgoing(): void {
-    this.closeSlabRegion();
+    this.closeRegion();
     // An idle channel must not pin a pool the process has moved past.
-    this.slab = EMPTY_POOL;
-    this.slabStart = this.slabEnd = 0;
+    this.regionPool = EMPTY_POOL;
+    this.regionStart = this.regionEnd = 0;
     const chunks = this.outgoing;
     const stream = this.stream;
     if (chunks.length === 0 || stream === null) {
