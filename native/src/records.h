@@ -43,7 +43,7 @@ struct PendingWrite {
   std::vector<iovec> iov;
   size_t index = 0;
   bool started = false;  // a record layer has taken part of it: nothing may come between its pieces
-  std::vector<uint8_t> gathered;  // userspace: small chunks copied into one TLS record
+  std::unique_ptr<uint8_t[]> gathered;  // userspace: small pieces packed into full TLS records
 };
 
 struct RecordCounters {

@@ -263,8 +263,9 @@ Napi::Value TlsSocket::Write(const Napi::CallbackInfo& info) {
 void TlsSocket::PackRecords(PendingWrite& w) {
   size_t bound = 0;
   for (const iovec& v : w.iov) bound += v.iov_len < kMaxGather ? v.iov_len : kMaxGather;
-  w.gathered.resize(bound);  // never grows below: the packed iovecs point into it
-  uint8_t* next = w.gathered.data();
+  // Uninitialized (every byte used is copied in), and never grown below: the packed iovecs point into it.
+  w.gathered.reset(new uint8_t[bound]);
+  uint8_t* next = w.gathered.get();
   std::vector<iovec> packed;
   packed.reserve(w.iov.size());
   iovec open{nullptr, 0};
