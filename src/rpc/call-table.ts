@@ -169,6 +169,14 @@ function encodeCredentials(auth: OpaqueAuth): Buffer {
   return Buffer.concat(w.finish());
 }
 
+let noneCredentialsBytes: Buffer | null = null;
+
+/** AUTH_NONE cred + verf, encoded once per process: calls only read it (copied into or referenced by records). */
+function noneCredentials(): Buffer {
+  noneCredentialsBytes ??= encodeCredentials(AUTH_NONE);
+  return noneCredentialsBytes;
+}
+
 function put32(b: Buffer, at: number, value: number): void {
   b[at] = value >>> 24;
   b[at + 1] = value >>> 16;
@@ -410,7 +418,7 @@ export class CallTable {
     const r = options.retransmit;
     if (r !== undefined && writer.resendRecord === undefined) throw new TypeError('retransmit needs a writer with resendRecord');
     this.retransmissions = r === undefined ? null : new Retransmissions(r, (call) => this.resend(call, r));
-    this.defaultCredentials = encodeCredentials(options.auth === undefined ? AUTH_NONE : validateOpaqueAuth(options.auth, 'auth'));
+    this.defaultCredentials = options.auth === undefined ? noneCredentials() : encodeCredentials(validateOpaqueAuth(options.auth, 'auth'));
   }
 
   /** Calls awaiting a reply (written or queued). */

@@ -285,18 +285,19 @@ export class RecordChannel {
 
   private armWriteTimer(stream: Duplex): void {
     this.unsentAtArm = unsentBytes(stream);
-    this.writeTimer = setTimeout(this.onWriteTimeout, this.writeTimeout);
+    this.writeTimer = setTimeout(RecordChannel.onWriteTimeout, this.writeTimeout, this);
     this.writeTimer.unref();
   }
 
-  private readonly onWriteTimeout = (): void => {
-    this.writeTimer = null;
-    const stream = this.stream;
-    if (stream === null || this.isClosed || !this.writeBlocked) return;
+  // Timer callbacks are static and get the channel as their argument: no closure per connection.
+  private static onWriteTimeout(channel: RecordChannel): void {
+    channel.writeTimer = null;
+    const stream = channel.stream;
+    if (stream === null || channel.isClosed || !channel.writeBlocked) return;
     // Progress (the peer read some) restarts the deadline; none in writeTimeout ms ends the connection.
-    if (unsentBytes(stream) < this.unsentAtArm) this.armWriteTimer(stream);
-    else this.destroy(new WriteTimeoutError(stream.writableLength, this.writeTimeout));
-  };
+    if (unsentBytes(stream) < channel.unsentAtArm) channel.armWriteTimer(stream);
+    else channel.destroy(new WriteTimeoutError(stream.writableLength, channel.writeTimeout));
+  }
 
   // ---- reading -----------------------------------------------------------------------------------
 
@@ -316,18 +317,18 @@ export class RecordChannel {
     // Held bytes go first (nextTick runs before the stream's own resume), outside the sink's stack.
     if (this.decoder.heldBytes > 0 && !this.feedScheduled) {
       this.feedScheduled = true;
-      process.nextTick(this.feedHeld);
+      process.nextTick(RecordChannel.feedHeld, this);
     }
     if (this.upgradeState === Upgrade.None) this.stream?.resume();
     if (this.recordTimeout > 0) this.watchRecord();
   }
 
-  private readonly feedHeld = (): void => {
-    this.feedScheduled = false;
-    if (this.readPaused || this.isClosed) return;
-    const held = this.decoder.takeHeld();
-    if (held !== null) this.receive(held);
-  };
+  private static feedHeld(channel: RecordChannel): void {
+    channel.feedScheduled = false;
+    if (channel.readPaused || channel.isClosed) return;
+    const held = channel.decoder.takeHeld();
+    if (held !== null) channel.receive(held);
+  }
 
   private receive(chunk: Buffer): void {
     const delivered = this.recordsDelivered;
@@ -447,19 +448,19 @@ export class RecordChannel {
     this.lastReceived = this.lastRecordAt = performance.now();
     // A peer that never sends a byte is idle too.
     if (this.idleTimeout > 0 && this.idleTimer === null) {
-      this.idleTimer = setInterval(this.checkIdle, Math.max(10, Math.ceil(this.idleTimeout / 4)));
+      this.idleTimer = setInterval(RecordChannel.checkIdle, Math.max(10, Math.ceil(this.idleTimeout / 4)), this);
       this.idleTimer.unref();
     }
     if (this.firstByteTimeout > 0 && !this.receivedAny && this.firstByteTimer === null) {
-      this.firstByteTimer = setTimeout(this.onFirstByteTimeout, this.firstByteTimeout);
+      this.firstByteTimer = setTimeout(RecordChannel.onFirstByteTimeout, this.firstByteTimeout, this);
       this.firstByteTimer.unref();
     }
   }
 
-  private readonly onFirstByteTimeout = (): void => {
-    this.firstByteTimer = null;
-    if (!this.receivedAny && !this.isClosed && !this.closing) this.sink.onIdle();
-  };
+  private static onFirstByteTimeout(channel: RecordChannel): void {
+    channel.firstByteTimer = null;
+    if (!channel.receivedAny && !channel.isClosed && !channel.closing) channel.sink.onIdle();
+  }
 
   private detach(stream: Duplex): void {
     stream.off('data', this.onData);
@@ -489,25 +490,25 @@ export class RecordChannel {
     if (this.recordTimerArmed && this.recordTimer) {
       this.recordTimer.refresh(); // still running: restart it without a new timer
     } else {
-      this.recordTimer = setTimeout(this.onRecordTimeout, this.recordTimeout);
+      this.recordTimer = setTimeout(RecordChannel.onRecordTimeout, this.recordTimeout, this);
       this.recordTimer.unref();
     }
     this.recordTimerArmed = true;
   }
 
-  private readonly onRecordTimeout = (): void => {
-    this.recordTimerArmed = false;
-    if (this.decoder.inRecord && !this.readPaused) this.destroy(new RecordTimeoutError(this.decoder.buffered, this.recordTimeout));
-  };
+  private static onRecordTimeout(channel: RecordChannel): void {
+    channel.recordTimerArmed = false;
+    if (channel.decoder.inRecord && !channel.readPaused) channel.destroy(new RecordTimeoutError(channel.decoder.buffered, channel.recordTimeout));
+  }
 
-  private readonly checkIdle = (): void => {
-    if (this.isClosed || this.closing) return;
-    if (this.sink.busy() || this.decoder.inRecord || this.upgradeState !== Upgrade.None) {
-      this.lastReceived = performance.now();
+  private static checkIdle(channel: RecordChannel): void {
+    if (channel.isClosed || channel.closing) return;
+    if (channel.sink.busy() || channel.decoder.inRecord || channel.upgradeState !== Upgrade.None) {
+      channel.lastReceived = performance.now();
       return;
     }
-    if (performance.now() - this.lastReceived >= this.idleTimeout) this.sink.onIdle();
-  };
+    if (performance.now() - channel.lastReceived >= channel.idleTimeout) channel.sink.onIdle();
+  }
 
   // ---- closing -------------------------------------------------------------------------------------
 

@@ -40,7 +40,8 @@ export class RecordDecoder {
   readonly maxFragments: number;
   private readonly onRecord: (record: Buffer) => void;
 
-  private header = Buffer.alloc(4);
+  /** A header split over chunks, its bytes so far (a number: no buffer per connection). */
+  private headerPart = 0;
   private headerFill = 0;
   /** Bytes of the current fragment still to come; -1 while reading a header. */
   private fragmentLeft = -1;
@@ -119,13 +120,14 @@ export class RecordDecoder {
           word = chunk.readUInt32BE(at);
           at += 4;
         } else {
-          const take = Math.min(4 - this.headerFill, end - at);
-          chunk.copy(this.header, this.headerFill, at, at + take);
-          this.headerFill += take;
-          at += take;
+          while (this.headerFill < 4 && at < end) {
+            this.headerPart = this.headerPart * 256 + (chunk[at++] as number);
+            this.headerFill++;
+          }
           if (this.headerFill < 4) return;
+          word = this.headerPart;
           this.headerFill = 0;
-          word = this.header.readUInt32BE(0);
+          this.headerPart = 0;
         }
         if (this.startFragment(word, chunk, at) === 0) this.endFragment();
         continue;
