@@ -8,7 +8,8 @@
 // - NULL pipelining: a raw Node TCP echo moving the same bytes whose client and server answer every request a
 //   data event completes with one write (the Node limit for this load; rpctls also writes a tick's calls once).
 // - C client: the libtirpc client (rpcgen stubs, one connection per thread) against the libtirpc server, and
-//   the same client against `rpctls serve`; ECHO MB/s the same way.
+//   the same client against `rpctls serve`; ECHO MB/s the same way. Then `rpctls serve` against a raw node:net
+//   server that only frames records and echoes the arguments (bench/server.ts raw-rpc): the Node limit.
 // - TLS: node:tls moving the same bytes (request and reply sizes of the RPC ECHO) with the same cipher suite.
 // - Setup: node:tls connect + handshake + one exchange, one shared SecureContext per side.
 // - Idle memory: node:tls and node:net servers holding as many connections, each server in its own process.
@@ -24,7 +25,7 @@ import { XdrReader, XdrWriter } from '../dist/xdr/index.js';
 import { writeCallHeader, decodeMessage } from '../dist/rpc/message.js';
 import { AUTH_NONE, authSys } from '../dist/rpc/auth.js';
 import { createTlsClient, createTlsServer, rpcTlsUpgrade } from '../dist/rpc-tls/index.js';
-import { cClientRun, startLibtirpcTcpServer, startRpctlsServe } from './libtirpc.js';
+import { type BenchServer, cClientRun, startLibtirpcTcpServer, startRpctlsServe } from './libtirpc.js';
 import { makeCerts } from './certs.js';
 import { startNodeTlsPeer } from './node-tls-peer.js';
 import { median, nodeTlsSetup, rpcTlsSetup } from './setup-latency.js';
@@ -271,8 +272,14 @@ async function batchingEchoRate(): Promise<number> {
 
 // ---- 3. the libtirpc C client against rpctls serve and the libtirpc server ---------------------------
 
-async function cClient(target: 'rpctls' | 'libtirpc', mode: 'null' | 'echo', threads: number, bytes = 0): Promise<{ rate: number; mib: number; cpu: number }> {
-  const server = target === 'rpctls' ? await startRpctlsServe() : await startLibtirpcTcpServer();
+/** The raw node:net RPC server (bench/server.ts raw-rpc) as a C client target. */
+async function startRawRpcServer(): Promise<BenchServer> {
+  const server = await startChild(['raw-rpc']);
+  return { port: server.port, pid: server.child.pid as number, close: () => stopChild(server) };
+}
+
+async function cClient(target: 'rpctls' | 'libtirpc' | 'node', mode: 'null' | 'echo', threads: number, bytes = 0): Promise<{ rate: number; mib: number; cpu: number }> {
+  const server = target === 'rpctls' ? await startRpctlsServe() : target === 'node' ? await startRawRpcServer() : await startLibtirpcTcpServer();
   try {
     const program = target === 'rpctls' ? TEST_PROGRAM : BULK_PROGRAM;
     // A short warm-up run (JIT, connection setup) first.
@@ -424,6 +431,24 @@ for (const bytes of [4 * KiB, 64 * KiB, MiB]) {
     },
   );
   log(`    server CPU per call (last run): rpctls ${cpus[0].toFixed(0)} us, libtirpc ${cpus[1].toFixed(0)} us`);
+}
+// The same loads against a raw node:net server that only frames records and echoes the arguments: what
+// any Node server pays for them, to tell Node's cost from rpctls's.
+log('libtirpc C client -> rpctls serve vs -> a raw node:net RPC server (the Node limit)');
+for (const [mode, bytes] of [['null', 0], ['echo', 4 * KiB], ['echo', 64 * KiB], ['echo', MiB]] as const) {
+  const threads = mode === 'null' ? 64 : 4;
+  const label = mode === 'null' ? 'NULL, 64 connections x 1' : `ECHO ${bytes >= MiB ? '1 MiB' : `${bytes / KiB} KiB`}, 4 connections`;
+  await compare(
+    { group: 'c-client', name: `C client ${label}, vs Node`, unit: mode === 'null' ? 'calls/s' : 'MiB/s', better: 'higher', baselineName: 'raw node:net RPC server' },
+    async () => {
+      const r = await cClient('rpctls', mode, threads, bytes);
+      return mode === 'null' ? r.rate : r.mib;
+    },
+    async () => {
+      const r = await cClient('node', mode, threads, bytes);
+      return mode === 'null' ? r.rate : r.mib;
+    },
+  );
 }
 }
 
