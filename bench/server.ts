@@ -82,37 +82,36 @@ if (mode === 'rpc') {
   });
 } else if (mode === 'raw-rpc') {
   const server = net.createServer({ noDelay: true }, (socket) => {
-    let chunks: Buffer[] = [];
-    let have = 0;
-    // Bytes of the fragment under way with its 4-byte mark; -1 until the mark is in.
-    let need = -1;
+    // The record so far as views of the chunks it came in (copied once, when it spans chunks).
+    let pieces: Buffer[] = [];
+    // Bytes of the fragment under way still to come; -1 while reading a mark (libtirpc sends a large
+    // record in several fragments).
+    let fragmentLeft = -1;
+    let mark = 0;
+    let markBytes = 0;
     let last = false;
-    // The record's fragments so far (libtirpc sends a large record in several).
-    let fragments: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      have += chunk.length;
-      for (;;) {
-        if (need < 0) {
-          if (have < 4) return;
-          if ((chunks[0] as Buffer).length < 4) chunks = [Buffer.concat(chunks, have)];
-          const mark = (chunks[0] as Buffer).readUInt32BE(0);
+      let at = 0;
+      while (at < chunk.length) {
+        if (fragmentLeft < 0) {
+          mark = mark * 256 + (chunk[at++] as number);
+          if (++markBytes < 4) continue;
           last = mark >= 0x80000000;
-          need = 4 + (mark & 0x7fffffff);
+          fragmentLeft = mark % 0x80000000;
+          mark = markBytes = 0;
+        } else {
+          const take = Math.min(fragmentLeft, chunk.length - at);
+          pieces.push(chunk.subarray(at, at + take));
+          at += take;
+          fragmentLeft -= take;
         }
-        if (have < need) return;
-        // Every chunk but the last held less than the fragment, so what follows it lies in the last chunk.
-        const tail = chunks[chunks.length - 1] as Buffer;
-        const rest = tail.subarray(tail.length - (have - need));
-        const all = chunks.length === 1 ? tail : Buffer.concat(chunks, need);
-        fragments.push(all.subarray(4, need));
-        if (last) {
-          answerRaw(socket, fragments.length === 1 ? (fragments[0] as Buffer) : Buffer.concat(fragments));
-          fragments = [];
+        if (fragmentLeft === 0) {
+          fragmentLeft = -1;
+          if (last) {
+            answerRaw(socket, pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces));
+            pieces = [];
+          }
         }
-        chunks = rest.length > 0 ? [rest] : [];
-        have = rest.length;
-        need = -1;
       }
     });
     socket.on('error', () => {});
