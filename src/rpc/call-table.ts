@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { channels } from '../diagnostics.js';
 import { validateInteger } from '../errors.js';
 import { XdrReader } from '../xdr/reader.js';
@@ -241,6 +242,55 @@ function callRecordParts(call: PendingCall, credentials: Buffer, args: Buffer | 
 }
 
 /**
+ * The calls awaiting replies, found by XID without hashing or allocation: a call lives in slot
+ * `xid & mask`, and XIDs are chosen so their slot is free (see `CallTable.allocateXid`). The array only
+ * grows (doubling keeps distinct slots distinct: two XIDs that differ in their low k bits differ in
+ * their low k+1 bits). A Map here churned its hash tables per call, and dead tables promoted to the
+ * old generation kept young calls alive through scavenges, promoting them too.
+ */
+class CallSlots {
+  private slots: (PendingCall | null)[] = new Array<PendingCall | null>(16).fill(null);
+  private mask = 15;
+  size = 0;
+
+  get(xid: number): PendingCall | undefined {
+    const call = this.slots[xid & this.mask];
+    return call !== null && call !== undefined && call.xid === xid ? call : undefined;
+  }
+
+  /** Whether a call with this XID could be added now. */
+  isFree(xid: number): boolean {
+    return this.slots[xid & this.mask] === null;
+  }
+
+  /** Keeps at least half of the slots free, so that a free XID is always near. */
+  makeRoom(): void {
+    if (this.size * 2 < this.slots.length) return;
+    const grown = new Array<PendingCall | null>(this.slots.length * 2).fill(null);
+    const mask = grown.length - 1;
+    for (const call of this.slots) if (call !== null) grown[call.xid & mask] = call;
+    this.slots = grown;
+    this.mask = mask;
+  }
+
+  add(call: PendingCall): void {
+    this.slots[call.xid & this.mask] = call;
+    this.size++;
+  }
+
+  delete(call: PendingCall): void {
+    const at = call.xid & this.mask;
+    if (this.slots[at] !== call) return;
+    this.slots[at] = null;
+    this.size--;
+  }
+
+  values(): PendingCall[] {
+    return this.slots.filter((call): call is PendingCall => call !== null);
+  }
+}
+
+/**
  * Deadlines of the calls that use the default timeout, without a timer per call: they expire in the
  * order they were made, so they sit in a list linked through the calls themselves (O(1) to add and to
  * remove, memory only for live calls) and one timer waits for the oldest. Calls with their own timeout
@@ -398,7 +448,7 @@ export class CallTable {
   private readonly retransmissions: Retransmissions | null;
   /** cred + verf of the default credential, encoded once: per call only four words change (as libtirpc). */
   private readonly defaultCredentials: Buffer;
-  private readonly pending = new Map<number, PendingCall>();
+  private readonly pending = new CallSlots();
   /** Calls encoded but not yet written: waiting for a slot, for drain, or for the stream (an upgrade). */
   private readonly queue: PendingCall[] = [];
   private queueHead = 0;
@@ -488,7 +538,7 @@ export class CallTable {
       if (timeout > 0) this.deadlines.add(call);
     } else if (timeout > 0) call.timer = setTimeout(onCallTimeout, timeout, call, timeout);
     signal?.addEventListener('abort', call, { once: true });
-    this.pending.set(call.xid, call);
+    this.pending.add(call);
     if (record === null) return;
     if (now) this.write(call, record);
     else if (this.queue.length - this.queueHead >= this.maxQueuedCalls) this.fail(call, new QueueFullError(this.maxQueuedCalls));
@@ -591,7 +641,7 @@ export class CallTable {
     this.deadlines.stop();
     this.retransmissions?.stop();
     const message = cause ? `the connection failed: ${cause.message}` : 'the connection closed before a reply arrived';
-    for (const call of [...this.pending.values()]) this.fail(call, new ConnectionClosedError(message, cause));
+    for (const call of this.pending.values()) this.fail(call, new ConnectionClosedError(message, cause));
     this.queue.length = 0;
     this.queueHead = 0;
   }
@@ -624,9 +674,10 @@ export class CallTable {
   }
 
   private allocateXid(): number {
+    this.pending.makeRoom();
     let xid = this.nextXid;
-    // After a wrap, skip XIDs still in use by long-running calls.
-    while (this.pending.has(xid)) xid = (xid + 1) >>> 0;
+    // Skip XIDs whose slot a long-running call holds (at most half the slots are taken).
+    while (!this.pending.isFree(xid)) xid = (xid + 1) >>> 0;
     this.nextXid = (xid + 1) >>> 0;
     return xid;
   }
@@ -638,7 +689,7 @@ export class CallTable {
       call.sent = null;
       this.retransmissions?.remove(call);
     }
-    this.pending.delete(call.xid);
+    this.pending.delete(call);
     if (call.deadline !== 0) this.deadlines.remove(call);
     else if (call.timer) {
       clearTimeout(call.timer);

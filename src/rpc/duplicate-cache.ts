@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 /**
  * The duplicate request cache of a UDP server. A client that hears no reply sends the same call again
  * (same XID); without this cache a non-idempotent procedure would run twice. An entry is keyed by the

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { RecordTimeoutError, UnexpectedBytesError, UpgradeError, WriteTimeoutError } from './errors.js';
 import { type RecordDecoderOptions, MAX_FRAGMENT_LENGTH, RecordDecoder, frameRecord } from './record-marking.js';

@@ -225,7 +225,8 @@ export class RecordDecoder {
     this.lastFragment = false;
     this.fragments = 0;
     this.recordLength = 0;
-    this.pieces = [];
+    // A record whole in one chunk never touched the list: no new array per record.
+    if (this.pieces.length !== 0) this.pieces = [];
     this.kept = 0;
     this.stage = null;
     this.stageUsed = 0;
