@@ -57,6 +57,7 @@ struct RecordCounters {
   uint64_t keyUpdatesSent = 0;
   uint64_t keyUpdatesReceived = 0;
   uint32_t keyUpdatesInARow = 0;  // received with no application data between them (flood guard)
+  uint64_t recordsSeen = 0;  // userspace: every record read since the handshake (progress of one SSL_read)
   // The peer's KeyUpdate asked for ours (update_requested) and the record layer does not answer by
   // itself (kernel mode): send one before the next data.
   bool keyUpdateOwed = false;
@@ -89,6 +90,9 @@ class RecordLayer {
   virtual IoOutcome Shutdown(Failure* failure) = 0;
   // The last Write/Shutdown/Read is blocked on readability rather than writability.
   virtual bool WantsReadForWrite() const { return false; }
+  // The last Read stopped because OpenSSL must write first (its answer to a KeyUpdate, with the socket
+  // full): reading goes on once the socket is writable, even if nothing more arrives to wake poll.
+  virtual bool ReadWantsWrite() const { return false; }
   // Whether UpdateKeys can work here (userspace always; kernel TLS on Linux >= 6.14).
   virtual bool CanUpdateKeys() const = 0;
   // Our KeyUpdate (asking the peer for its own when requestPeer), then TX on the next key; only between

@@ -1,7 +1,10 @@
 // OpenSslRecords: the record layer when the session stays in userspace (no kernel TLS, or kernelTls
 // 'off'). OpenSSL reads and writes the records on the fd; control records are its business.
 #include <errno.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
+
+#include <algorithm>
 
 #include "ktls.h"
 #include "records.h"
@@ -10,6 +13,11 @@
 namespace rpctls {
 namespace {
 
+// A write of more than one record goes through a buffer: OpenSSL hands its socket BIO one record at
+// a time, so 1 MiB was 64 write(2) calls; buffered, it is a few. Smaller writes (one record) go
+// straight to the socket, and the buffer exists only while a large write is under way.
+constexpr size_t kOneRecord = 16 * 1024;
+constexpr size_t kMaxWriteBuffer = 256 * 1024;
 
 class OpenSslRecords final : public RecordLayer {
  public:
@@ -19,12 +27,18 @@ class OpenSslRecords final : public RecordLayer {
     // per call keeps every record within it (SSL_set_max_send_fragment stops at 512; RFC 8449 at 64).
     uint16_t limit = PeerRecordSizeLimit(ssl);
     if (limit != 0 && limit - 1 < 16384) maxWrite_ = limit - 1u;
+    // The handshake read exactly its own records (the kernel might have taken over after it); from
+    // here on OpenSSL keeps the socket, so it may read whatever has arrived: one read(2) for several
+    // records instead of two (header, then body) per record.
+    SSL_set_read_ahead(ssl_, 1);
   }
 
   bool kernel() const override { return false; }
   bool CopiesGathers() const override { return true; }
-  bool HasBuffered() const override { return SSL_pending(ssl_) > 0; }
+  // SSL_has_pending also counts read-ahead bytes not yet decrypted, which poll(2) cannot see either.
+  bool HasBuffered() const override { return SSL_has_pending(ssl_) == 1; }
   bool WantsReadForWrite() const override { return wantsRead_; }
+  bool ReadWantsWrite() const override { return readWantsWrite_; }
   bool CanUpdateKeys() const override { return true; }
 
   // Fills the buffer as far as OpenSSL has data; an end or failure met after some data is reported at
@@ -40,9 +54,11 @@ class OpenSslRecords final : public RecordLayer {
     ReadOutcome outcome = ReadOutcome::kData;
     Failure found;
     wantsRead_ = false;
+    readWantsWrite_ = false;
     while (filled < cap) {
       ERR_clear_error();
       size_t n = 0;
+      uint64_t seenBefore = counters_->recordsSeen;
       int rc = SSL_read_ex(ssl_, buf + filled, cap - filled, &n);
       if (rc == 1) {
         filled += n;
@@ -51,8 +67,18 @@ class OpenSslRecords final : public RecordLayer {
       int savedErrno = errno;
       int error = SSL_get_error(ssl_, rc);
       switch (error) {
+        case SSL_ERROR_WANT_WRITE:  // OpenSSL flushes on the next call, once the socket is writable
+          readWantsWrite_ = true;
+          outcome = ReadOutcome::kAgain;
+          break;
         case SSL_ERROR_WANT_READ:
-        case SSL_ERROR_WANT_WRITE:  // level-triggered polling retries; OpenSSL flushes on the next call
+          // Without auto-retry SSL_read stops after each control record (a KeyUpdate), even when
+          // read-ahead holds more that poll cannot see: go on while it consumed one, more is
+          // buffered, and the KeyUpdates are no flood yet.
+          if (counters_->recordsSeen != seenBefore && SSL_has_pending(ssl_) == 1 &&
+              counters_->keyUpdatesInARow <= kMaxKeyUpdatesInARow) {
+            continue;
+          }
           outcome = ReadOutcome::kAgain;
           break;
         case SSL_ERROR_ZERO_RETURN:
@@ -108,6 +134,11 @@ class OpenSslRecords final : public RecordLayer {
       *failure = deferredFailure_;
       return IoOutcome::kFailed;
     }
+    if (writeBuffer_ == nullptr) {
+      size_t left = 0;
+      for (size_t i = w.index; i < w.iov.size(); i++) left += w.iov[i].iov_len;
+      if (left > kOneRecord) StartBuffering(left);
+    }
     while (w.index < w.iov.size()) {
       iovec& v = w.iov[w.index];
       ERR_clear_error();
@@ -124,7 +155,7 @@ class OpenSslRecords final : public RecordLayer {
       }
       return Unfinished(rc, failure);
     }
-    return IoOutcome::kDone;
+    return FinishBuffering(failure);
   }
 
   // SSL_key_update only schedules the message; SSL_do_handshake sends it (and rotates TX) now.
@@ -134,6 +165,8 @@ class OpenSslRecords final : public RecordLayer {
       *failure = deferredFailure_;
       return IoOutcome::kFailed;
     }
+    IoOutcome flushed = FinishBuffering(failure);
+    if (flushed != IoOutcome::kDone) return flushed;
     ERR_clear_error();
     if (!keyUpdateScheduled_) {
       if (SSL_key_update(ssl_, requestPeer ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED) != 1) {
@@ -154,14 +187,63 @@ class OpenSslRecords final : public RecordLayer {
       *failure = deferredFailure_;
       return IoOutcome::kFailed;
     }
+    IoOutcome flushed = FinishBuffering(failure);
+    if (flushed != IoOutcome::kDone) return flushed;
     ERR_clear_error();
+    // A KeyUpdate answer that SSL_read began but could not write yet (socket full) is finished first:
+    // after close_notify the socket is shut for writing, and OpenSSL would try it on the next read.
+    if (SSL_in_init(ssl_)) {
+      int step = SSL_do_handshake(ssl_);
+      if (step != 1) return Unfinished(step, failure);
+    }
     int rc = SSL_shutdown(ssl_);
     if (rc < 0) return Unfinished(rc, failure);
     counters_->closeNotifySent = true;
+    // Nothing may follow close_notify, and the socket is shut for writing next. OpenSSL would still
+    // answer a KeyUpdate(update_requested) read later (EPIPE, failing the read side); RFC 8446 owes
+    // that answer only before our next data, and there is none. Its writes go nowhere from here.
+    BIO* sink = BIO_new(BIO_s_null());
+    if (sink != nullptr) SSL_set0_wbio(ssl_, sink);
     return IoOutcome::kDone;
   }
 
  private:
+  // Puts a buffer BIO in front of the socket BIO for a write of `bytes` (and its record overhead).
+  void StartBuffering(size_t bytes) {
+    BIO* socketBio = SSL_get_wbio(ssl_);
+    BIO* buffer = BIO_new(BIO_f_buffer());
+    if (socketBio == nullptr || buffer == nullptr) {
+      BIO_free(buffer);
+      return;  // unbuffered still works, one write(2) per record
+    }
+    size_t size = std::min(kMaxWriteBuffer, bytes + bytes / kOneRecord * 32 + 64);
+    if (BIO_set_write_buffer_size(buffer, static_cast<long>(size)) != 1) {
+      BIO_free(buffer);
+      return;
+    }
+    BIO_up_ref(socketBio);  // the chain's reference; SSL_set0_wbio drops the SSL's old one
+    BIO_push(buffer, socketBio);
+    SSL_set0_wbio(ssl_, buffer);
+    writeBuffer_ = buffer;
+  }
+
+  // Sends what the buffer holds and takes it out again; pending while the socket is full.
+  IoOutcome FinishBuffering(Failure* failure) {
+    if (writeBuffer_ == nullptr) return IoOutcome::kDone;
+    ERR_clear_error();
+    errno = 0;
+    if (BIO_flush(writeBuffer_) != 1) {
+      if (BIO_should_retry(writeBuffer_)) return IoOutcome::kPending;
+      *failure = SyscallFailure("write", errno != 0 ? errno : EIO);
+      return IoOutcome::kFailed;
+    }
+    BIO* socketBio = BIO_pop(writeBuffer_);
+    // The SSL takes the chain's reference to the socket BIO and frees the (now lone) buffer.
+    SSL_set0_wbio(ssl_, socketBio);
+    writeBuffer_ = nullptr;
+    return IoOutcome::kDone;
+  }
+
   // An SSL_write/SSL_shutdown that did not finish: pending until the fd is writable (or readable, when
   // OpenSSL must read first), else the failure.
   IoOutcome Unfinished(int rc, Failure* failure) {
@@ -182,6 +264,8 @@ class OpenSslRecords final : public RecordLayer {
   const int* receivedAlert_;
   bool wantsRead_ = false;
   bool keyUpdateScheduled_ = false;
+  bool readWantsWrite_ = false;
+  BIO* writeBuffer_ = nullptr;  // owned by the SSL as its wbio while set
   ReadOutcome deferred_ = ReadOutcome::kData;
   Failure deferredFailure_;
 };

@@ -127,6 +127,10 @@ TlsSocket::TlsSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TlsSocke
   ssl_ = SSL_new(context->ctx());
   if (ssl_ == nullptr) throw Napi::Error::New(env, "SSL_new failed");
   SSL_set_app_data(ssl_, this);
+  // Room for several records per read(2) once the session stays in userspace (records_openssl.cc turns
+  // read-ahead on then). The handshake reads exactly its records whatever the size; RELEASE_BUFFERS
+  // frees the buffer whenever it is empty, so an idle connection holds none.
+  SSL_set_default_read_buffer_len(ssl_, 64 * 1024);
   SSL_set_msg_callback(ssl_, OnMessage);
   SSL_set_msg_callback_arg(ssl_, this);
   if (isServer_) {
@@ -413,6 +417,7 @@ void TlsSocket::UpdatePoll() {
     case Phase::kHandshake: events = sslWantsWrite_ ? UV_WRITABLE : UV_READABLE; break;
     case Phase::kOpen:
       if (reading_ && !readEnded_) events |= UV_READABLE;
+      if (reading_ && !readEnded_ && records_->ReadWantsWrite()) events |= UV_WRITABLE;
       if (pendingWrite_ || shutdownPending_ || keyUpdate_ == KeyUpdate::kSending) {
         events |= records_->WantsReadForWrite() ? UV_READABLE : UV_WRITABLE;
       }
@@ -478,7 +483,10 @@ void TlsSocket::OnPoll(uv_poll_t* handle, int status, int events) {
           self->Emit(kEventShutdownDone, self->Env().Undefined());
         }
       }
-      if (self->phase_ == Phase::kOpen && (events & UV_READABLE) && self->reading_) self->ReadAvailable();
+      if (self->phase_ == Phase::kOpen && self->reading_ &&
+          ((events & UV_READABLE) || ((events & UV_WRITABLE) && self->records_->ReadWantsWrite()))) {
+        self->ReadAvailable();
+      }
       self->UpdatePoll();
       break;
     }
@@ -598,11 +606,14 @@ void TlsSocket::OnMessage(int writeP, int, int contentType, const void* buf, siz
     if (!writeP && self->rxAppKey_) {
       self->rxRecordsAfterFinished_++;
       counters.rxRecords++;
+      counters.recordsSeen++;
       if (len > 0 && bytes[0] == SSL3_RT_APPLICATION_DATA) counters.keyUpdatesInARow = 0;
     }
   } else if (contentType == SSL3_RT_HANDSHAKE && len > 0 && bytes[0] == SSL3_MT_KEY_UPDATE) {
     // Userspace only (in kernel mode OpenSSL is gone by then): OpenSSL rotates, we count.
-    if (writeP) {
+    if (writeP && counters.closeNotifySent) {
+      // Answered after our close_notify: discarded unsent (records_openssl.cc), not counted.
+    } else if (writeP) {
       counters.keyUpdatesSent++;
       counters.txRecords = 0;
     } else {

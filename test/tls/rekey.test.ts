@@ -139,6 +139,23 @@ test.serial('updateKeys() from either side mid-transfer, with and without reques
   if (expectKtls) t.is(delta.TlsTxRekeyOk, c.counters.keyUpdatesSent + s.counters.keyUpdatesSent);
 });
 
+test.serial('a KeyUpdate asking for ours, read after our close_notify, is not answered: the read side goes on', async (t) => {
+  if (!canRekey) return t.pass('this kernel cannot rekey');
+  const [c, s] = await okPair({ allowHalfOpen: true }, { allowHalfOpen: true });
+  // The server does not read yet (no consumer: its record layer reads nothing), so the request waits.
+  await c.updateKeys({ requestPeerUpdate: true });
+  const upload = randomBytes(256 * 1024);
+  c.end(upload);
+  const atClient = drain(c);
+  s.end();
+  await atClient; // the server's close_notify arrived: it is shut for writing
+  const atServer = await drain(s);
+  t.is(atServer.hash, sha256(upload), 'the upload after the request arrived whole');
+  t.is(s.counters.keyUpdatesReceived, 1);
+  t.is(s.counters.keyUpdatesSent, 0, 'nothing follows close_notify');
+  t.is(c.counters.keyUpdatesReceived, 0);
+});
+
 test.serial('mixed modes: kernel TLS on one end, userspace OpenSSL on the other, keys rotating both ways', async (t) => {
   if (!canRekey) return t.pass('this kernel cannot rekey');
   const { c, s } = await transfer(t, 8 * MiB, { kernelTls: 'off', rekey: { records: 100 } }, { rekey: { records: 100 } });
