@@ -17,7 +17,7 @@ namespace {
 // a time, so 1 MiB was 64 write(2) calls; buffered, it is a few. Smaller writes (one record) go
 // straight to the socket, and the buffer exists only while a large write is under way.
 constexpr size_t kOneRecord = 16 * 1024;
-constexpr size_t kMaxWriteBuffer = 256 * 1024;
+constexpr size_t kMaxWriteBuffer = 1088 * 1024;  // a 1 MiB RPC record and its framing in one write
 
 class OpenSslRecords final : public RecordLayer {
  public:

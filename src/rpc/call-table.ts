@@ -249,8 +249,9 @@ function callRecordParts(call: PendingCall, credentials: Buffer, args: Buffer | 
  * old generation kept young calls alive through scavenges, promoting them too.
  */
 class CallSlots {
-  private slots: (PendingCall | null)[] = new Array<PendingCall | null>(16).fill(null);
-  private mask = 15;
+  // Small at first: most connections (an idle server's) hold a call or two at a time.
+  private slots: (PendingCall | null)[] = [null, null, null, null];
+  private mask = 3;
   size = 0;
 
   get(xid: number): PendingCall | undefined {
