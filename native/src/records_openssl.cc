@@ -73,10 +73,10 @@ class OpenSslRecords final : public RecordLayer {
           break;
         case SSL_ERROR_WANT_READ:
           // Without auto-retry SSL_read stops after each control record (a KeyUpdate), even when
-          // read-ahead holds more that poll cannot see: go on while it consumed one, more is
-          // buffered, and the KeyUpdates are no flood yet.
-          if (counters_->recordsSeen != seenBefore && SSL_has_pending(ssl_) == 1 &&
-              counters_->keyUpdatesInARow <= kMaxKeyUpdatesInARow) {
+          // read-ahead holds more that poll cannot see: go on while it consumed one and the
+          // KeyUpdates are no flood yet. Not SSL_has_pending: OpenSSL >= 3.2 moves read-ahead bytes
+          // to the next key's record layer where it does not count them, and the reading stalls.
+          if (counters_->recordsSeen != seenBefore && counters_->keyUpdatesInARow <= kMaxKeyUpdatesInARow) {
             continue;
           }
           outcome = ReadOutcome::kAgain;

@@ -34,7 +34,14 @@ test.serial(`${SEQUENTIAL} TLS connections opened and closed leave the fd count 
   await warm.call(PROG, VERS, 0);
   await warm.close();
   await until(() => server.connections.size === 0);
-  const before = fdCount();
+  // An earlier test's sockets may still be closing: count from a settled table.
+  let before = fdCount();
+  for (let i = 0; i < 40; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const now = fdCount();
+    if (now === before) break;
+    before = now;
+  }
   let handshakes = 0;
   server.on('secureConnection', () => handshakes++);
   const BATCH = 20;
@@ -52,7 +59,8 @@ test.serial(`${SEQUENTIAL} TLS connections opened and closed leave the fd count 
     // The last sockets' close callbacks may still be on their way through the loop.
     await until(() => fdCount() <= before, 5_000).catch(() => undefined);
     t.is(handshakes, SEQUENTIAL);
-    t.is(fdCount(), before);
+    const after = fdCount();
+    t.true(after <= before, `fds ${before} before, ${after} after`); // fewer: a stray from earlier closed meanwhile
   } finally {
     await server.close();
   }
