@@ -20,6 +20,8 @@ namespace {
 // record at a time, so 1 MiB was 64 write(2) calls; staged, it is one or a few. Smaller writes (one
 // record) go straight to the socket, and the staging BIO exists only while a large write is under way.
 constexpr size_t kOneRecord = 16 * 1024;
+// Control records (tickets, KeyUpdates) one read call goes through before it lets other sockets run.
+constexpr size_t kMaxControlRecordsPerRead = 64;
 constexpr size_t kStageSize = 1088 * 1024;  // a 1 MiB RPC record, its framing and record overhead
 // Stages kept for reuse by each thread. A stage is 1 MiB: malloc maps it fresh, and a fresh one costs a
 // page fault per 4 KiB touched (BIO_f_buffer allocated its buffer per write: TLS ECHO 1 MiB was about
@@ -172,6 +174,7 @@ class OpenSslRecords final : public RecordLayer {
       return outcome;
     }
     size_t filled = 0;
+    size_t controlRecords = 0;
     ReadOutcome outcome = ReadOutcome::kData;
     Failure found;
     wantsRead_ = false;
@@ -198,6 +201,12 @@ class OpenSslRecords final : public RecordLayer {
           // KeyUpdates are no flood yet. Not SSL_has_pending: OpenSSL >= 3.2 moves read-ahead bytes
           // to the next key's record layer where it does not count them, and the reading stalls.
           if (counters_->recordsSeen != seenBefore && counters_->keyUpdatesInARow <= kMaxKeyUpdatesInARow) {
+            // Bounded per call: a peer streaming tickets as fast as they are read must not hold the
+            // event loop. kContinue: the socket reads on after the others had their turn.
+            if (++controlRecords > kMaxControlRecordsPerRead) {
+              outcome = ReadOutcome::kContinue;
+              break;
+            }
             continue;
           }
           outcome = ReadOutcome::kAgain;
@@ -240,7 +249,7 @@ class OpenSslRecords final : public RecordLayer {
     }
     counters_->bytesRead += filled;
     *got = filled;
-    if (outcome != ReadOutcome::kData && outcome != ReadOutcome::kAgain) {
+    if (outcome != ReadOutcome::kData && outcome != ReadOutcome::kAgain && outcome != ReadOutcome::kContinue) {
       deferred_ = outcome;
       deferredFailure_ = found;
     }
