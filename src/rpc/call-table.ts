@@ -62,6 +62,27 @@ export interface CallTableOptions {
   retransmit?: RetransmitOptions;
 }
 
+/** CallTableOptions checked once, the default credential encoded: shared by every table made with them. */
+export interface ResolvedCallOptions {
+  readonly maxPendingCalls: number;
+  readonly maxQueuedCalls: number;
+  readonly timeout: number;
+  readonly retransmit: RetransmitOptions | undefined;
+  /** cred + verf of the default credential. */
+  readonly credentials: Buffer;
+}
+
+/** Validates call options (precise messages) once, for every call table that will use them. */
+export function resolveCallOptions(options: { [K in keyof CallTableOptions]: CallTableOptions[K] | undefined }): ResolvedCallOptions {
+  return {
+    maxPendingCalls: validateInteger(options.maxPendingCalls ?? 1024, 'maxPendingCalls', 1, 0x7fffffff),
+    maxQueuedCalls: validateInteger(options.maxQueuedCalls ?? 16384, 'maxQueuedCalls', 0, 0x7fffffff),
+    timeout: validateInteger(options.timeout ?? DEFAULT_TIMEOUT, 'timeout', 0, 0x7fffffff),
+    retransmit: options.retransmit,
+    credentials: options.auth === undefined ? noneCredentials() : encodeCredentials(validateOpaqueAuth(options.auth, 'auth')),
+  };
+}
+
 const DEFAULT_TIMEOUT = 30_000;
 /** The results of every call that returns nothing (a zero-length view has nothing to share). */
 const EMPTY_RESULTS = Buffer.alloc(0);
@@ -459,17 +480,17 @@ export class CallTable {
   /** Called after a call settles (the connection finishes a graceful close when none are left). */
   onSettled: (() => void) | null = null;
 
-  constructor(writer: CallWriter, stats: ConnectionStats, options: CallTableOptions) {
+  constructor(writer: CallWriter, stats: ConnectionStats, options: ResolvedCallOptions) {
     this.writer = writer;
     this.stats = stats;
-    this.maxPendingCalls = validateInteger(options.maxPendingCalls ?? 1024, 'maxPendingCalls', 1, 0x7fffffff);
-    this.maxQueuedCalls = validateInteger(options.maxQueuedCalls ?? 16384, 'maxQueuedCalls', 0, 0x7fffffff);
-    this.defaultTimeout = validateInteger(options.timeout ?? DEFAULT_TIMEOUT, 'timeout', 0, 0x7fffffff);
+    this.maxPendingCalls = options.maxPendingCalls;
+    this.maxQueuedCalls = options.maxQueuedCalls;
+    this.defaultTimeout = options.timeout;
     this.deadlines = new CallDeadlines(this.defaultTimeout, (call) => this.fail(call, new RpcTimeoutError(this.defaultTimeout)));
     const r = options.retransmit;
     if (r !== undefined && writer.resendRecord === undefined) throw new TypeError('retransmit needs a writer with resendRecord');
     this.retransmissions = r === undefined ? null : new Retransmissions(r, (call) => this.resend(call, r));
-    this.defaultCredentials = options.auth === undefined ? noneCredentials() : encodeCredentials(validateOpaqueAuth(options.auth, 'auth'));
+    this.defaultCredentials = options.credentials;
   }
 
   /** Calls awaiting a reply (written or queued). */

@@ -2,7 +2,7 @@ import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger 
 import type { ChannelOptions } from '../transport/channel.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_RECORD_SIZE, MAX_FRAGMENT_LENGTH } from '../transport/record-marking.js';
 import type { OpaqueAuth } from './auth.js';
-import type { CallTableOptions } from './call-table.js';
+import { type ResolvedCallOptions, resolveCallOptions } from './call-table.js';
 import type { AuthenticateHook, DispatcherOptions } from './dispatcher.js';
 import type { CallInterceptor } from './peer.js';
 import { ProgramRegistry } from './program.js';
@@ -75,9 +75,13 @@ export interface StreamRetransmitOptions {
   retries: number;
 }
 
+/** Marks options already checked: a server resolves its options once and shares them with its connections. */
+export const kResolvedOptions = Symbol('rpctls.resolvedConnectionOptions');
+
 export interface ResolvedConnectionOptions {
+  readonly [kResolvedOptions]: true;
   channel: ChannelOptions;
-  calls: CallTableOptions;
+  calls: ResolvedCallOptions;
   dispatch: DispatcherOptions;
   maxIncomingCalls: number;
   programs: ProgramRegistry;
@@ -101,19 +105,23 @@ export function resolveConnectionOptions(options: ConnectionOptions): ResolvedCo
   if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options);
   rejectUnknownOptions(options, CONNECTION_OPTIONS);
   const programs = options.programs ?? new ProgramRegistry();
-  const calls: CallTableOptions = {};
-  if (options.timeout !== undefined) calls.timeout = options.timeout;
-  if (options.auth !== undefined) calls.auth = options.auth;
-  if (options.maxPendingCalls !== undefined) calls.maxPendingCalls = options.maxPendingCalls;
-  if (options.maxQueuedCalls !== undefined) calls.maxQueuedCalls = options.maxQueuedCalls;
+  let retransmit;
   if (options.retransmit !== undefined) {
     const r = options.retransmit;
     if (typeof r !== 'object' || r === null) throw new InvalidOptionError('retransmit', 'an object { timeout, retries }', r);
     const timeout = validateInteger(r.timeout, 'retransmit.timeout', 1, MAX_INT);
     // Each copy waits the same time, as the kernel's NFS client does over TCP (no doubling).
-    calls.retransmit = { initial: timeout, max: timeout, retries: validateInteger(r.retries, 'retransmit.retries', 1, MAX_INT) };
+    retransmit = { initial: timeout, max: timeout, retries: validateInteger(r.retries, 'retransmit.retries', 1, MAX_INT) };
   }
+  const calls = resolveCallOptions({
+    timeout: options.timeout,
+    auth: options.auth,
+    maxPendingCalls: options.maxPendingCalls,
+    maxQueuedCalls: options.maxQueuedCalls,
+    retransmit,
+  });
   return {
+    [kResolvedOptions]: true,
     programs,
     maxIncomingCalls: validateInteger(options.maxIncomingCalls ?? 128, 'maxIncomingCalls', 1, MAX_INT),
     calls,

@@ -4,14 +4,14 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { channels, debug } from '../diagnostics.js';
 import { RecordChannel, type RecordSink } from '../transport/channel.js';
-import { CallTable, type CallWriter, typedRequest } from './call-table.js';
-import { type ConnectionOptions, resolveConnectionOptions } from './connection-options.js';
+import { CallTable, type CallWriter, type ResolvedCallOptions, typedRequest } from './call-table.js';
+import { type ConnectionOptions, type ResolvedConnectionOptions, kResolvedOptions, resolveConnectionOptions } from './connection-options.js';
 import { AcceptStat, AuthStat, MsgType, ReplyStat } from './constants.js';
 import { type DispatchHost, Dispatcher } from './dispatcher.js';
 import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
 import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
-import type { CheckedProgramDefinition, ProcedureRef, ProgramRegistry } from './program.js';
+import type { CallContext, CheckedProgramDefinition, ProcedureRef, ProgramRegistry } from './program.js';
 
 /**
  * One ONC-RPC connection: a thin facade wiring the record channel (the byte stream's one owner), the
@@ -30,12 +30,26 @@ function describeStream(stream: Duplex): string {
   return socket.remoteAddress === undefined ? '(not a TCP socket)' : `${socket.localAddress}:${socket.localPort} <-> ${socket.remoteAddress}:${socket.remotePort}`;
 }
 
+/**
+ * @internal What holds a connection (an RpcServer): hears its close and its handler errors before its
+ * listeners do, with no listener (and no closure) per connection.
+ */
+export interface ConnectionObserver {
+  connectionClosed(connection: RpcConnection, error: Error | undefined): void;
+  handlerError(error: unknown, context: CallContext, connection: RpcConnection): void;
+}
+
 export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   readonly programs: ProgramRegistry;
   /** `retransmits`: calls sent again with the same XID (only with the `retransmit` option). */
   readonly stats: ConnectionStats & { retransmits: number } = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0, retransmits: 0 };
+  /** @internal Set by whoever holds this connection (a server), before the stream is read. */
+  observer: ConnectionObserver | null = null;
   private readonly channel: RecordChannel;
-  private readonly calls: CallTable;
+  private readonly ports: InstanceType<typeof RpcConnection.Ports>;
+  /** Made at the first outgoing call: most of a server's connections never call their peer. */
+  private callTable: CallTable | null = null;
+  private readonly callOptions: ResolvedCallOptions;
   private readonly dispatcher: Dispatcher;
   private readonly maxIncomingCalls: number;
   private securityInfo: ConnectionSecurity | null = null;
@@ -43,33 +57,58 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   /** A CALL arrived while our writes were blocked: read no more until they drain (replies still flow). */
   private callsHeld = false;
   private closing = false;
-  private closeResolvers: (() => void)[] = [];
+  private closeResolvers: (() => void)[] | null = null;
+  /** Why the connection closed (undefined: cleanly), for a call table made after the close. */
+  private closeError: Error | undefined;
   /** The peer's address and port when the stream is a TCP socket (kept across a TLS upgrade). */
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   /** Made over a stream (not just to validate options): its close is published. */
   private readonly opened: boolean;
 
-  constructor(stream: Duplex | null, options: ConnectionOptions = {}) {
+  /**
+   * `options` may be resolved already (`resolveConnectionOptions`): a server resolves its options once,
+   * and its connections share them.
+   */
+  constructor(stream: Duplex | null, options: ConnectionOptions | ResolvedConnectionOptions = {}) {
     super();
+    // EventEmitter makes its listener table (a dictionary of about 250 bytes) here; without one it makes
+    // it at the first listener (node:events handles `_events === undefined` throughout), and most of a
+    // server's connections never get a listener.
+    (this as unknown as { _events: object | undefined })._events = undefined;
     this.remoteAddress = (stream as Partial<net.Socket> | null)?.remoteAddress;
     this.remotePort = (stream as Partial<net.Socket> | null)?.remotePort;
-    const o = resolveConnectionOptions(options);
+    const o = isResolved(options) ? options : resolveConnectionOptions(options);
     this.maxIncomingCalls = o.maxIncomingCalls;
     this.programs = o.programs;
+    this.callOptions = o.calls;
     // The parts reach this connection through one adapter object with prototype methods: a closure per
     // callback per connection cost about 2 KiB of heap for every idle connection.
     const ports = new RpcConnection.Ports(this);
-    this.calls = new CallTable(ports, this.stats, o.calls);
-    this.calls.owner = this;
-    this.calls.onSettled = () => this.settled();
+    this.ports = ports;
     this.dispatcher = new Dispatcher(ports, o.dispatch);
     this.channel = new RecordChannel(stream, ports, o.channel);
     this.opened = stream !== null;
     if (stream !== null) {
       if (channels.connectionOpen.hasSubscribers) channels.connectionOpen.publish({ connection: this });
-      debug('connection open %s', describeStream(stream));
+      // Only when logging: reading the local address makes the socket keep it.
+      if (debug.enabled) debug('connection open %s', describeStream(stream));
     }
+  }
+
+  /** The outgoing calls' table, made at first use. */
+  private get calls(): CallTable {
+    return this.callTable ?? this.makeCallTable();
+  }
+
+  private makeCallTable(): CallTable {
+    const table = new CallTable(this.ports, this.stats, this.callOptions);
+    table.owner = this;
+    table.onSettled = () => this.settled();
+    if (this.channel.closed) table.failAll(this.closeError);
+    else if (this.closing) table.refuseNew();
+    this.callTable = table;
+    return table;
   }
 
   /** What the call table (CallWriter), the channel (RecordSink) and the dispatcher (DispatchHost) call. */
@@ -115,6 +154,10 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
       return this.peer.busy;
     }
 
+    handlerError(error: unknown, context: CallContext): void {
+      this.peer.reportHandlerError(error, context);
+    }
+
     onIdle(): void {
       this.peer.emit('idle');
       void this.peer.close();
@@ -136,7 +179,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   /** Calls awaiting a reply (written or queued). */
   get pendingCalls(): number {
-    return this.calls.size;
+    return this.callTable === null ? 0 : this.callTable.size;
   }
 
   /** Incoming calls whose handlers have not finished. */
@@ -167,7 +210,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   }
 
   get busy(): boolean {
-    return this.dispatcher.incoming > 0 || this.calls.size > 0 || this.channel.upgrading;
+    return this.dispatcher.incoming > 0 || this.pendingCalls > 0 || this.channel.upgrading;
   }
 
   /** True from the start of an upgrade until the new stream carries records. */
@@ -289,7 +332,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
       word(record, 8) === ReplyStat.MSG_ACCEPTED &&
       word(record, 16) === 0 &&
       word(record, 20) === AcceptStat.SUCCESS &&
-      this.calls.receiveResults(word(record, 0), record, SUCCESS_RESULTS_AT)
+      this.callTable !== null &&
+      this.callTable.receiveResults(word(record, 0), record, SUCCESS_RESULTS_AT)
     ) {
       return;
     }
@@ -318,20 +362,27 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   private writableAgain(): void {
     this.writeBlocked = false;
     this.callsHeld = false;
-    this.calls.flush();
+    this.callTable?.flush();
     this.updateReading();
   }
 
+  private reportHandlerError(error: unknown, context: CallContext): void {
+    this.observer?.handlerError(error, context, this);
+    this.emit('handlerError', error, context);
+  }
+
   private closed_(error: Error | undefined): void {
-    this.calls.failAll(error);
+    this.closeError = error;
+    this.callTable?.failAll(error);
     const resolvers = this.closeResolvers;
-    this.closeResolvers = [];
-    for (const resolve of resolvers) resolve();
+    this.closeResolvers = null;
+    if (resolvers !== null) for (const resolve of resolvers) resolve();
     // A stream-less connection is only ever made to validate options: it never opened.
     if (this.opened) {
       if (channels.connectionClose.hasSubscribers) channels.connectionClose.publish({ connection: this, error });
       debug('connection with %s closed%s', this.remoteAddress ?? 'a stream', error === undefined ? '' : `: ${error.message}`);
     }
+    this.observer?.connectionClosed(this, error);
     this.emit('close', error);
   }
 
@@ -352,15 +403,15 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   close(): Promise<void> {
     if (this.channel.closed) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.closeResolvers.push(resolve);
+      (this.closeResolvers ??= []).push(resolve);
       this.closing = true;
-      this.calls.refuseNew();
+      this.callTable?.refuseNew();
       this.settled();
     });
   }
 
   private settled(): void {
-    if (this.closing && this.calls.size === 0 && this.dispatcher.incoming === 0) this.channel.end();
+    if (this.closing && this.pendingCalls === 0 && this.dispatcher.incoming === 0) this.channel.end();
   }
 
   /** `await using` closes the connection gracefully at the end of the block. */
@@ -376,6 +427,10 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
 /** Where the results start in an accepted SUCCESS reply with an empty verifier (xid, type, stat, verf, stat). */
 const SUCCESS_RESULTS_AT = 24;
+
+function isResolved(options: ConnectionOptions | ResolvedConnectionOptions): options is ResolvedConnectionOptions {
+  return (options as Partial<ResolvedConnectionOptions>)[kResolvedOptions] === true;
+}
 
 function word(b: Buffer, at: number): number {
   return ((b[at] as number) * 0x1000000 + (((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)));

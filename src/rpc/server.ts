@@ -2,8 +2,8 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger } from '../errors.js';
-import { type ConnectionOptions, RpcConnection } from './connection.js';
-import { CONNECTION_OPTIONS, resolveConnectionOptions } from './connection-options.js';
+import { type ConnectionObserver, type ConnectionOptions, RpcConnection } from './connection.js';
+import { CONNECTION_OPTIONS, type ResolvedConnectionOptions, resolveConnectionOptions } from './connection-options.js';
 import { type CheckedProgramDefinition, ProgramRegistry } from './program.js';
 import type { CallContext, ConnectionSecurity, RpcPeer } from './peer.js';
 import type { DatagramTooLargeError } from '../transport/errors.js';
@@ -90,6 +90,16 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
   private readonly udpOptions: ReturnType<typeof resolveUdpOptions>;
   private udp: UdpEndpoint | null = null;
   private refed = true;
+  /** The connections' options, checked once and shared by all of them. */
+  private readonly resolvedOptions: ResolvedConnectionOptions;
+  /** Hears every connection's close and handler errors: no listener per connection. */
+  private readonly observer: ConnectionObserver = {
+    connectionClosed: (connection, error) => {
+      this.connections.delete(connection);
+      if (error) this.emit('connectionError', error, connection);
+    },
+    handlerError: (error, context) => this.emit('handlerError', error, context),
+  };
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -99,8 +109,7 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
     this.maxConnections = validateInteger(options.maxConnections ?? 4096, 'maxConnections', 1, 0x7fffffff);
     this.closeTimeout = validateInteger(options.closeTimeout ?? 5000, 'closeTimeout', 0, 0x7fffffff);
     this.udpOptions = resolveUdpOptions(options.udp);
-    // Validate the per-connection options once, up front.
-    new RpcConnection(null, this.connectionOptions()).destroy();
+    this.resolvedOptions = resolveConnectionOptions(this.connectionOptions());
     this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
     // An error while listen() is pending rejects that promise and nothing else; later ones are events,
     // emitted only when someone listens (an unheard 'error' event would crash the process).
@@ -170,7 +179,7 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
       socket.close();
       throw error;
     });
-    const endpoint = new UdpEndpoint(socket, resolveConnectionOptions(this.connectionOptions()).dispatch, this.udpOptions);
+    const endpoint = new UdpEndpoint(socket, this.resolvedOptions.dispatch, this.udpOptions);
     if (!this.refed) endpoint.setRef(false);
     endpoint.on('handlerError', (error, context) => this.emit('handlerError', error, context));
     endpoint.on('replyTooLarge', (error, source) => this.emit('replyTooLarge', error, source));
@@ -300,13 +309,9 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
       this.emit('connectionEvicted', victim);
       victim.destroy();
     }
-    const connection = new RpcConnection(socket, this.connectionOptions());
+    const connection = new RpcConnection(socket, this.resolvedOptions);
     this.connections.add(connection);
-    connection.on('close', (error?: Error) => {
-      this.connections.delete(connection);
-      if (error) this.emit('connectionError', error, connection);
-    });
-    connection.on('handlerError', (error, context) => this.emit('handlerError', error, context));
+    connection.observer = this.observer;
     this.emit('connection', connection, socket);
   }
 }

@@ -5,7 +5,7 @@ import { InvalidOptionError, optionNames, rejectUnknownOptions, validateInteger 
 import { DEFAULT_MAX_DATAGRAM_SIZE, DatagramChannel, MAX_DATAGRAM_SIZE } from '../transport/datagram.js';
 import { DatagramTooLargeError } from '../transport/errors.js';
 import type { OpaqueAuth } from './auth.js';
-import { CallTable, type CallWriter, typedRequest } from './call-table.js';
+import { CallTable, resolveCallOptions, type CallWriter, typedRequest } from './call-table.js';
 import { MsgType } from './constants.js';
 import { ConnectError, ConnectionClosedError } from './errors.js';
 import { type RpcReply, decodeMessage } from './message.js';
@@ -116,13 +116,17 @@ export class UdpClient {
         this.send(parts);
       },
     };
-    this.calls = new CallTable(writer, this.stats, {
-      ...(options.timeout !== undefined && { timeout: options.timeout }),
-      ...(options.auth !== undefined && { auth: options.auth }),
-      ...(options.maxPendingCalls !== undefined && { maxPendingCalls: options.maxPendingCalls }),
-      ...(options.maxQueuedCalls !== undefined && { maxQueuedCalls: options.maxQueuedCalls }),
-      retransmit: { initial, max },
-    });
+    this.calls = new CallTable(
+      writer,
+      this.stats,
+      resolveCallOptions({
+        timeout: options.timeout,
+        auth: options.auth,
+        maxPendingCalls: options.maxPendingCalls,
+        maxQueuedCalls: options.maxQueuedCalls,
+        retransmit: { initial, max },
+      }),
+    );
     this.calls.onSettled = () => this.settled();
     this.calls.owner = this;
   }

@@ -17,6 +17,7 @@ export const DEFAULT_MAX_RECORD_SIZE = 1024 * 1024 + 64 * 1024;
 /** Default cap on fragments per record: real peers send one; thousands means a flood. */
 export const DEFAULT_MAX_FRAGMENTS = 1024;
 
+const EMPTY_RECORD = Buffer.alloc(0);
 /** Bytes of a record too large that its error keeps (`head`). */
 const HEAD_BYTES = 64;
 /** Pieces at least this long that fill most of their memory are kept as views, not copied. */
@@ -38,7 +39,9 @@ export interface RecordDecoderOptions {
 export class RecordDecoder {
   readonly maxRecordSize: number;
   readonly maxFragments: number;
-  private readonly onRecord: (record: Buffer) => void;
+  private readonly onRecord: (this: unknown, record: Buffer) => void;
+  /** `this` for `onRecord`: a connection passes itself and a shared function, not a closure of its own. */
+  private readonly receiver: unknown;
 
   /** A header split over chunks, its bytes so far (a number: no buffer per connection). */
   private headerPart = 0;
@@ -48,8 +51,8 @@ export class RecordDecoder {
   private lastFragment = false;
   private fragments = 0;
   private recordLength = 0;
-  /** The partial record: views of large pieces and filled staging buffers. */
-  private pieces: Buffer[] = [];
+  /** The partial record: views of large pieces and filled staging buffers (made when first needed). */
+  private pieces: Buffer[] | null = null;
   /** Bytes of the partial record held in `pieces` and `stage`. */
   private kept = 0;
   /**
@@ -69,8 +72,9 @@ export class RecordDecoder {
   /** The unparsed rest of a chunk, kept by `pause()` (a view: at most one chunk, never copied). */
   private held: Buffer | null = null;
 
-  constructor(onRecord: (record: Buffer) => void, options?: RecordDecoderOptions) {
+  constructor(onRecord: (record: Buffer) => void, options?: RecordDecoderOptions, receiver?: unknown) {
     this.onRecord = onRecord;
+    this.receiver = receiver;
     this.maxRecordSize = options?.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
     this.maxFragments = options?.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
   }
@@ -139,7 +143,7 @@ export class RecordDecoder {
         at += take;
         this.reset();
         this.records++;
-        this.onRecord(record);
+        this.onRecord.call(this.receiver, record);
         continue;
       }
       this.keep(chunk.subarray(at, at + take));
@@ -214,10 +218,10 @@ export class RecordDecoder {
     if (!this.lastFragment) return;
     this.sealStage();
     const pieces = this.pieces;
-    const record = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
+    const record = pieces === null ? EMPTY_RECORD : pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
     this.reset();
     this.records++;
-    this.onRecord(record);
+    this.onRecord.call(this.receiver, record);
   }
 
   private reset(): void {
@@ -225,8 +229,8 @@ export class RecordDecoder {
     this.lastFragment = false;
     this.fragments = 0;
     this.recordLength = 0;
-    // A record whole in one chunk never touched the list: no new array per record.
-    if (this.pieces.length !== 0) this.pieces = [];
+    // A record whole in one chunk never makes the list; an idle decoder holds none.
+    this.pieces = null;
     this.kept = 0;
     this.stage = null;
     this.stageUsed = 0;
@@ -236,7 +240,7 @@ export class RecordDecoder {
     this.kept += piece.length;
     if (piece.length >= KEEP_VIEW_MIN && piece.length * 2 >= piece.buffer.byteLength) {
       this.sealStage();
-      this.pieces.push(piece);
+      (this.pieces ??= []).push(piece);
       return;
     }
     let at = 0;
@@ -255,7 +259,7 @@ export class RecordDecoder {
 
   private sealStage(): void {
     if (this.stage === null) return;
-    if (this.stageUsed > 0) this.pieces.push(this.stageUsed === this.stage.length ? this.stage : this.stage.subarray(0, this.stageUsed));
+    if (this.stageUsed > 0) (this.pieces ??= []).push(this.stageUsed === this.stage.length ? this.stage : this.stage.subarray(0, this.stageUsed));
     this.stage = null;
     this.stageUsed = 0;
   }

@@ -219,3 +219,46 @@ test('connect failure is a coded ERR_RPC_CONNECT with the errno', async (t) => {
   t.like(err, { code: 'ERR_RPC_CONNECT', port });
   t.is(((err as Error).cause as { code: string }).code, 'ECONNREFUSED');
 });
+
+test('a server connection that never called its peer: its call table, made at the first call, refuses it while closing and once closed, with the close error as cause', async (t) => {
+  const { server, port } = await startServer([ECHO_PROGRAM]);
+  const accepted: RpcConnection[] = [];
+  server.on('connection', (connection) => accepted.push(connection));
+  const clients = [new RpcClient({ port, reconnect: false }), new RpcClient({ port, reconnect: false })];
+  for (const client of clients) await client.call(PROG, 1, 1, hex('00000001'));
+  const [graceful, broken] = accepted as [RpcConnection, RpcConnection];
+  t.is(graceful.pendingCalls, 0);
+  t.false(graceful.busy);
+  const closing = graceful.close();
+  await t.throwsAsync(graceful.call(0x40000000, 1, 1), { code: 'ERR_RPC_CONNECTION_CLOSED', message: /closing/ });
+  await closing;
+  await t.throwsAsync(graceful.call(0x40000000, 1, 1), { code: 'ERR_RPC_CONNECTION_CLOSED', message: /is closed/ });
+  const cause = new Error('cut by the test');
+  broken.destroy(cause);
+  const error = await t.throwsAsync(broken.call(0x40000000, 1, 1), { code: 'ERR_RPC_CONNECTION_CLOSED' });
+  t.is(error?.cause, cause);
+  for (const client of clients) client.destroy();
+  await server.close();
+});
+
+test('a server reports its connections’ close and handler errors without a listener on each connection', async (t) => {
+  const { server, port } = await startServer([{ program: PROG, version: 1, procedures: { 9: () => { throw new Error('handler broke'); } } }]);
+  const accepted: RpcConnection[] = [];
+  server.on('connection', (connection) => accepted.push(connection));
+  const handlerErrors: unknown[] = [];
+  server.on('handlerError', (error) => handlerErrors.push(error));
+  const connectionErrors: Error[] = [];
+  server.on('connectionError', (error) => connectionErrors.push(error));
+  const client = new RpcClient({ port, reconnect: false });
+  await t.throwsAsync(client.call(PROG, 1, 9), { code: 'ERR_RPC_SYSTEM_ERR' });
+  const [connection] = accepted as [RpcConnection];
+  t.is(connection.listenerCount('close'), 0);
+  t.is(connection.listenerCount('handlerError'), 0);
+  t.like(handlerErrors, [{ message: 'handler broke' }]);
+  const cause = new Error('cut by the test');
+  connection.destroy(cause);
+  t.deepEqual(connectionErrors, [cause]);
+  t.is(server.connections.size, 0);
+  client.destroy();
+  await server.close();
+});

@@ -239,3 +239,70 @@ test('backpressure counted before the tick ends: blocked by what waits for the t
   t.is(sink.writable, 1);
   t.is(pipe.bytes().length, n * 1004);
 });
+
+/** A sink that counts its idle calls and may act on them (close its channel, or another). */
+class IdleSink extends Sink {
+  idles = 0;
+  onIdleHook: (() => void) | null = null;
+  override onIdle(): void {
+    this.idles++;
+    this.onIdleHook?.();
+  }
+}
+
+test('idle checks share one timer per idleTimeout: every silent channel hears onIdle, one that talks does not, and one destroyed mid-walk is skipped without cutting the walk short', async (t) => {
+  const make = (idleTimeout: number): { pipe: Pipe; sink: IdleSink; channel: RecordChannel } => {
+    const pipe = new Pipe();
+    const sink = new IdleSink();
+    return { pipe, sink, channel: new RecordChannel(pipe, sink, { idleTimeout }) };
+  };
+  const talker = make(120);
+  const other = make(400);
+  const silent = Array.from({ length: 20 }, () => make(120));
+  // The walk goes from the newest channel to the oldest: the newest destroys the next in line, and the
+  // rest must still be checked in the same walk.
+  const newest = make(120);
+  const victim = silent[silent.length - 1]!;
+  let afterFirstWalk: number[] | null = null;
+  newest.sink.onIdleHook = () => {
+    if (afterFirstWalk !== null) return;
+    victim.channel.destroy();
+    afterFirstWalk = [];
+    setImmediate(() => (afterFirstWalk = silent.slice(0, -1).map(({ sink }) => sink.idles)));
+  };
+  const chatter = setInterval(() => talker.pipe.push(record(Buffer.from('x'))), 30);
+  await new Promise((resolve) => setTimeout(resolve, 320));
+  clearInterval(chatter);
+  t.true(newest.sink.idles >= 1, 'the newest channel went idle');
+  t.deepEqual(afterFirstWalk, Array(silent.length - 1).fill(1), 'the walk that reached the newest went on past the destroyed one');
+  t.true(victim.channel.closed, 'the channel destroyed by a neighbour is closed');
+  t.is(victim.sink.idles, 0, 'a channel destroyed during the walk is not checked after it');
+  for (const { sink } of silent.slice(0, -1)) t.true(sink.idles >= 1, 'every other silent channel went idle');
+  t.is(talker.sink.idles, 0, 'a channel receiving records is not idle');
+  t.is(other.sink.idles, 0, 'a longer idleTimeout has its own schedule');
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  t.true(other.sink.idles >= 1);
+  t.true(talker.sink.idles >= 1, 'the talker, silent since, goes idle too');
+  for (const c of [...silent, talker, other, newest]) c.channel.destroy();
+});
+
+test('stream listeners are shared, not made per channel: two channels on two streams hold the same functions, and a detached stream no longer reaches its channel', async (t) => {
+  const a = new Pipe();
+  const b = new Pipe();
+  const sinkA = new Sink();
+  const sinkB = new Sink();
+  const channelA = new RecordChannel(a, sinkA);
+  const channelB = new RecordChannel(b, sinkB);
+  t.deepEqual(a.listeners('data'), b.listeners('data'));
+  t.is(a.listeners('data').length, 1);
+  a.push(record(Buffer.from('to a')));
+  b.push(record(Buffer.from('to b')));
+  await tick();
+  t.deepEqual(sinkA.records.map(String), ['to a']);
+  t.deepEqual(sinkB.records.map(String), ['to b']);
+  channelA.destroy();
+  t.is(a.listenerCount('data'), 0);
+  t.is(sinkA.closed.length, 1);
+  t.false(channelB.closed);
+  channelB.destroy();
+});
