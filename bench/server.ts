@@ -21,6 +21,8 @@ process.on('SIGINT', () => process.exit(0));
 
 const [mode, requestSize, replySize] = [process.argv[2], Number(process.argv[3]), Number(process.argv[4])];
 const TEST_PROGRAM = 0x20000001;
+/** A NULL reply with its record mark: xid, REPLY, MSG_ACCEPTED, AUTH_NONE verifier, SUCCESS. */
+const NULL_REPLY_BYTES = 4 + 24;
 
 function rssBytes(): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
@@ -65,9 +67,11 @@ if (mode === 'rpc') {
   answerRss();
   process.send!({ port, rss: rssBytes() });
 } else if (mode === 'idle-net' || mode === 'idle-tls') {
-  // What a Node server holding the same connections costs: each one read, its bytes answered.
+  // What a Node server holding the same connections costs: each one read, and answered with as many
+  // bytes as a NULL reply (a socket that has written holds a little more than one that never did).
+  const reply = Buffer.alloc(NULL_REPLY_BYTES);
   const onSocket = (socket: net.Socket): void => {
-    socket.on('data', () => {});
+    socket.on('data', () => socket.write(reply));
     socket.on('error', () => {});
   };
   let server: net.Server;
