@@ -15,7 +15,7 @@ import { NULL_PROCEDURE, judgeProbe, startTlsReply } from './probe.js';
  * record boundary. The connection emits 'secure' (TlsInfo) once TLS is up, and 'tlsError' (error)
  * right before it closes with that error when the handshake fails; the server itself is unaffected.
  */
-export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallInterceptor {
+export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions, observer?: TlsObserver): CallInterceptor {
   const { context, requireTls, onProbe } = validateServerTls(tlsOptions);
   const options: TlsStreamOptions = { context };
   return (call, connection) => {
@@ -52,6 +52,7 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
           } else if (!signal.aborted) {
             if (channels.tlsHandshakeError.hasSubscribers) channels.tlsHandshakeError.publish({ connection, side: 'server', error });
             debug('TLS handshake with %s failed: %s', peerName(connection), (error as Error).message);
+            observer?.tlsError(error as Error, connection);
             connection.emit('tlsError', error as Error);
           }
           throw error;
@@ -62,11 +63,18 @@ export function rpcTlsInterceptor(tlsOptions: RpcTlsServerOptions): CallIntercep
           retireOnRekeyDue(connection);
           if (connection.security === null) return;
           publishSecure(connection, 'server');
+          observer?.secure(connection, connection.security);
           connection.emit('secure', connection.security);
         },
         () => undefined, // the connection closed with the error ('close' carries it)
       );
   }
+}
+
+/** @internal Hears every connection's TLS outcome before its listeners do: no listener per connection. */
+interface TlsObserver {
+  secure(connection: RpcPeer, info: NonNullable<RpcPeer['security']>): void;
+  tlsError(error: Error, connection: RpcPeer): void;
 }
 
 export interface TlsServerOptions extends ServerOptions {
@@ -84,13 +92,12 @@ export function createTlsServer(options: TlsServerOptions): RpcServer {
   rejectUnknownOptions(options, TLS_SERVER_OPTIONS);
   const { tls, ...serverOptions } = options;
   const userIntercept = serverOptions.interceptCall;
-  const tlsIntercept = rpcTlsInterceptor(tls);
+  const tlsIntercept = rpcTlsInterceptor(tls, {
+    secure: (connection, info) => server.emit('secureConnection', connection as RpcConnection, info),
+    tlsError: (error, connection) => server.emit('tlsClientError', error, connection as RpcConnection),
+  });
   const interceptCall: CallInterceptor =
     userIntercept === undefined ? tlsIntercept : (call, connection) => tlsIntercept(call, connection) || userIntercept(call, connection);
   const server = new RpcServer({ ...serverOptions, interceptCall });
-  server.on('connection', (connection: RpcConnection) => {
-    connection.on('secure', (info) => server.emit('secureConnection', connection, info));
-    connection.on('tlsError', (error) => server.emit('tlsClientError', error, connection));
-  });
   return server;
 }

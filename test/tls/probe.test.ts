@@ -10,7 +10,7 @@ import { RpcClient } from '../../src/rpc/client.js';
 import type { RpcConnection } from '../../src/rpc/connection.js';
 import { RpcServer } from '../../src/rpc/server.js';
 import { StartTlsRefusedError, tlsInfoOf } from '../../src/rpc-tls/index.js';
-import { connectTlsStream, stopReading } from '../../src/tls/index.js';
+import { type TlsInfo, connectTlsStream, stopReading } from '../../src/tls/index.js';
 import { rawConnect, until } from '../helpers/net.js';
 import { serverOptions } from '../native/helpers.js';
 import {
@@ -312,4 +312,35 @@ test('closing the server during a handshake closes that connection too', async (
   await server.close();
   await raw.closed;
   t.true(connection?.closed);
+});
+
+test('the TLS server reports secureConnection and tlsClientError without a listener on each connection', async (t) => {
+  const { server, port } = await startTlsServer();
+  const accepted: RpcConnection[] = [];
+  server.on('connection', (connection: RpcConnection) => accepted.push(connection));
+  const secured: [RpcConnection, TlsInfo][] = [];
+  server.on('secureConnection', (connection: RpcConnection, info: TlsInfo) => secured.push([connection, info]));
+  const tlsErrors: Error[] = [];
+  server.on('tlsClientError', (error: Error) => tlsErrors.push(error));
+  const client = tlsClient(port);
+  const raw = await rawConnect(port);
+  try {
+    await client.call(PROG, VERS, Proc.ECHO, Buffer.from('fine'));
+    raw.socket.write(probeRecord(61));
+    await until(() => raw.received().length >= 36);
+    raw.socket.write(Buffer.concat([Buffer.from('GET / HTTP/1.1\r\n\r\n'), randomBytes(300)]));
+    await raw.closed;
+    await until(() => tlsErrors.length === 1 && secured.length === 1);
+    const [connection, info] = secured[0]!;
+    t.true(accepted.includes(connection));
+    t.true(info === connection.security, "the event carries the connection's security");
+    for (const c of accepted) {
+      t.is(c.listenerCount('secure'), 0);
+      t.is(c.listenerCount('tlsError'), 0);
+    }
+  } finally {
+    raw.socket.destroy();
+    client.destroy();
+    await server.close();
+  }
 });
