@@ -40,8 +40,8 @@ export interface DispatchHost {
   readonly reservedAt?: number;
   /** The number of calls being handled changed (the connection may stop or resume reading). */
   incomingChanged(): void;
-  /** A handler failed (or its result could not be encoded); without this, the peer emits 'handlerError'. */
-  handlerError?(error: unknown, context: CallContext): void;
+  /** A handler failed (or its result could not be encoded): the host reports it ('handlerError'). */
+  handlerError(error: unknown, context: CallContext): void;
 }
 
 export interface DispatcherOptions {
@@ -213,16 +213,11 @@ export class Dispatcher {
       }
     } catch (error) {
       // Our own result could not be encoded: a server fault, never the caller's arguments.
-      this.reportHandlerError(error, context);
+      this.host.handlerError(error, context);
       this.answerError(context, new SystemErrError(), found, true);
       return;
     }
     this.finishIncoming(w);
-  }
-
-  private reportHandlerError(error: unknown, context: CallContext): void {
-    if (this.host.handlerError !== undefined) this.host.handlerError(error, context);
-    else this.host.peer.emit('handlerError', error, context);
   }
 
   /**
@@ -239,7 +234,7 @@ export class Dispatcher {
     } else if (error instanceof RpcAcceptedError && error.acceptStat !== AcceptStat.PROG_MISMATCH) {
       writeAcceptedHeader(w, context.xid, AUTH_NONE, error.acceptStat);
     } else {
-      if (!reported) this.reportHandlerError(error, context);
+      if (!reported) this.host.handlerError(error, context);
       writeAcceptedHeader(w, context.xid, AUTH_NONE, AcceptStat.SYSTEM_ERR);
     }
     this.finishIncoming(w);

@@ -13,7 +13,7 @@ import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
 import { DuplicateEntry, DuplicateRequestCache, duplicateKey } from './duplicate-cache.js';
 import { ConnectionClosedError, NotSecureError } from './errors.js';
 import { CallAuthTooLongError, decodeMessage, writeAcceptedHeader } from './message.js';
-import type { ConnectionStats, ProgramDefinition, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
+import type { CallContext, ConnectionStats, ProgramDefinition, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
 
 /**
  * The UDP side of an RpcServer: one datagram socket, the same programs and the same Dispatcher as its TCP
@@ -149,6 +149,12 @@ class UdpSource extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   sendReply(parts: Buffer[]): void {
     this.stats.repliesSent++;
     this.endpoint.sendReply(this, parts);
+  }
+
+  /** Reported to the endpoint (the server) first, then to this source's own listeners. */
+  handlerError(error: unknown, context: CallContext): void {
+    this.endpoint.reportHandlerError(error, context);
+    this.emit('handlerError', error, context);
   }
 
   /** Keeps the per-address and overall counts of calls in flight in step with this dispatcher's. */
@@ -383,7 +389,6 @@ export class UdpEndpoint extends EventEmitter {
     }
     state.sources++;
     const source = new UdpSource(this, address, port, state, this.dispatch);
-    source.on('handlerError', this.forwardHandlerError);
     this.sources.set(key, source);
     return source;
   }
@@ -399,7 +404,8 @@ export class UdpEndpoint extends EventEmitter {
     return false;
   }
 
-  private readonly forwardHandlerError = (error: unknown, context: unknown): void => {
+  /** A source's handler failed: every source reports here, with no listener on each. */
+  reportHandlerError(error: unknown, context: CallContext): void {
     this.emit('handlerError', error, context);
-  };
+  }
 }

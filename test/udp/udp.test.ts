@@ -300,3 +300,26 @@ test('IPv6: a server on ::1 answers a client that names it, and one that names i
   await t.throwsAsync(unresolvable.call(PROG, 1, Proc.ECHO), { code: 'ERR_RPC_CONNECT' });
   await unresolvable.close();
 });
+
+test('a UDP handler that throws: SYSTEM_ERR to the caller, one handlerError on the server, no listener per source', async (t) => {
+  const server = new RpcServer();
+  server.addProgram({ program: PROG, version: 1, procedures: { 9: () => { throw new Error('udp handler broke'); } } });
+  const { port } = await server.listen({ host: '127.0.0.1', udp: true });
+  const errors: unknown[] = [];
+  const contexts: CallContext[] = [];
+  server.on('handlerError', (error, context) => {
+    errors.push(error);
+    contexts.push(context);
+  });
+  const udp = new UdpClient({ port });
+  try {
+    await t.throwsAsync(udp.call(PROG, 1, 9), { code: 'ERR_RPC_SYSTEM_ERR' });
+    t.like(errors, [{ message: 'udp handler broke' }]);
+    const source = contexts[0]!.connection;
+    t.is(source.listenerCount('handlerError'), 0);
+    t.is(source.remoteAddress, '127.0.0.1');
+  } finally {
+    await udp.close();
+    await server.close();
+  }
+});
