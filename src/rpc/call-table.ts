@@ -598,16 +598,17 @@ export class CallTable {
   }
 
   /**
-   * Settles the call a SUCCESS reply is for with the results at `resultsAt` of `record`; false (nothing
-   * counted) when no written call has this XID or the call wants the whole reply: decode it fully then.
+   * Settles the call a SUCCESS reply is for with its results, bytes `resultsAt` to `end` of `buffer`;
+   * false (nothing counted) when no written call has this XID or the call wants the whole reply: decode
+   * it fully then.
    */
-  receiveResults(xid: number, record: Buffer, resultsAt: number): boolean {
+  receiveResults(xid: number, buffer: Buffer, resultsAt: number, end: number): boolean {
     const call = this.pending.get(xid);
     if (call === undefined || call.record !== null || call.wantsReply) return false;
     this.stats.repliesReceived++;
     this.finish(call);
     if (call.diagnostic !== null && channels.callEnd.hasSubscribers) channels.callEnd.publish({ call: call.diagnostic });
-    call.resolve(record.length === resultsAt ? EMPTY_RESULTS : record.subarray(resultsAt));
+    call.resolve(end === resultsAt ? EMPTY_RESULTS : buffer.subarray(resultsAt, end));
     return true;
   }
 

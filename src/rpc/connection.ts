@@ -138,8 +138,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
       this.peer.writeRecord(parts);
     }
 
-    onRecord(record: Buffer): void {
-      this.peer.receiveRecord(record);
+    onRecord(buffer: Buffer, start: number, end: number): void {
+      this.peer.receiveRecord(buffer, start, end);
     }
 
     onWritable(): void {
@@ -323,23 +323,24 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.writeRecord(parts);
   }
 
-  private receiveRecord(record: Buffer): void {
+  /** One record: bytes `start` to `end` of `buffer` (no view is made of the whole record). */
+  private receiveRecord(buffer: Buffer, start: number, end: number): void {
     // The common reply (accepted, SUCCESS, empty verifier) goes straight to its call: no reader, no
     // message object; anything else, or a call that wants the whole reply, takes the full decode.
     if (
-      record.length >= SUCCESS_RESULTS_AT &&
-      word(record, 4) === MsgType.REPLY &&
-      word(record, 8) === ReplyStat.MSG_ACCEPTED &&
-      word(record, 16) === 0 &&
-      word(record, 20) === AcceptStat.SUCCESS &&
+      end - start >= SUCCESS_RESULTS_AT &&
+      word(buffer, start + 4) === MsgType.REPLY &&
+      word(buffer, start + 8) === ReplyStat.MSG_ACCEPTED &&
+      word(buffer, start + 16) === 0 &&
+      word(buffer, start + 20) === AcceptStat.SUCCESS &&
       this.callTable !== null &&
-      this.callTable.receiveResults(word(record, 0), record, SUCCESS_RESULTS_AT)
+      this.callTable.receiveResults(word(buffer, start), buffer, start + SUCCESS_RESULTS_AT, end)
     ) {
       return;
     }
     let message;
     try {
-      message = decodeMessage(record);
+      message = decodeMessage(buffer, start, end);
     } catch (error) {
       if (!(error instanceof CallAuthTooLongError)) throw error; // not RPC at all: the channel closes
       this.stats.callsReceived++;

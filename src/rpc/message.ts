@@ -1,7 +1,7 @@
 import { XdrReader } from '../xdr/reader.js';
 import type { XdrWriter } from '../xdr/writer.js';
-import type { OpaqueAuth } from './auth.js';
-import { AcceptStat, MAX_AUTH_BYTES, MsgType, RPC_VERSION, RejectStat, ReplyStat } from './constants.js';
+import { AUTH_NONE, type OpaqueAuth } from './auth.js';
+import { AcceptStat, AuthFlavor, MAX_AUTH_BYTES, MsgType, RPC_VERSION, RejectStat, ReplyStat } from './constants.js';
 import { MalformedMessageError } from './errors.js';
 
 /**
@@ -63,6 +63,9 @@ function readAuth(r: XdrReader): OpaqueAuth | null {
     refusedAuthLength = length;
     return null;
   }
+  // AUTH_NONE with an empty body (nearly every verifier, and the credential of most calls) is the one
+  // shared frozen object: no object per call for it.
+  if (length === 0 && flavor === AuthFlavor.AUTH_NONE) return AUTH_NONE;
   r.offset = at;
   return { flavor, body: r.opaque(MAX_AUTH_BYTES) };
 }
@@ -72,20 +75,19 @@ function authTooLong(): MalformedMessageError {
 }
 
 /**
- * Decodes one record. Throws MalformedMessageError when it is no RPC message at all; a CALL with the
+ * Decodes one record (bytes `start` to `end` of `record`, by default all of it). Throws MalformedMessageError when it is no RPC message at all; a CALL with the
  * wrong rpcvers is returned (the server answers RPC_MISMATCH), and one whose auth body is too long
  * throws CallAuthTooLongError carrying what is needed to answer AUTH_BADCRED.
  */
-export function decodeMessage(record: Buffer): RpcMessage {
-  const r = new XdrReader(record);
+export function decodeMessage(record: Buffer, start = 0, end = record.length): RpcMessage {
+  const r = new XdrReader(record, { offset: start, end });
   try {
     const xid = r.uint();
     const type = r.uint();
     if (type === MsgType.CALL) {
       const rpcvers = r.uint();
       if (rpcvers !== RPC_VERSION) {
-        const none = { flavor: 0, body: record.subarray(0, 0) };
-        return { type, xid, rpcvers, program: 0, version: 0, procedure: 0, cred: none, verf: none, args: none.body };
+        return { type, xid, rpcvers, program: 0, version: 0, procedure: 0, cred: AUTH_NONE, verf: AUTH_NONE, args: AUTH_NONE.body };
       }
       const program = r.uint();
       const version = r.uint();
@@ -120,6 +122,9 @@ export function decodeMessage(record: Buffer): RpcMessage {
     throw new MalformedMessageError(`unknown msg_type ${type}`);
   } catch (err) {
     if (err instanceof MalformedMessageError) throw err;
+    // The reader's offsets count from `record`'s start: decode a view once more (only when failing), so
+    // that the error's offset counts from the message's first byte.
+    if (start !== 0) return decodeMessage(record.subarray(start, end));
     throw new MalformedMessageError(`malformed RPC message: ${(err as Error).message}`, err);
   }
 }

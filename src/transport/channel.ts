@@ -14,8 +14,12 @@ import { flushed, stopReadingHandle, unsentBytes } from './stream-io.js';
 
 /** What the layer above the channel hears. One object, not events: no listener lookups per record. */
 export interface RecordSink {
-  /** A complete record (a view into the received bytes: valid until the sink returns, unless kept). */
-  onRecord(record: Buffer): void;
+  /**
+   * A complete record: bytes `start` to `end` of `buffer` (the chunk it arrived in, or its reassembly).
+   * No view is made for it: the sink makes views of the parts it keeps (a call's arguments, a reply's
+   * results), which stay valid after it returns.
+   */
+  onRecord(buffer: Buffer, start: number, end: number): void;
   /** Writes may go on: a blocked stream drained, or an upgrade finished. */
   onWritable(): void;
   /** The channel closed; `error` says why when it was not a clean end. Called once. */
@@ -61,7 +65,7 @@ const enum Upgrade {
 
 export class RecordChannel {
   private stream: Duplex | null = null;
-  private readonly decoder: RecordDecoder;
+  private readonly decoder: InstanceType<typeof RecordChannel.Decoder>;
   private readonly maxFragmentSize: number;
   private readonly recordTimeout: number;
   private readonly idleTimeout: number;
@@ -120,7 +124,7 @@ export class RecordChannel {
     this.idleTimeout = options.idleTimeout ?? 0;
     this.firstByteTimeout = options.firstByteTimeout ?? 0;
     this.writeTimeout = options.writeTimeout ?? 0;
-    this.decoder = new RecordDecoder(RecordChannel.deliverFromDecoder, options, this);
+    this.decoder = new RecordChannel.Decoder(this, options);
     if (stream) this.attach(stream);
   }
 
@@ -336,15 +340,25 @@ export class RecordChannel {
     if (this.recordTimeout > 0) this.watchRecord();
   }
 
-  private static deliverFromDecoder(this: RecordChannel, record: Buffer): void {
-    this.deliver(record);
-  }
+  /** The record decoder of a channel: hands each record to its channel where it lies, with no view. */
+  private static readonly Decoder = class ChannelDecoder extends RecordDecoder {
+    constructor(
+      private readonly channel: RecordChannel,
+      options: RecordDecoderOptions,
+    ) {
+      super(noop, options);
+    }
 
-  private deliver(record: Buffer): void {
+    protected override deliver(buffer: Buffer, start: number, end: number): void {
+      this.channel.deliver(buffer, start, end);
+    }
+  };
+
+  private deliver(buffer: Buffer, start: number, end: number): void {
     this.recordsSinceArmed++;
     this.recordsDelivered++;
     if (this.upgradeState === Upgrade.StopAfterRecord) this.stopAtBoundary();
-    this.sink.onRecord(record);
+    this.sink.onRecord(buffer, start, end);
   }
 
   // ---- upgrade (STARTTLS) -------------------------------------------------------------------------

@@ -39,9 +39,7 @@ export interface RecordDecoderOptions {
 export class RecordDecoder {
   readonly maxRecordSize: number;
   readonly maxFragments: number;
-  private readonly onRecord: (this: unknown, record: Buffer) => void;
-  /** `this` for `onRecord`: a connection passes itself and a shared function, not a closure of its own. */
-  private readonly receiver: unknown;
+  private readonly onRecord: (record: Buffer) => void;
 
   /** A header split over chunks, its bytes so far (a number: no buffer per connection). */
   private headerPart = 0;
@@ -72,9 +70,8 @@ export class RecordDecoder {
   /** The unparsed rest of a chunk, kept by `pause()` (a view: at most one chunk, never copied). */
   private held: Buffer | null = null;
 
-  constructor(onRecord: (record: Buffer) => void, options?: RecordDecoderOptions, receiver?: unknown) {
+  constructor(onRecord: (record: Buffer) => void, options?: RecordDecoderOptions) {
     this.onRecord = onRecord;
-    this.receiver = receiver;
     this.maxRecordSize = options?.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
     this.maxFragments = options?.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
   }
@@ -137,13 +134,13 @@ export class RecordDecoder {
         continue;
       }
       const take = Math.min(this.fragmentLeft, end - at);
-      // Whole record in this chunk: hand out a view.
+      // Whole record in this chunk: delivered where it lies, never copied.
       if (this.lastFragment && this.kept === 0 && take === this.fragmentLeft) {
-        const record = chunk.subarray(at, at + take);
+        const start = at;
         at += take;
         this.reset();
         this.records++;
-        this.onRecord.call(this.receiver, record);
+        this.deliver(chunk, start, at);
         continue;
       }
       this.keep(chunk.subarray(at, at + take));
@@ -221,7 +218,16 @@ export class RecordDecoder {
     const record = pieces === null ? EMPTY_RECORD : pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
     this.reset();
     this.records++;
-    this.onRecord.call(this.receiver, record);
+    this.deliver(record, 0, record.length);
+  }
+
+  /**
+   * Hands over one complete record: bytes `start` to `end` of `buffer`. Here as a Buffer of its own (a
+   * view when the record is part of a chunk); a subclass that reads the record in place (the record
+   * channel) overrides this and makes no view at all.
+   */
+  protected deliver(buffer: Buffer, start: number, end: number): void {
+    this.onRecord(start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end));
   }
 
   private reset(): void {

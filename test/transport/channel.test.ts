@@ -26,7 +26,8 @@ class Sink implements RecordSink {
   writable = 0;
   closed: (Error | undefined)[] = [];
   onRecordHook: ((record: Buffer) => void) | null = null;
-  onRecord(record: Buffer): void {
+  onRecord(buffer: Buffer, start: number, end: number): void {
+    const record = buffer.subarray(start, end);
     this.records.push(Buffer.from(record));
     this.onRecordHook?.(record);
   }
