@@ -62,6 +62,12 @@ function clkTck(): Promise<number> {
   return clockTicks;
 }
 
+/** CPU time (user + system) a process has used so far, in microseconds (10 ms steps at CLK_TCK 100). */
+export async function processCpuMicros(pid: number): Promise<number> {
+  const [ticks, tck] = await Promise.all([cpuTicks(pid), clkTck()]);
+  return (ticks / tck) * 1e6;
+}
+
 /** utime + stime of a process, in clock ticks. */
 async function cpuTicks(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');

@@ -26,7 +26,7 @@ import { XdrReader, XdrWriter } from '../dist/xdr/index.js';
 import { writeCallHeader, decodeMessage } from '../dist/rpc/message.js';
 import { AUTH_NONE, authSys } from '../dist/rpc/auth.js';
 import { createTlsClient, createTlsServer, rpcTlsUpgrade } from '../dist/rpc-tls/index.js';
-import { type BenchServer, cClientRun, startLibtirpcTcpServer, startRpctlsServe } from './libtirpc.js';
+import { type BenchServer, cClientRun, processCpuMicros, startLibtirpcTcpServer, startRpctlsServe } from './libtirpc.js';
 import { makeCerts } from './certs.js';
 import { startNodeTlsPeer } from './node-tls-peer.js';
 import { median, nodeTlsSetup, rpcTlsSetup } from './setup-latency.js';
@@ -214,8 +214,32 @@ const INFLIGHT = 64;
 const NULL_CALL_BYTES = 4 + 40;
 const NULL_REPLY_BYTES = 4 + 24;
 
+/**
+ * CPU per call in the last measured window of each NULL figure, in microseconds: [this process (the
+ * client), the server process]. What each end's own code costs, which the round-trip rate hides where
+ * system calls dominate it.
+ */
+const nullCpuPerCall = { rpctls: [0, 0], echo: [0, 0] };
+
+/** Where a window's CPU is read from: this process and the server's, into `into` as [client, server] us per call. */
+interface CpuWindow {
+  serverPid: number;
+  into: number[];
+}
+
+async function cpuNow(pid: number): Promise<[number, number]> {
+  const usage = process.cpuUsage();
+  return [usage.user + usage.system, await processCpuMicros(pid)];
+}
+
+async function recordCpu(window: CpuWindow, before: [number, number], calls: number): Promise<void> {
+  const after = await cpuNow(window.serverPid);
+  window.into[0] = (after[0] - before[0]) / calls;
+  window.into[1] = (after[1] - before[1]) / calls;
+}
+
 /** Calls/s of `call` kept INFLIGHT deep for MS after a short warm-up. */
-async function pipelined(call: () => Promise<unknown>, inflight = INFLIGHT): Promise<number> {
+async function pipelined(call: () => Promise<unknown>, inflight = INFLIGHT, cpu?: CpuWindow): Promise<number> {
   let stop = false;
   let measuring = false;
   let done = 0;
@@ -227,6 +251,7 @@ async function pipelined(call: () => Promise<unknown>, inflight = INFLIGHT): Pro
   };
   const workers = Array.from({ length: inflight }, worker);
   await new Promise((resolve) => setTimeout(resolve, Math.min(200, MS / 4)));
+  const cpuBefore = cpu === undefined ? null : await cpuNow(cpu.serverPid);
   measuring = true;
   const start = performance.now();
   await new Promise((resolve) => setTimeout(resolve, MS));
@@ -234,6 +259,7 @@ async function pipelined(call: () => Promise<unknown>, inflight = INFLIGHT): Pro
   // the window then runs on until one does, so the rate is measured, never 0.
   while (done === 0 && performance.now() - start < 120_000) await new Promise((resolve) => setTimeout(resolve, 5));
   const rate = (done / (performance.now() - start)) * 1000;
+  if (cpu !== undefined && cpuBefore !== null) await recordCpu(cpu, cpuBefore, done);
   stop = true;
   await Promise.all(workers);
   return rate;
@@ -244,7 +270,7 @@ async function rpcNullRate(): Promise<number> {
   const client = new RpcClient({ port: server.port, maxPendingCalls: INFLIGHT });
   try {
     await client.call(TEST_PROGRAM, 1, 0);
-    return await pipelined(() => client.call(TEST_PROGRAM, 1, 0));
+    return await pipelined(() => client.call(TEST_PROGRAM, 1, 0), INFLIGHT, { serverPid: server.child.pid as number, into: nullCpuPerCall.rpctls });
   } finally {
     client.destroy();
     await stopChild(server);
@@ -276,10 +302,13 @@ async function batchingEchoRate(): Promise<number> {
   });
   socket.write(requests);
   await new Promise((resolve) => setTimeout(resolve, Math.min(200, MS / 4)));
+  const cpu = { serverPid: server.child.pid as number, into: nullCpuPerCall.echo };
+  const cpuBefore = await cpuNow(cpu.serverPid);
   measuring = true;
   const start = performance.now();
   await new Promise((resolve) => setTimeout(resolve, MS));
   const rate = (done / (performance.now() - start)) * 1000;
+  await recordCpu(cpu, cpuBefore, done);
   stop = true;
   await finished;
   socket.destroy();
@@ -417,6 +446,8 @@ if (want('null')) {
     rpcNullRate,
     batchingEchoRate,
   );
+  const [ours, theirs] = [nullCpuPerCall.rpctls, nullCpuPerCall.echo].map(([client, server]) => `${(client as number).toFixed(2)} + ${(server as number).toFixed(2)} us`);
+  log(`    CPU per call (last run), client + server: rpctls ${ours}, batching echo ${theirs}`);
 }
 
 if (want('c-client')) {
