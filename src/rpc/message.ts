@@ -75,9 +75,10 @@ function authTooLong(): MalformedMessageError {
 }
 
 /**
- * Decodes one record (bytes `start` to `end` of `record`, by default all of it). Throws MalformedMessageError when it is no RPC message at all; a CALL with the
- * wrong rpcvers is returned (the server answers RPC_MISMATCH), and one whose auth body is too long
- * throws CallAuthTooLongError carrying what is needed to answer AUTH_BADCRED.
+ * Decodes one record: bytes `start` to `end` of `record`, by default all of it. Throws
+ * MalformedMessageError when it is no RPC message at all; a CALL with the wrong rpcvers is returned (the
+ * server answers RPC_MISMATCH), and one whose auth body is too long throws CallAuthTooLongError carrying
+ * what is needed to answer AUTH_BADCRED.
  */
 export function decodeMessage(record: Buffer, start = 0, end = record.length): RpcMessage {
   const r = new XdrReader(record, { offset: start, end });
