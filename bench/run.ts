@@ -234,8 +234,9 @@ async function cpuNow(pid: number): Promise<[number, number]> {
 
 async function recordCpu(window: CpuWindow, before: [number, number], calls: number): Promise<void> {
   const after = await cpuNow(window.serverPid);
-  window.into[0] = (after[0] - before[0]) / calls;
-  window.into[1] = (after[1] - before[1]) / calls;
+  // No call finished (only after the 120 s wait of a stalled figure): no figure, rather than Infinity.
+  window.into[0] = calls > 0 ? (after[0] - before[0]) / calls : Number.NaN;
+  window.into[1] = calls > 0 ? (after[1] - before[1]) / calls : Number.NaN;
 }
 
 /** Calls/s of `call` kept INFLIGHT deep for MS after a short warm-up. */

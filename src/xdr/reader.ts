@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 
+import { InvalidOptionError } from '../errors.js';
 import {
   XdrInvalidUtf8Error,
   XdrInvalidValueError,
@@ -25,8 +26,15 @@ export class XdrReader {
 
   constructor(buffer: Buffer, options?: { offset?: number; end?: number; copy?: boolean }) {
     this.buffer = buffer;
-    this.offset = options?.offset ?? 0;
-    this.end = options?.end ?? buffer.length;
+    const offset = options?.offset ?? 0;
+    const end = options?.end ?? buffer.length;
+    // A range past the buffer would read `undefined` as zero bytes instead of failing (`% 1` also
+    // refuses NaN and fractions).
+    if (!(offset >= 0 && offset <= end && end <= buffer.length && offset % 1 === 0 && end % 1 === 0)) {
+      throw new InvalidOptionError('XdrReader range', `integers with 0 <= offset <= end <= ${buffer.length} (the buffer's length)`, { offset, end });
+    }
+    this.offset = offset;
+    this.end = end;
     this.copy = options?.copy ?? false;
   }
 

@@ -2,10 +2,11 @@
 // where they arrived, with no view of the whole record), and the shared AUTH_NONE object.
 import test from 'ava';
 
+import { InvalidOptionError } from '../../src/errors.js';
 import { AUTH_NONE, authSys } from '../../src/rpc/auth.js';
 import { MalformedMessageError } from '../../src/rpc/errors.js';
 import { type RpcCall, decodeMessage, writeCallHeader } from '../../src/rpc/message.js';
-import { XdrError, XdrWriter } from '../../src/xdr/index.js';
+import { XdrError, XdrReader, XdrWriter } from '../../src/xdr/index.js';
 
 function callBytes(cred = AUTH_NONE, args = Buffer.from('arguments!!!')): Buffer {
   const w = new XdrWriter(128);
@@ -49,4 +50,14 @@ test('AUTH_NONE credentials and verifiers decode to the one frozen AUTH_NONE; ot
   t.deepEqual([...withSys.cred.body], [...sys.body]);
   t.is(withSys.verf, AUTH_NONE);
   t.not(withSys.cred, (decodeMessage(callBytes(sys)) as RpcCall).cred);
+});
+
+test('a range outside the buffer is refused before anything is read, not read as zeros', (t) => {
+  const call = callBytes();
+  for (const [start, end] of [[0, call.length + 4], [-4, call.length], [8, 4], [Number.NaN, call.length], [0.5, call.length]] as const) {
+    const error = t.throws(() => decodeMessage(call, start, end), { instanceOf: InvalidOptionError }, `${start}..${end}`);
+    t.is(error?.code, 'ERR_RPC_INVALID_OPTION');
+  }
+  t.throws(() => new XdrReader(call, { end: call.length + 1 }), { instanceOf: InvalidOptionError });
+  t.is(new XdrReader(call, { offset: call.length }).remaining, 0);
 });
