@@ -6,7 +6,7 @@ import { channels, debug } from '../diagnostics.js';
 import { RecordChannel, type RecordSink } from '../transport/channel.js';
 import { CallTable, type CallWriter, type ResolvedCallOptions, typedRequest } from './call-table.js';
 import { type ConnectionOptions, type ResolvedConnectionOptions, kResolvedOptions, resolveConnectionOptions } from './connection-options.js';
-import { AcceptStat, AuthStat, MsgType, ReplyStat } from './constants.js';
+import { AcceptStat, AuthStat, MsgType, RPC_VERSION, ReplyStat } from './constants.js';
 import { type DispatchHost, Dispatcher } from './dispatcher.js';
 import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
@@ -338,6 +338,22 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     ) {
       return;
     }
+    // The common call (RPC version 2, empty AUTH_NONE credential and verifier) likewise, unless an
+    // interceptor must see it as a message.
+    if (
+      end - start >= PLAIN_CALL_ARGS_AT &&
+      word(buffer, start + 4) === MsgType.CALL &&
+      word(buffer, start + 8) === RPC_VERSION &&
+      zeroWords(buffer, start + 24, 4) &&
+      !this.dispatcher.intercepts
+    ) {
+      this.stats.callsReceived++;
+      if (this.channel.closed) return;
+      const args = end === start + PLAIN_CALL_ARGS_AT ? EMPTY : buffer.subarray(start + PLAIN_CALL_ARGS_AT, end);
+      this.dispatcher.receivePlainCall(word(buffer, start), word(buffer, start + 12), word(buffer, start + 16), word(buffer, start + 20), args);
+      this.holdCallsIfBlocked();
+      return;
+    }
     let message;
     try {
       message = decodeMessage(buffer, start, end);
@@ -354,6 +370,11 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.stats.callsReceived++;
     if (this.channel.closed) return;
     this.dispatcher.receiveCall(message);
+    this.holdCallsIfBlocked();
+  }
+
+  /** A CALL came while our writes were blocked: read no more until they drain. */
+  private holdCallsIfBlocked(): void {
     if (this.writeBlocked && !this.callsHeld) {
       this.callsHeld = true;
       this.updateReading();
@@ -428,9 +449,18 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
 /** Where the results start in an accepted SUCCESS reply with an empty verifier (xid, type, stat, verf, stat). */
 const SUCCESS_RESULTS_AT = 24;
+/** Where the arguments start in a call with empty credential and verifier (xid, type, rpcvers, prog, vers, proc, cred, verf). */
+const PLAIN_CALL_ARGS_AT = 40;
 
 function isResolved(options: ConnectionOptions | ResolvedConnectionOptions): options is ResolvedConnectionOptions {
   return (options as Partial<ResolvedConnectionOptions>)[kResolvedOptions] === true;
+}
+
+/** Whether `count` words from `at` are all zero (an empty AUTH_NONE credential and verifier are four). */
+function zeroWords(b: Buffer, at: number, count: number): boolean {
+  let bits = 0;
+  for (let i = at; i < at + 4 * count; i++) bits |= b[i] as number;
+  return bits === 0;
 }
 
 function word(b: Buffer, at: number): number {

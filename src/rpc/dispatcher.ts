@@ -79,12 +79,15 @@ export class Dispatcher {
   private readonly programs: ProgramRegistry;
   private readonly authenticate: AuthenticateHook | undefined;
   private readonly interceptCall: CallInterceptor | undefined;
+  /** Every call must be decoded into a message first: an interceptCall sees each one. */
+  readonly intercepts: boolean;
 
   constructor(host: DispatchHost, options: DispatcherOptions) {
     this.host = host;
     this.programs = options.programs;
     this.authenticate = options.authenticate;
     this.interceptCall = options.interceptCall;
+    this.intercepts = options.interceptCall !== undefined;
   }
 
   receiveCall(call: RpcCall): void {
@@ -110,7 +113,18 @@ export class Dispatcher {
       this.replyAuthError(call.xid, AuthStat.AUTH_REJECTEDCRED);
       return;
     }
-    const context = new IncomingCall(this.host.peer, call.xid, call.program, call.version, call.procedure, call.cred, call.verf, authSys);
+    this.accept(new IncomingCall(this.host.peer, call.xid, call.program, call.version, call.procedure, call.cred, call.verf, authSys), call.args);
+  }
+
+  /**
+   * A call of RPC version 2 with an empty AUTH_NONE credential and verifier, read from the record by the
+   * connection without decoding a message (only when there is no interceptCall, which needs the message).
+   */
+  receivePlainCall(xid: number, program: number, version: number, procedure: number, args: Buffer): void {
+    this.accept(new IncomingCall(this.host.peer, xid, program, version, procedure, AUTH_NONE, AUTH_NONE, null), args);
+  }
+
+  private accept(context: IncomingCall, args: Buffer): void {
     this.incoming++;
     this.host.incomingChanged();
     if (this.authenticate !== undefined) {
@@ -122,7 +136,7 @@ export class Dispatcher {
         return;
       }
       if (verdict instanceof Promise) {
-        void this.authenticateThenDispatch(context, call.args, verdict);
+        void this.authenticateThenDispatch(context, args, verdict);
         return;
       }
       if (verdict !== undefined && verdict !== AuthStat.AUTH_OK) {
@@ -130,7 +144,7 @@ export class Dispatcher {
         return;
       }
     }
-    this.dispatch(context, call.args);
+    this.dispatch(context, args);
   }
 
   /** Answers a call with MSG_DENIED / AUTH_ERROR (also for interceptors, e.g. a refused probe). */
