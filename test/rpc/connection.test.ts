@@ -82,6 +82,25 @@ test('deadlines: default-timeout calls expire in order from one shared timer, ow
   server.close();
 });
 
+test('deadlines read the clock once per tick, after its calls: a call made late in a long tick still gets its whole timeout', async (t) => {
+  const { server, port } = await startServer([ECHO_PROGRAM]);
+  const client = new RpcClient({ port, timeout: 200 });
+  await client.call(PROG, 1, 1);
+  const failedAfter = (p: Promise<unknown>, madeAt: number): Promise<number> => p.then(() => -1, () => performance.now() - madeAt);
+  const firstAt = performance.now();
+  const first = failedAfter(client.call(PROG, 1, 3), firstAt);
+  // The same tick goes on for 120 ms before the second call: a clock read at the tick's first call would
+  // give the second one 80 ms.
+  while (performance.now() - firstAt < 120);
+  const secondAt = performance.now();
+  const second = failedAfter(client.call(PROG, 1, 3), secondAt);
+  const [a, b] = await Promise.all([first, second]);
+  t.true(a >= 200 && a < 1500, `first: failed ${a.toFixed(1)} ms after it was made`);
+  t.true(b >= 200 && b < 1500, `second: failed ${b.toFixed(1)} ms after it was made`);
+  await client.close().catch(() => undefined);
+  server.close();
+});
+
 test('killing the server fails every pending call within 100 ms', async (t) => {
   const { server, port } = await startServer([ECHO_PROGRAM]);
   const client = new RpcClient({ port, timeout: 60_000 });
