@@ -202,8 +202,9 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   }
 
   /**
-   * performance.now() of the last complete record received (or of the connection's start), and whether
-   * calls are in flight either way: a server at maxConnections evicts the connection idle the longest.
+   * performance.now() of the last complete record received (or of the connection's start), rounded up to
+   * the millisecond, and whether calls are in flight either way: a server at maxConnections evicts the
+   * connection idle the longest.
    */
   get lastActivity(): number {
     return this.channel.lastActivity;

@@ -44,14 +44,15 @@ async function perConnection(kind: 'net' | 'rpc'): Promise<number> {
   }
 }
 
-test('an idle plain connection costs the server at most 2 KiB of heap beyond its socket', async (t) => {
+test('an idle plain connection costs the server at most 1.5 KiB of heap beyond its socket', async (t) => {
   const net_ = await perConnection('net');
   const rpc = await perConnection('rpc');
   const extra = rpc - net_;
   t.log(`per connection: node:net ${(net_ / 1024).toFixed(2)} KiB, RpcServer ${(rpc / 1024).toFixed(2)} KiB, extra ${(extra / 1024).toFixed(2)} KiB`);
   // Before the connection's parts reached it through one adapter object (no closure per callback), the
   // extra was about 10 KiB; 3.2 with closures per stream listener, a timer per connection, a call
-  // table made up front and an EventEmitter listener table; now about 1.3.
+  // table made up front and an EventEmitter listener table; about 1.3 with a list of outgoing parts and
+  // two heap numbers per channel; now 0.73-1.10 (Node 22-26).
   t.true(extra > 512, 'the measure sees the connection at all');
-  t.true(extra < 2 * 1024, `extra ${extra.toFixed(0)} bytes`);
+  t.true(extra < 1.5 * 1024, `extra ${extra.toFixed(0)} bytes`);
 });

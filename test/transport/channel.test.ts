@@ -82,6 +82,26 @@ test('a tick of small records is one buffer; a large part is referenced, not cop
   await tick();
   t.true(pipe.written.includes(large), 'the large part itself went to the stream');
   t.deepEqual(pipe.bytes(), Buffer.concat([record(Buffer.from('before')), record(Buffer.concat([Buffer.from('head'), large])), record(Buffer.from('after'))]));
+
+  // Small records again after a tick that needed a list of parts: one buffer, and nothing of the last tick.
+  pipe.written = [];
+  channel.write(outgoing('small 1'));
+  channel.write(outgoing('small 2'));
+  await tick();
+  t.is(pipe.written.length, 1);
+  t.deepEqual(pipe.bytes(), Buffer.concat([record(Buffer.from('small 1')), record(Buffer.from('small 2'))]));
+});
+
+test('lastActivity is a whole millisecond, never before the record arrived (kept in the channel, not in a heap number)', async (t) => {
+  const pipe = new Pipe();
+  const channel = new RecordChannel(pipe, new Sink());
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const before = performance.now();
+  pipe.push(record(Buffer.from('one')));
+  await tick();
+  const at = channel.lastActivity;
+  t.true(Number.isInteger(at), `lastActivity ${at}`);
+  t.true(at >= before && at <= performance.now() + 1, `${at} within [${before}, now + 1 ms]`);
 });
 
 test('records written in different ticks never share bytes: an earlier write is not overwritten by a later one', async (t) => {
