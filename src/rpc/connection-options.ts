@@ -3,7 +3,7 @@ import type { ChannelOptions } from '../transport/channel.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_RECORD_SIZE, MAX_FRAGMENT_LENGTH } from '../transport/record-marking.js';
 import type { OpaqueAuth } from './auth.js';
 import { type ResolvedCallOptions, resolveCallOptions } from './call-table.js';
-import type { AuthenticateHook, DispatcherOptions } from './dispatcher.js';
+import { type AuthenticateHook, Dispatcher } from './dispatcher.js';
 import type { CallInterceptor } from './peer.js';
 import { ProgramRegistry } from './program.js';
 
@@ -82,7 +82,8 @@ export interface ResolvedConnectionOptions {
   readonly [kResolvedOptions]: true;
   channel: ChannelOptions;
   calls: ResolvedCallOptions;
-  dispatch: DispatcherOptions;
+  /** Shared by every connection made with these options. */
+  dispatcher: Dispatcher;
   maxIncomingCalls: number;
   programs: ProgramRegistry;
 }
@@ -125,11 +126,11 @@ export function resolveConnectionOptions(options: ConnectionOptions): ResolvedCo
     programs,
     maxIncomingCalls: validateInteger(options.maxIncomingCalls ?? 128, 'maxIncomingCalls', 1, MAX_INT),
     calls,
-    dispatch: {
+    dispatcher: new Dispatcher({
       programs,
       authenticate: validateFunction(options.authenticate, 'authenticate'),
       interceptCall: validateFunction(options.interceptCall, 'interceptCall'),
-    },
+    }),
     channel: {
       maxRecordSize: validateInteger(options.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE, 'maxRecordSize', 28, MAX_FRAGMENT_LENGTH),
       maxFragments: validateInteger(options.maxFragments ?? DEFAULT_MAX_FRAGMENTS, 'maxFragments', 1, MAX_INT),

@@ -7,7 +7,7 @@ import { RecordChannel, type RecordSink } from '../transport/channel.js';
 import { CallTable, type CallWriter, type ResolvedCallOptions, typedRequest } from './call-table.js';
 import { type ConnectionOptions, type ResolvedConnectionOptions, kResolvedOptions, resolveConnectionOptions } from './connection-options.js';
 import { AcceptStat, AuthStat, MsgType, RPC_VERSION, ReplyStat } from './constants.js';
-import { type DispatchHost, Dispatcher } from './dispatcher.js';
+import type { DispatchHost, Dispatcher } from './dispatcher.js';
 import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
 import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
@@ -86,7 +86,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     // callback per connection cost about 2 KiB of heap for every idle connection.
     const ports = new RpcConnection.Ports(this);
     this.ports = ports;
-    this.dispatcher = new Dispatcher(ports, o.dispatch);
+    this.dispatcher = o.dispatcher;
     this.channel = new RecordChannel(stream, ports, o.channel);
     this.opened = stream !== null;
     if (stream !== null) {
@@ -113,6 +113,9 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   /** What the call table (CallWriter), the channel (RecordSink) and the dispatcher (DispatchHost) call. */
   private static readonly Ports = class ConnectionPorts implements CallWriter, RecordSink, DispatchHost {
+    /** Incoming calls whose handlers have not finished (counted by the shared dispatcher). */
+    incoming = 0;
+
     constructor(readonly peer: RpcConnection) {}
 
     get writable(): boolean {
@@ -184,7 +187,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   /** Incoming calls whose handlers have not finished. */
   get incomingCalls(): number {
-    return this.dispatcher.incoming;
+    return this.ports.incoming;
   }
 
   get closed(): boolean {
@@ -211,7 +214,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   }
 
   get busy(): boolean {
-    return this.dispatcher.incoming > 0 || this.pendingCalls > 0 || this.channel.upgrading;
+    return this.ports.incoming > 0 || this.pendingCalls > 0 || this.channel.upgrading;
   }
 
   /** True from the start of an upgrade until the new stream carries records. */
@@ -244,7 +247,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   /** Answers a call with MSG_DENIED / AUTH_ERROR; for interceptors (a refused probe), counted as a reply. */
   replyAuthError(xid: number, authStat: number): void {
-    this.dispatcher.replyAuthError(xid, authStat);
+    this.dispatcher.replyAuthError(this.ports, xid, authStat);
   }
 
   // ---- upgrade -------------------------------------------------------------------------------------
@@ -351,7 +354,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
       this.stats.callsReceived++;
       if (this.channel.closed) return;
       const args = end === start + PLAIN_CALL_ARGS_AT ? EMPTY : buffer.subarray(start + PLAIN_CALL_ARGS_AT, end);
-      this.dispatcher.receivePlainCall(word(buffer, start), word(buffer, start + 12), word(buffer, start + 16), word(buffer, start + 20), args);
+      this.dispatcher.receivePlainCall(this.ports, word(buffer, start), word(buffer, start + 12), word(buffer, start + 16), word(buffer, start + 20), args);
       this.holdCallsIfBlocked();
       return;
     }
@@ -361,7 +364,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     } catch (error) {
       if (!(error instanceof CallAuthTooLongError)) throw error; // not RPC at all: the channel closes
       this.stats.callsReceived++;
-      this.dispatcher.replyAuthError(error.call.xid, AuthStat.AUTH_BADCRED);
+      this.dispatcher.replyAuthError(this.ports, error.call.xid, AuthStat.AUTH_BADCRED);
       return;
     }
     if (message.type === MsgType.REPLY) {
@@ -370,7 +373,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     }
     this.stats.callsReceived++;
     if (this.channel.closed) return;
-    this.dispatcher.receiveCall(message);
+    this.dispatcher.receiveCall(this.ports, message);
     this.holdCallsIfBlocked();
   }
 
@@ -416,7 +419,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
    * stopped at its first call after the block, so replies buffered for it stay bounded.
    */
   private updateReading(): void {
-    if (this.dispatcher.incoming >= this.maxIncomingCalls || this.callsHeld) this.channel.pauseReading();
+    if (this.ports.incoming >= this.maxIncomingCalls || this.callsHeld) this.channel.pauseReading();
     else this.channel.resumeReading();
   }
 
@@ -434,7 +437,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   }
 
   private settled(): void {
-    if (this.closing && this.pendingCalls === 0 && this.dispatcher.incoming === 0) this.channel.end();
+    if (this.closing && this.pendingCalls === 0 && this.ports.incoming === 0) this.channel.end();
   }
 
   /** `await using` closes the connection gracefully at the end of the block. */

@@ -27,9 +27,11 @@ import {
  */
 export type AuthenticateHook = (context: CallContext) => number | void | Promise<number | void>;
 
-/** What the dispatcher needs from its connection. */
+/** What the dispatcher needs from a connection (or a UDP source) for the calls it receives. */
 export interface DispatchHost {
   readonly peer: RpcPeer;
+  /** Calls whose handlers have not finished: the dispatcher counts them here, in the host's own state. */
+  incoming: number;
   /** Writes one reply record (gather list with a 4-byte mark slot) and counts it. */
   sendReply(parts: Buffer[]): void;
   /**
@@ -72,31 +74,31 @@ class GarbageArgs extends Error {
   }
 }
 
+/**
+ * One per server (per set of resolved options), shared by all its connections: it holds only what they
+ * share (programs, hooks). Each call names its host, which keeps the per-connection count of calls.
+ */
 export class Dispatcher {
-  /** Calls whose handlers have not finished. */
-  incoming = 0;
-  private readonly host: DispatchHost;
   private readonly programs: ProgramRegistry;
   private readonly authenticate: AuthenticateHook | undefined;
   private readonly interceptCall: CallInterceptor | undefined;
   /** Every call must be decoded into a message first: an interceptCall sees each one. */
   readonly intercepts: boolean;
 
-  constructor(host: DispatchHost, options: DispatcherOptions) {
-    this.host = host;
+  constructor(options: DispatcherOptions) {
     this.programs = options.programs;
     this.authenticate = options.authenticate;
     this.interceptCall = options.interceptCall;
     this.intercepts = options.interceptCall !== undefined;
   }
 
-  receiveCall(call: RpcCall): void {
-    if (this.interceptCall !== undefined && this.interceptCall(call, this.host.peer)) return;
+  receiveCall(host: DispatchHost, call: RpcCall): void {
+    if (this.interceptCall !== undefined && this.interceptCall(call, host.peer)) return;
     if (call.rpcvers !== RPC_VERSION) {
       const w = new XdrWriter(32);
       w.reserve4(); // the record mark's place
       writeRpcMismatch(w, call.xid, RPC_VERSION, RPC_VERSION);
-      this.reply(w);
+      reply(host, w);
       return;
     }
     let authSys: AuthSysParams | null = null;
@@ -105,112 +107,116 @@ export class Dispatcher {
       try {
         authSys = decodeAuthSys(call.cred.body);
       } catch {
-        this.replyAuthError(call.xid, AuthStat.AUTH_BADCRED);
+        this.replyAuthError(host, call.xid, AuthStat.AUTH_BADCRED);
         return;
       }
     } else if (flavor !== AuthFlavor.AUTH_NONE && this.authenticate === undefined) {
       // Like libtirpc: a flavor this server does not know is rejected, not ignored.
-      this.replyAuthError(call.xid, AuthStat.AUTH_REJECTEDCRED);
+      this.replyAuthError(host, call.xid, AuthStat.AUTH_REJECTEDCRED);
       return;
     }
-    this.accept(new IncomingCall(this.host.peer, call.xid, call.program, call.version, call.procedure, call.cred, call.verf, authSys), call.args);
+    this.accept(host, new IncomingCall(host.peer, call.xid, call.program, call.version, call.procedure, call.cred, call.verf, authSys), call.args);
   }
 
   /**
    * A call of RPC version 2 with an empty AUTH_NONE credential and verifier, read from the record by the
    * connection without decoding a message (only when there is no interceptCall, which needs the message).
    */
-  receivePlainCall(xid: number, program: number, version: number, procedure: number, args: Buffer): void {
-    this.accept(new IncomingCall(this.host.peer, xid, program, version, procedure, AUTH_NONE, AUTH_NONE, null), args);
+  receivePlainCall(host: DispatchHost, xid: number, program: number, version: number, procedure: number, args: Buffer): void {
+    this.accept(host, new IncomingCall(host.peer, xid, program, version, procedure, AUTH_NONE, AUTH_NONE, null), args);
   }
 
-  private accept(context: IncomingCall, args: Buffer): void {
-    this.incoming++;
-    this.host.incomingChanged();
+  private accept(host: DispatchHost, context: IncomingCall, args: Buffer): void {
+    // Counted at once; the host hears of it only if the call outlives this stack (a promise): a call
+    // answered synchronously changes nothing it would act on.
+    host.incoming++;
     if (this.authenticate !== undefined) {
       let verdict;
       try {
         verdict = this.authenticate(context);
       } catch (error) {
-        this.answerError(context, error);
+        this.answerError(host, context, error);
         return;
       }
       if (verdict instanceof Promise) {
-        void this.authenticateThenDispatch(context, args, verdict);
+        host.incomingChanged();
+        void this.authenticateThenDispatch(host, context, args, verdict);
         return;
       }
       if (verdict !== undefined && verdict !== AuthStat.AUTH_OK) {
-        this.answerError(context, authError(verdict));
+        this.answerError(host, context, authError(verdict));
         return;
       }
     }
-    this.dispatch(context, args);
+    this.dispatch(host, context, args);
   }
 
   /** Answers a call with MSG_DENIED / AUTH_ERROR (also for interceptors, e.g. a refused probe). */
-  replyAuthError(xid: number, authStat: number): void {
+  replyAuthError(host: DispatchHost, xid: number, authStat: number): void {
     const w = new XdrWriter(32);
     w.reserve4(); // the record mark's place
     writeAuthError(w, xid, authStat);
-    this.reply(w);
+    reply(host, w);
   }
 
-  private async authenticateThenDispatch(context: IncomingCall, args: Buffer, verdict: Promise<number | void>): Promise<void> {
+  private async authenticateThenDispatch(host: DispatchHost, context: IncomingCall, args: Buffer, verdict: Promise<number | void>): Promise<void> {
     let stat;
     try {
       stat = await verdict;
     } catch (error) {
-      this.answerError(context, error);
+      this.answerError(host, context, error);
       return;
     }
-    if (stat !== undefined && stat !== AuthStat.AUTH_OK) this.answerError(context, authError(stat));
-    else this.dispatch(context, args);
+    if (stat !== undefined && stat !== AuthStat.AUTH_OK) this.answerError(host, context, authError(stat));
+    else this.dispatch(host, context, args);
   }
 
-  private dispatch(context: IncomingCall, args: Buffer): void {
+  private dispatch(host: DispatchHost, context: IncomingCall, args: Buffer): void {
     const found = this.programs.lookup(context.program, context.version, context.procedure);
     if (isLookupMiss(found)) {
       const w = new XdrWriter(48);
       w.reserve4(); // the record mark's place
       if (found.miss === 'prog-mismatch') writeProgMismatch(w, context.xid, AUTH_NONE, found.low, found.high);
       else writeAcceptedHeader(w, context.xid, AUTH_NONE, found.miss === 'prog-unavail' ? AcceptStat.PROG_UNAVAIL : AcceptStat.PROC_UNAVAIL);
-      this.finishIncoming(w);
+      finishIncoming(host, w);
       return;
     }
     let result;
     try {
       result = invoke(found, args, context);
     } catch (error) {
-      this.answerError(context, error, found);
+      this.answerError(host, context, error, found);
       return;
     }
-    if (result instanceof Promise) void this.awaitResult(context, found, result);
-    else this.answerSuccess(context, found, result);
+    if (result instanceof Promise) {
+      host.incomingChanged();
+      void this.awaitResult(host, context, found, result);
+    } else this.answerSuccess(host, context, found, result);
   }
 
-  private async awaitResult(context: IncomingCall, found: ProcedureDefinition, result: Promise<unknown>): Promise<void> {
+  private async awaitResult(host: DispatchHost, context: IncomingCall, found: ProcedureDefinition, result: Promise<unknown>): Promise<void> {
     let value;
     try {
       value = await result;
     } catch (error) {
-      this.answerError(context, error, found);
+      this.answerError(host, context, error, found);
       return;
     }
-    this.answerSuccess(context, found, value);
+    this.answerSuccess(host, context, found, value);
   }
 
-  private answerSuccess(context: IncomingCall, found: ProcedureDefinition, value: unknown): void {
+  private answerSuccess(host: DispatchHost, context: IncomingCall, found: ProcedureDefinition, value: unknown): void {
     // The common reply of a raw handler (nothing, or a few bytes) is written in place behind a header
     // built from four constant words and the XID: no writer, no gather list.
-    if (typeof found === 'function' && this.host.reserveReply !== undefined) {
+    if (typeof found === 'function' && host.reserveReply !== undefined) {
       const length = value === undefined ? 0 : Buffer.isBuffer(value) && value.length <= INLINE_RESULTS ? value.length : -1;
-      const out = length < 0 ? null : this.host.reserveReply(SUCCESS_HEADER_BYTES + length);
+      const out = length < 0 ? null : host.reserveReply(SUCCESS_HEADER_BYTES + length);
       if (out !== null) {
-        const at = this.host.reservedAt as number;
+        const at = host.reservedAt as number;
         writeSuccessHeader(out, at, context.xid);
         if (length > 0) out.set(value as Buffer, at + SUCCESS_HEADER_BYTES);
-        this.incoming--;
-        this.host.incomingChanged();
+        host.incoming--;
+        host.incomingChanged();
         return;
       }
     }
@@ -227,18 +233,18 @@ export class Dispatcher {
       }
     } catch (error) {
       // Our own result could not be encoded: a server fault, never the caller's arguments.
-      this.host.handlerError(error, context);
-      this.answerError(context, new SystemErrError(), found, true);
+      host.handlerError(error, context);
+      this.answerError(host, context, new SystemErrError(), found, true);
       return;
     }
-    this.finishIncoming(w);
+    finishIncoming(host, w);
   }
 
   /**
    * Maps what a handler threw to the reply RFC 5531 has for it. An XdrError from a raw handler means it
    * could not decode its arguments (GARBAGE_ARGS); from a typed handler it is the handler's own fault.
    */
-  private answerError(context: IncomingCall, error: unknown, found?: ProcedureDefinition, reported = false): void {
+  private answerError(host: DispatchHost, context: IncomingCall, error: unknown, found?: ProcedureDefinition, reported = false): void {
     const w = new XdrWriter(48);
     w.reserve4(); // the record mark's place
     if (error instanceof RpcAuthError) {
@@ -248,22 +254,22 @@ export class Dispatcher {
     } else if (error instanceof RpcAcceptedError && error.acceptStat !== AcceptStat.PROG_MISMATCH) {
       writeAcceptedHeader(w, context.xid, AUTH_NONE, error.acceptStat);
     } else {
-      if (!reported) this.host.handlerError(error, context);
+      if (!reported) host.handlerError(error, context);
       writeAcceptedHeader(w, context.xid, AUTH_NONE, AcceptStat.SYSTEM_ERR);
     }
-    this.finishIncoming(w);
+    finishIncoming(host, w);
   }
+}
 
-  private finishIncoming(w: XdrWriter): void {
-    this.incoming--;
-    this.reply(w);
-    this.host.incomingChanged();
-  }
+function finishIncoming(host: DispatchHost, w: XdrWriter): void {
+  host.incoming--;
+  reply(host, w);
+  host.incomingChanged();
+}
 
-  /** Every reply starts with `w.reserve4()`: the first part's first 4 bytes take the record mark. */
-  private reply(w: XdrWriter): void {
-    this.host.sendReply(w.finish());
-  }
+/** Every reply starts with `w.reserve4()`: the first part's first 4 bytes take the record mark. */
+function reply(host: DispatchHost, w: XdrWriter): void {
+  host.sendReply(w.finish());
 }
 
 /** Results up to this size are copied behind the reply header (beyond, referenced from a gather list). */

@@ -179,7 +179,7 @@ export class RpcServer extends EventEmitter<RpcServerEvents> {
       socket.close();
       throw error;
     });
-    const endpoint = new UdpEndpoint(socket, this.resolvedOptions.dispatch, this.udpOptions);
+    const endpoint = new UdpEndpoint(socket, this.resolvedOptions.dispatcher, this.udpOptions);
     if (!this.refed) endpoint.setRef(false);
     endpoint.on('handlerError', (error, context) => this.emit('handlerError', error, context));
     endpoint.on('replyTooLarge', (error, source) => this.emit('replyTooLarge', error, source));

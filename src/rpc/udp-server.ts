@@ -9,10 +9,10 @@ import { XdrWriter } from '../xdr/writer.js';
 import { AUTH_NONE } from './auth.js';
 import { tag } from './call-table.js';
 import { AcceptStat, AuthStat, MsgType } from './constants.js';
-import { Dispatcher, type DispatcherOptions } from './dispatcher.js';
+import type { Dispatcher } from './dispatcher.js';
 import { DuplicateEntry, DuplicateRequestCache, duplicateKey } from './duplicate-cache.js';
 import { ConnectionClosedError, NotSecureError } from './errors.js';
-import { CallAuthTooLongError, decodeMessage, writeAcceptedHeader } from './message.js';
+import { CallAuthTooLongError, type RpcCall, decodeMessage, writeAcceptedHeader } from './message.js';
 import type { CallContext, ConnectionStats, ProgramDefinition, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
 
 /**
@@ -110,7 +110,8 @@ class UdpSource extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   readonly transport: Duplex | null = null;
   readonly pendingCalls = 0;
   readonly upgrading = false;
-  readonly dispatcher: Dispatcher;
+  /** Calls whose handlers have not finished (counted by the endpoint's dispatcher). */
+  incoming = 0;
   /** Duplicate-cache entries of calls still running, by XID (a reply carries its XID). */
   readonly running = new Map<number, DuplicateEntry>();
   private counted = 0;
@@ -120,10 +121,9 @@ class UdpSource extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
     readonly address: string,
     readonly port: number,
     readonly addressState: AddressState,
-    dispatch: DispatcherOptions,
+    private readonly dispatcher: Dispatcher,
   ) {
     super();
-    this.dispatcher = new Dispatcher(this, dispatch);
   }
 
   get peer(): RpcPeer {
@@ -143,7 +143,7 @@ class UdpSource extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
   }
 
   get incomingCalls(): number {
-    return this.dispatcher.incoming;
+    return this.incoming;
   }
 
   sendReply(parts: Buffer[]): void {
@@ -159,14 +159,18 @@ class UdpSource extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
 
   /** Keeps the per-address and overall counts of calls in flight in step with this dispatcher's. */
   incomingChanged(): void {
-    const delta = this.dispatcher.incoming - this.counted;
+    const delta = this.incoming - this.counted;
     this.counted += delta;
     this.addressState.inFlight += delta;
     this.endpoint.inFlight += delta;
   }
 
   replyAuthError(xid: number, authStat: number): void {
-    this.dispatcher.replyAuthError(xid, authStat);
+    this.dispatcher.replyAuthError(this, xid, authStat);
+  }
+
+  receiveCall(call: RpcCall): void {
+    this.dispatcher.receiveCall(this, call);
   }
 
   addProgram(_definition: ProgramDefinition): this {
@@ -228,7 +232,7 @@ export class UdpEndpoint extends EventEmitter {
   /** Calls being handled, all sources together. */
   inFlight = 0;
   private readonly options: ResolvedUdpOptions;
-  private readonly dispatch: DispatcherOptions;
+  private readonly dispatcher: Dispatcher;
   private readonly channel: DatagramChannel;
   private readonly cache: DuplicateRequestCache | null;
   /** `address|port` -> source; insertion order is creation order, the oldest idle one goes first. */
@@ -236,10 +240,10 @@ export class UdpEndpoint extends EventEmitter {
   private readonly addresses = new Map<string, AddressState>();
   private closedFlag = false;
 
-  constructor(socket: dgram.Socket, dispatch: DispatcherOptions, options: ResolvedUdpOptions) {
+  constructor(socket: dgram.Socket, dispatcher: Dispatcher, options: ResolvedUdpOptions) {
     super();
     this.options = options;
-    this.dispatch = dispatch;
+    this.dispatcher = dispatcher;
     this.cache = options.duplicateCacheSize > 0 ? new DuplicateRequestCache(options.duplicateCacheSize, options.duplicateCacheTtl) : null;
     this.channel = new DatagramChannel(
       socket,
@@ -361,7 +365,7 @@ export class UdpEndpoint extends EventEmitter {
       return;
     }
     source.stats.callsReceived++;
-    source.dispatcher.receiveCall(message);
+    source.receiveCall(message);
   }
 
   /** Calls in flight and the rate bucket of the client's address. */
@@ -388,7 +392,7 @@ export class UdpEndpoint extends EventEmitter {
       this.addresses.set(address, state);
     }
     state.sources++;
-    const source = new UdpSource(this, address, port, state, this.dispatch);
+    const source = new UdpSource(this, address, port, state, this.dispatcher);
     this.sources.set(key, source);
     return source;
   }
@@ -396,7 +400,7 @@ export class UdpEndpoint extends EventEmitter {
   /** Forgets the oldest source with nothing running (and its address once no source uses it). */
   private forgetIdleSource(): boolean {
     for (const [key, source] of this.sources) {
-      if (source.dispatcher.incoming > 0 || source.running.size > 0) continue;
+      if (source.incoming > 0 || source.running.size > 0) continue;
       this.sources.delete(key);
       if (--source.addressState.sources === 0) this.addresses.delete(source.address);
       return true;
