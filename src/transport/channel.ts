@@ -63,6 +63,26 @@ const enum Upgrade {
   Running,
 }
 
+type ChannelLimits = Required<Pick<ChannelOptions, 'maxFragmentSize' | 'recordTimeout' | 'idleTimeout' | 'firstByteTimeout' | 'writeTimeout'>>;
+
+/**
+ * The channel's limits: `options` itself when it has them all (a server resolves its options once, and its
+ * channels share them), else a copy with the defaults filled in.
+ */
+function channelLimits(options: ChannelOptions): ChannelLimits {
+  const { maxFragmentSize, recordTimeout, idleTimeout, firstByteTimeout, writeTimeout } = options;
+  if (maxFragmentSize !== undefined && recordTimeout !== undefined && idleTimeout !== undefined && firstByteTimeout !== undefined && writeTimeout !== undefined) {
+    return options as ChannelLimits;
+  }
+  return {
+    maxFragmentSize: maxFragmentSize ?? MAX_FRAGMENT_LENGTH,
+    recordTimeout: recordTimeout ?? 0,
+    idleTimeout: idleTimeout ?? 0,
+    firstByteTimeout: firstByteTimeout ?? 0,
+    writeTimeout: writeTimeout ?? 0,
+  };
+}
+
 /**
  * performance.now() rounded up to whole milliseconds, for the times a channel keeps: a small integer is
  * stored in the object itself, where a fraction takes a 16-byte heap number per field per channel. Rounded
@@ -75,11 +95,8 @@ function clockMs(): number {
 export class RecordChannel {
   private stream: Duplex | null = null;
   private readonly decoder: InstanceType<typeof RecordChannel.Decoder>;
-  private readonly maxFragmentSize: number;
-  private readonly recordTimeout: number;
-  private readonly idleTimeout: number;
-  private readonly firstByteTimeout: number;
-  private readonly writeTimeout: number;
+  /** The limits, one object shared by every channel of a server (see channelLimits). */
+  private readonly limits: ChannelLimits;
   private readonly sink: RecordSink;
 
   /**
@@ -130,11 +147,7 @@ export class RecordChannel {
 
   constructor(stream: Duplex | null, sink: RecordSink, options: ChannelOptions = {}) {
     this.sink = sink;
-    this.maxFragmentSize = options.maxFragmentSize ?? MAX_FRAGMENT_LENGTH;
-    this.recordTimeout = options.recordTimeout ?? 0;
-    this.idleTimeout = options.idleTimeout ?? 0;
-    this.firstByteTimeout = options.firstByteTimeout ?? 0;
-    this.writeTimeout = options.writeTimeout ?? 0;
+    this.limits = channelLimits(options);
     this.decoder = new RecordChannel.Decoder(this, options);
     if (stream) this.attach(stream);
   }
@@ -170,7 +183,7 @@ export class RecordChannel {
   write(parts: Buffer[]): boolean {
     const stream = this.stream;
     if (stream === null || this.isClosed) return false;
-    const framed = frameRecord(parts, parts[0] as Buffer, this.maxFragmentSize);
+    const framed = frameRecord(parts, parts[0] as Buffer, this.limits.maxFragmentSize);
     for (let i = 0; i < framed.length; i++) {
       const part = framed[i] as Buffer;
       if (part.length <= COPY_LIMIT) this.copyOut(part);
@@ -193,7 +206,7 @@ export class RecordChannel {
   reserve(bodyLength: number): Buffer | null {
     const stream = this.stream;
     const length = bodyLength + 4;
-    if (stream === null || this.isClosed || length > COPY_LIMIT || bodyLength > this.maxFragmentSize) return null;
+    if (stream === null || this.isClosed || length > COPY_LIMIT || bodyLength > this.limits.maxFragmentSize) return null;
     if (this.regionPool !== pool || this.regionEnd !== poolUsed || pool.length - poolUsed < length) this.openRegion(length);
     const at = poolUsed;
     const mark = (LAST_FRAGMENT_BIT | bodyLength) >>> 0;
@@ -218,7 +231,7 @@ export class RecordChannel {
     if (this.writeBlocked) return false;
     if (stream.writableLength + this.outgoingBytes < stream.writableHighWaterMark) return true;
     this.writeBlocked = true;
-    if (this.writeTimeout > 0 && this.writeTimer === null) this.armWriteTimer(stream);
+    if (this.limits.writeTimeout > 0 && this.writeTimer === null) this.armWriteTimer(stream);
     return false;
   }
 
@@ -292,7 +305,7 @@ export class RecordChannel {
 
   private armWriteTimer(stream: Duplex): void {
     this.unsentAtArm = unsentBytes(stream);
-    this.writeTimer = setTimeout(RecordChannel.onWriteTimeout, this.writeTimeout, this);
+    this.writeTimer = setTimeout(RecordChannel.onWriteTimeout, this.limits.writeTimeout, this);
     this.writeTimer.unref();
   }
 
@@ -303,7 +316,7 @@ export class RecordChannel {
     if (stream === null || channel.isClosed || !channel.writeBlocked) return;
     // Progress (the peer read some) restarts the deadline; none in writeTimeout ms ends the connection.
     if (unsentBytes(stream) < channel.unsentAtArm) channel.armWriteTimer(stream);
-    else channel.destroy(new WriteTimeoutError(stream.writableLength, channel.writeTimeout));
+    else channel.destroy(new WriteTimeoutError(stream.writableLength, channel.limits.writeTimeout));
   }
 
   // ---- reading -----------------------------------------------------------------------------------
@@ -314,7 +327,7 @@ export class RecordChannel {
     this.readPaused = true;
     this.decoder.pause();
     this.stream?.pause();
-    if (this.recordTimeout > 0) this.watchRecord();
+    if (this.limits.recordTimeout > 0) this.watchRecord();
   }
 
   resumeReading(): void {
@@ -327,7 +340,7 @@ export class RecordChannel {
       process.nextTick(RecordChannel.feedHeld, this);
     }
     if (this.upgradeState === Upgrade.None) this.stream?.resume();
-    if (this.recordTimeout > 0) this.watchRecord();
+    if (this.limits.recordTimeout > 0) this.watchRecord();
   }
 
   private static feedHeld(channel: RecordChannel): void {
@@ -353,7 +366,7 @@ export class RecordChannel {
       if (this.firstByteTimer !== null) clearTimeout(this.firstByteTimer);
       this.firstByteTimer = null;
     }
-    if (this.recordTimeout > 0) this.watchRecord();
+    if (this.limits.recordTimeout > 0) this.watchRecord();
   }
 
   /** The record decoder of a channel: hands each record to its channel where it lies, with no view. */
@@ -469,9 +482,9 @@ export class RecordChannel {
     if (this.readPaused) stream.pause();
     this.lastReceived = this.lastRecordAt = clockMs();
     // A peer that never sends a byte is idle too.
-    if (this.idleTimeout > 0 && this.idleSweep === null) RecordChannel.IdleSweep.join(this, this.idleTimeout);
-    if (this.firstByteTimeout > 0 && !this.receivedAny && this.firstByteTimer === null) {
-      this.firstByteTimer = setTimeout(RecordChannel.onFirstByteTimeout, this.firstByteTimeout, this);
+    if (this.limits.idleTimeout > 0 && this.idleSweep === null) RecordChannel.IdleSweep.join(this, this.limits.idleTimeout);
+    if (this.limits.firstByteTimeout > 0 && !this.receivedAny && this.firstByteTimer === null) {
+      this.firstByteTimer = setTimeout(RecordChannel.onFirstByteTimeout, this.limits.firstByteTimeout, this);
       this.firstByteTimer.unref();
     }
   }
@@ -601,7 +614,7 @@ export class RecordChannel {
     if (this.recordTimerArmed && this.recordTimer) {
       this.recordTimer.refresh(); // still running: restart it without a new timer
     } else {
-      this.recordTimer = setTimeout(RecordChannel.onRecordTimeout, this.recordTimeout, this);
+      this.recordTimer = setTimeout(RecordChannel.onRecordTimeout, this.limits.recordTimeout, this);
       this.recordTimer.unref();
     }
     this.recordTimerArmed = true;
@@ -609,7 +622,7 @@ export class RecordChannel {
 
   private static onRecordTimeout(channel: RecordChannel): void {
     channel.recordTimerArmed = false;
-    if (channel.decoder.inRecord && !channel.readPaused) channel.destroy(new RecordTimeoutError(channel.decoder.buffered, channel.recordTimeout));
+    if (channel.decoder.inRecord && !channel.readPaused) channel.destroy(new RecordTimeoutError(channel.decoder.buffered, channel.limits.recordTimeout));
   }
 
   private static checkIdle(channel: RecordChannel): void {
@@ -618,7 +631,7 @@ export class RecordChannel {
       channel.lastReceived = clockMs();
       return;
     }
-    if (performance.now() - channel.lastReceived >= channel.idleTimeout) channel.sink.onIdle();
+    if (performance.now() - channel.lastReceived >= channel.limits.idleTimeout) channel.sink.onIdle();
   }
 
   // ---- closing -------------------------------------------------------------------------------------
