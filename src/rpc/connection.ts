@@ -4,10 +4,10 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { channels, debug } from '../diagnostics.js';
 import { RecordChannel, type RecordSink } from '../transport/channel.js';
-import { CallTable, type CallWriter, type ResolvedCallOptions, typedRequest } from './call-table.js';
+import { CallTable, type CallWriter, typedRequest } from './call-table.js';
 import { type ConnectionOptions, type ResolvedConnectionOptions, kResolvedOptions, resolveConnectionOptions } from './connection-options.js';
 import { AcceptStat, AuthStat, MsgType, RPC_VERSION, ReplyStat } from './constants.js';
-import type { DispatchHost, Dispatcher } from './dispatcher.js';
+import type { DispatchHost } from './dispatcher.js';
 import { NotSecureError } from './errors.js';
 import { CallAuthTooLongError, type RpcReply, decodeMessage } from './message.js';
 import type { CallOptions, ConnectionSecurity, ConnectionStats, KeyRotatingStream, KeyUpdateOptions, RpcConnectionEvents, RpcPeer, StreamUpgrade } from './peer.js';
@@ -40,7 +40,6 @@ export interface ConnectionObserver {
 }
 
 export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements RpcPeer {
-  readonly programs: ProgramRegistry;
   /** `retransmits`: calls sent again with the same XID (only with the `retransmit` option). */
   readonly stats: ConnectionStats & { retransmits: number } = { callsSent: 0, repliesReceived: 0, callsReceived: 0, repliesSent: 0, unmatchedReplies: 0, retransmits: 0 };
   /** @internal Set by whoever holds this connection (a server), before the stream is read. */
@@ -49,9 +48,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   private readonly ports: InstanceType<typeof RpcConnection.Ports>;
   /** Made at the first outgoing call: most of a server's connections never call their peer. */
   private callTable: CallTable | null = null;
-  private readonly callOptions: ResolvedCallOptions;
-  private readonly dispatcher: Dispatcher;
-  private readonly maxIncomingCalls: number;
+  /** Resolved once per server, and shared by its connections: one reference, not a field per option. */
+  private readonly options: ResolvedConnectionOptions;
   private securityInfo: ConnectionSecurity | null = null;
   private writeBlocked = false;
   /** A CALL arrived while our writes were blocked: read no more until they drain (replies still flow). */
@@ -79,14 +77,11 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     this.remoteAddress = (stream as Partial<net.Socket> | null)?.remoteAddress;
     this.remotePort = (stream as Partial<net.Socket> | null)?.remotePort;
     const o = isResolved(options) ? options : resolveConnectionOptions(options);
-    this.maxIncomingCalls = o.maxIncomingCalls;
-    this.programs = o.programs;
-    this.callOptions = o.calls;
+    this.options = o;
     // The parts reach this connection through one adapter object with prototype methods: a closure per
     // callback per connection cost about 2 KiB of heap for every idle connection.
     const ports = new RpcConnection.Ports(this);
     this.ports = ports;
-    this.dispatcher = o.dispatcher;
     this.channel = new RecordChannel(stream, ports, o.channel);
     this.opened = stream !== null;
     if (stream !== null) {
@@ -102,7 +97,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   }
 
   private makeCallTable(): CallTable {
-    const table = new CallTable(this.ports, this.stats, this.callOptions);
+    const table = new CallTable(this.ports, this.stats, this.options.calls);
     table.owner = this;
     table.onSettled = () => this.settled();
     if (this.channel.closed) table.failAll(this.closeError);
@@ -180,6 +175,11 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     }
   };
 
+  /** The programs this end serves to its peer (a server's, shared by its connections). */
+  get programs(): ProgramRegistry {
+    return this.options.programs;
+  }
+
   /** Calls awaiting a reply (written or queued). */
   get pendingCalls(): number {
     return this.callTable === null ? 0 : this.callTable.size;
@@ -247,7 +247,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
 
   /** Answers a call with MSG_DENIED / AUTH_ERROR; for interceptors (a refused probe), counted as a reply. */
   replyAuthError(xid: number, authStat: number): void {
-    this.dispatcher.replyAuthError(this.ports, xid, authStat);
+    this.options.dispatcher.replyAuthError(this.ports, xid, authStat);
   }
 
   // ---- upgrade -------------------------------------------------------------------------------------
@@ -349,12 +349,12 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
       word(buffer, start + 4) === MsgType.CALL &&
       word(buffer, start + 8) === RPC_VERSION &&
       zeroWords(buffer, start + 24, 4) &&
-      !this.dispatcher.intercepts
+      !this.options.dispatcher.intercepts
     ) {
       this.stats.callsReceived++;
       if (this.channel.closed) return;
       const args = end === start + PLAIN_CALL_ARGS_AT ? EMPTY : buffer.subarray(start + PLAIN_CALL_ARGS_AT, end);
-      this.dispatcher.receivePlainCall(this.ports, word(buffer, start), word(buffer, start + 12), word(buffer, start + 16), word(buffer, start + 20), args);
+      this.options.dispatcher.receivePlainCall(this.ports, word(buffer, start), word(buffer, start + 12), word(buffer, start + 16), word(buffer, start + 20), args);
       this.holdCallsIfBlocked();
       return;
     }
@@ -364,7 +364,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     } catch (error) {
       if (!(error instanceof CallAuthTooLongError)) throw error; // not RPC at all: the channel closes
       this.stats.callsReceived++;
-      this.dispatcher.replyAuthError(this.ports, error.call.xid, AuthStat.AUTH_BADCRED);
+      this.options.dispatcher.replyAuthError(this.ports, error.call.xid, AuthStat.AUTH_BADCRED);
       return;
     }
     if (message.type === MsgType.REPLY) {
@@ -373,7 +373,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     }
     this.stats.callsReceived++;
     if (this.channel.closed) return;
-    this.dispatcher.receiveCall(this.ports, message);
+    this.options.dispatcher.receiveCall(this.ports, message);
     this.holdCallsIfBlocked();
   }
 
@@ -419,7 +419,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
    * stopped at its first call after the block, so replies buffered for it stay bounded.
    */
   private updateReading(): void {
-    if (this.ports.incoming >= this.maxIncomingCalls || this.callsHeld) this.channel.pauseReading();
+    if (this.ports.incoming >= this.options.maxIncomingCalls || this.callsHeld) this.channel.pauseReading();
     else this.channel.resumeReading();
   }
 
