@@ -582,7 +582,21 @@ export class RecordChannel {
 
   private static onFirstByteTimeout(channel: RecordChannel): void {
     channel.firstByteTimer = null;
+    if (!channel.receivedAny && !channel.isClosed && !channel.closing) setImmediate(RecordChannel.confirmSilent, channel);
+  }
+
+  // Timers run before the event loop reads the sockets: after a stall (a loaded machine, a long handler)
+  // bytes that came in time may still wait unread. So a channel found quiet by a timer is judged again
+  // once the loop has read what arrived (setImmediate runs after that), and only then closed as idle.
+
+  private static confirmSilent(channel: RecordChannel): void {
     if (!channel.receivedAny && !channel.isClosed && !channel.closing) channel.sink.onIdle();
+  }
+
+  private static confirmIdle(channel: RecordChannel, lastReceived: number): void {
+    if (channel.isClosed || channel.closing || channel.lastReceived !== lastReceived) return;
+    if (channel.sink.busy() || channel.decoder.inRecord || channel.upgradeState !== Upgrade.None) return;
+    channel.sink.onIdle();
   }
 
   private detach(stream: Duplex): void {
@@ -622,6 +636,12 @@ export class RecordChannel {
 
   private static onRecordTimeout(channel: RecordChannel): void {
     channel.recordTimerArmed = false;
+    // Judged again once the loop has read what arrived (see confirmIdle).
+    if (channel.decoder.inRecord && !channel.readPaused) setImmediate(RecordChannel.confirmRecordTimeout, channel, channel.recordsDelivered);
+  }
+
+  private static confirmRecordTimeout(channel: RecordChannel, recordsDelivered: number): void {
+    if (channel.isClosed || channel.recordTimerArmed || channel.recordsDelivered !== recordsDelivered) return;
     if (channel.decoder.inRecord && !channel.readPaused) channel.destroy(new RecordTimeoutError(channel.decoder.buffered, channel.limits.recordTimeout));
   }
 
@@ -631,7 +651,7 @@ export class RecordChannel {
       channel.lastReceived = clockMs();
       return;
     }
-    if (performance.now() - channel.lastReceived >= channel.limits.idleTimeout) channel.sink.onIdle();
+    if (performance.now() - channel.lastReceived >= channel.limits.idleTimeout) setImmediate(RecordChannel.confirmIdle, channel, channel.lastReceived);
   }
 
   // ---- closing -------------------------------------------------------------------------------------

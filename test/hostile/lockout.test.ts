@@ -57,6 +57,54 @@ test.serial('H69b a connection that never sends a byte is closed at firstByteTim
   await a.close();
 });
 
+test.serial('H69c a server stalled past idleTimeout and firstByteTimeout reads what came meanwhile before it calls a connection idle', async (t) => {
+  // Server and clients share this process, so a synchronous wait stalls the server as a loaded machine
+  // would: the calls reach its sockets while it cannot read them, and its idle checks come due. Timers run
+  // before the event loop reads sockets; deciding there would close connections whose calls are waiting.
+  const server = new RpcServer({ idleTimeout: 300, firstByteTimeout: 300 });
+  server.addProgram({ program: PROG, version: VERS, procedures: { [Proc.ECHO]: (args: Buffer) => args } });
+  const { port } = await server.listen({ host: '127.0.0.1' });
+  const spoke = new RpcClient({ host: '127.0.0.1', port, reconnect: false });
+  const silent = new RpcClient({ host: '127.0.0.1', port, reconnect: false });
+  try {
+    t.deepEqual(await spoke.call(PROG, VERS, Proc.ECHO, Buffer.from('warm')), Buffer.from('warm'));
+    await silent.connect();
+    await until(() => server.connections.size === 2);
+    const replies = [spoke.call(PROG, VERS, Proc.ECHO, Buffer.from('idle check')), silent.call(PROG, VERS, Proc.ECHO, Buffer.from('first byte'))];
+    // After the ticks that write both calls, stall for longer than both timeouts.
+    await new Promise<void>((resolve) => process.nextTick(() => process.nextTick(resolve)));
+    const until_ = performance.now() + 450;
+    while (performance.now() < until_);
+    t.deepEqual(await Promise.all(replies), [Buffer.from('idle check'), Buffer.from('first byte')]);
+  } finally {
+    spoke.destroy();
+    silent.destroy();
+    await server.close();
+  }
+});
+
+test.serial('H69d a record whose end arrived while the server was stalled past recordTimeout is read, not timed out', async (t) => {
+  const server = new RpcServer({ recordTimeout: 300 });
+  server.addProgram({ program: PROG, version: VERS, procedures: { [Proc.ECHO]: (args: Buffer) => args } });
+  const { port } = await server.listen({ host: '127.0.0.1' });
+  const peer = await raw(port);
+  try {
+    const record = callRecord({ xid: 7, procedure: Proc.ECHO, args: Buffer.from('the whole record') });
+    peer.socket.write(record.subarray(0, 20));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // the server has read the start: the record timer runs
+    peer.socket.write(record.subarray(20));
+    await new Promise<void>((resolve) => process.nextTick(() => process.nextTick(resolve)));
+    const until_ = performance.now() + 450;
+    while (performance.now() < until_);
+    await until(() => peer.messages().length === 1 || peer.isClosed());
+    t.false(peer.isClosed(), 'closed as a slow record');
+    t.is(peer.messages()[0]?.xid, 7);
+  } finally {
+    peer.socket.destroy();
+    await server.close();
+  }
+});
+
 test.serial('H70 5 peers that send 20 MiB of calls and never read: each closed at writeTimeout with ERR_RPC_WRITE_TIMEOUT; others served', async (t) => {
   const a = await arena({ server: { writeTimeout: 500 } });
   const errors: Error[] = [];
