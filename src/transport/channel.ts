@@ -312,8 +312,14 @@ export class RecordChannel {
   // Timer callbacks are static and get the channel as their argument: no closure per connection.
   private static onWriteTimeout(channel: RecordChannel): void {
     channel.writeTimer = null;
+    // Judged once the loop has run its I/O (see confirmSilent): a stalled process wrote nothing meanwhile,
+    // however much the peer read.
+    setImmediate(RecordChannel.confirmWriteTimeout, channel);
+  }
+
+  private static confirmWriteTimeout(channel: RecordChannel): void {
     const stream = channel.stream;
-    if (stream === null || channel.isClosed || !channel.writeBlocked) return;
+    if (stream === null || channel.isClosed || !channel.writeBlocked || channel.writeTimer !== null) return;
     // Progress (the peer read some) restarts the deadline; none in writeTimeout ms ends the connection.
     if (unsentBytes(stream) < channel.unsentAtArm) channel.armWriteTimer(stream);
     else channel.destroy(new WriteTimeoutError(stream.writableLength, channel.limits.writeTimeout));
@@ -585,9 +591,10 @@ export class RecordChannel {
     if (!channel.receivedAny && !channel.isClosed && !channel.closing) setImmediate(RecordChannel.confirmSilent, channel);
   }
 
-  // Timers run before the event loop reads the sockets: after a stall (a loaded machine, a long handler)
-  // bytes that came in time may still wait unread. So a channel found quiet by a timer is judged again
-  // once the loop has read what arrived (setImmediate runs after that), and only then closed as idle.
+  // Timers run before the event loop reads and writes the sockets: after a stall (a loaded machine, a long
+  // handler) bytes that came in time may still wait unread, and bytes the peer made room for unwritten. So
+  // a channel a timer finds quiet (or stuck) is judged again once the loop has run its I/O (setImmediate
+  // runs after that), and only then closed.
 
   private static confirmSilent(channel: RecordChannel): void {
     if (!channel.receivedAny && !channel.isClosed && !channel.closing) channel.sink.onIdle();
@@ -636,7 +643,7 @@ export class RecordChannel {
 
   private static onRecordTimeout(channel: RecordChannel): void {
     channel.recordTimerArmed = false;
-    // Judged again once the loop has read what arrived (see confirmIdle).
+    // Judged again once the loop has read what arrived (see confirmSilent).
     if (channel.decoder.inRecord && !channel.readPaused) setImmediate(RecordChannel.confirmRecordTimeout, channel, channel.recordsDelivered);
   }
 

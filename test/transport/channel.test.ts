@@ -1,5 +1,6 @@
 // The record channel on its own: records in and out, backpressure, and the upgrade that swaps the stream
 // only at a record boundary (writing the last plaintext record itself, refusing bytes that follow it).
+import net from 'node:net';
 import { PassThrough, Duplex } from 'node:stream';
 import test from 'ava';
 
@@ -328,4 +329,42 @@ test('stream listeners are shared, not made per channel: two channels on two str
   t.is(sinkA.closed.length, 1);
   t.false(channelB.closed);
   channelB.destroy();
+});
+
+test('a write deadline due during a stall is judged after the event loop has run its I/O: progress made then counts', async (t) => {
+  /** A stream that takes writes only when told (the peer reading). */
+  class SlowPipe extends Duplex {
+    private waiting: (() => void)[] = [];
+    override _read(): void {}
+    override _write(_chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+      this.waiting.push(cb);
+    }
+    takeAll(): void {
+      for (const cb of this.waiting.splice(0)) cb();
+    }
+  }
+  const pipe = new SlowPipe({ writableHighWaterMark: 1024 });
+  const sink = new Sink();
+  const channel = new RecordChannel(pipe, sink, { writeTimeout: 100 });
+  // The peer "reads" from an I/O callback: a byte over loopback, sent before the stall, whose handler runs
+  // when the loop next reads its sockets.
+  const server = net.createServer((socket) => socket.on('data', () => pipe.takeAll()));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const peer = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise((resolve) => peer.once('connect', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  try {
+    t.false(channel.write(outgoing('x'.repeat(2000))), 'blocked: the write timer runs');
+    await tick();
+    peer.write('go');
+    const until_ = performance.now() + 200;
+    while (performance.now() < until_);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    t.deepEqual(sink.closed, [], 'not closed for a write timeout');
+    t.true(sink.writable > 0, 'writable again once the stream took the bytes');
+  } finally {
+    peer.destroy();
+    server.close();
+    channel.destroy();
+  }
 });
