@@ -266,31 +266,33 @@ export class RecordChannel {
 
   /** Hands the tick's bytes to the stream: one write, or a corked run of them when large parts are referenced. */
   private flushOutgoing(): void {
-    const chunks = this.outgoing;
-    const listed = chunks !== null && chunks.length > 0;
-    // The common tick (small records only) is one region, written as it is: no list.
-    let region: Buffer | null = null;
-    if (listed) this.closeRegion();
-    else if (this.regionEnd !== this.regionStart) region = this.regionPool.subarray(this.regionStart, this.regionEnd);
+    // A list exists only once a tick wrote a large part; the common tick (small records only) is one
+    // region, written as it is.
+    const listed = this.outgoing !== null && this.outgoing.length > 0 ? this.outgoing : null;
+    let single: Buffer | null = null;
+    if (listed !== null) {
+      this.closeRegion();
+      if (listed.length === 1) single = listed[0] as Buffer;
+    } else if (this.regionEnd !== this.regionStart) {
+      single = this.regionPool.subarray(this.regionStart, this.regionEnd);
+    }
     // An idle channel must not pin a pool the process has moved past.
     this.regionPool = EMPTY_POOL;
     this.regionStart = this.regionEnd = 0;
     this.outgoingBytes = 0;
     const stream = this.stream;
-    if (stream === null || (region === null && !listed)) {
-      if (chunks !== null) chunks.length = 0;
+    if (stream === null || (single === null && listed === null)) {
+      if (listed !== null) listed.length = 0;
       return;
     }
-    let ok: boolean;
-    if (region !== null) ok = stream.write(region);
-    else if ((chunks as Buffer[]).length === 1) ok = stream.write((chunks as Buffer[])[0]);
+    let ok = true;
+    if (single !== null) ok = stream.write(single);
     else {
       stream.cork();
-      ok = true;
-      for (const chunk of chunks as Buffer[]) ok = stream.write(chunk);
+      for (const chunk of listed as Buffer[]) ok = stream.write(chunk);
       stream.uncork();
     }
-    if (chunks !== null) chunks.length = 0;
+    if (listed !== null) listed.length = 0;
     // Blocked by our own count, but the stream took it all below its mark: it will never emit 'drain'.
     if (ok && this.writeBlocked) process.nextTick(RecordChannel.drained, this);
   }
