@@ -345,7 +345,7 @@ test('a write deadline due during a stall is judged after the event loop has run
   }
   const pipe = new SlowPipe({ writableHighWaterMark: 1024 });
   const sink = new Sink();
-  const channel = new RecordChannel(pipe, sink, { writeTimeout: 100 });
+  const channel = new RecordChannel(pipe, sink, { writeTimeout: 500 });
   // The peer "reads" from an I/O callback: a byte over loopback, sent before the stall, whose handler runs
   // when the loop next reads its sockets.
   const server = net.createServer((socket) => socket.on('data', () => pipe.takeAll()));
@@ -357,7 +357,7 @@ test('a write deadline due during a stall is judged after the event loop has run
     t.false(channel.write(outgoing('x'.repeat(2000))), 'blocked: the write timer runs');
     await tick();
     peer.write('go');
-    const until_ = performance.now() + 200;
+    const until_ = performance.now() + 700;
     while (performance.now() < until_);
     await new Promise((resolve) => setTimeout(resolve, 50));
     t.deepEqual(sink.closed, [], 'not closed for a write timeout');
