@@ -34,6 +34,13 @@ function describeStream(stream: Duplex): string {
  * @internal What holds a connection (an RpcServer): hears its close and its handler errors before its
  * listeners do, with no listener (and no closure) per connection.
  */
+const enum ConnectionState {
+  WriteBlocked = 1,
+  CallsHeld = 2,
+  Closing = 4,
+  Opened = 8,
+}
+
 export interface ConnectionObserver {
   connectionClosed(connection: RpcConnection, error: Error | undefined): void;
   handlerError(error: unknown, context: CallContext, connection: RpcConnection): void;
@@ -51,18 +58,14 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   /** Resolved once per server, and shared by its connections: one reference, not a field per option. */
   private readonly options: ResolvedConnectionOptions;
   private securityInfo: ConnectionSecurity | null = null;
-  private writeBlocked = false;
-  /** A CALL arrived while our writes were blocked: read no more until they drain (replies still flow). */
-  private callsHeld = false;
-  private closing = false;
+  /** Bits of ConnectionState: booleans packed in one small integer (8 bytes a field per connection). */
+  private state = 0;
   private closeResolvers: (() => void)[] | null = null;
   /** Why the connection closed (undefined: cleanly), for a call table made after the close. */
   private closeError: Error | undefined;
   /** The peer's address and port when the stream is a TCP socket (kept across a TLS upgrade). */
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
-  /** Made over a stream (not just to validate options): its close is published. */
-  private readonly opened: boolean;
 
   /**
    * `options` may be resolved already (`resolveConnectionOptions`): a server resolves its options once,
@@ -83,12 +86,37 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     const ports = new RpcConnection.Ports(this);
     this.ports = ports;
     this.channel = new RecordChannel(stream, ports, o.channel);
-    this.opened = stream !== null;
+    if (stream !== null) this.state = ConnectionState.Opened;
     if (stream !== null) {
       if (channels.connectionOpen.hasSubscribers) channels.connectionOpen.publish({ connection: this });
       // Only when logging: reading the local address makes the socket keep it.
       if (debug.enabled) debug('connection open %s', describeStream(stream));
     }
+  }
+
+  /** Our writes are blocked (the channel said so). */
+  private get writeBlocked(): boolean {
+    return (this.state & ConnectionState.WriteBlocked) !== 0;
+  }
+  private set writeBlocked(on: boolean) {
+    this.state = on ? this.state | ConnectionState.WriteBlocked : this.state & ~ConnectionState.WriteBlocked;
+  }
+
+  /** A CALL arrived while our writes were blocked: read no more until they drain (replies still flow). */
+  private get callsHeld(): boolean {
+    return (this.state & ConnectionState.CallsHeld) !== 0;
+  }
+  private set callsHeld(on: boolean) {
+    this.state = on ? this.state | ConnectionState.CallsHeld : this.state & ~ConnectionState.CallsHeld;
+  }
+
+  private get closing(): boolean {
+    return (this.state & ConnectionState.Closing) !== 0;
+  }
+
+  /** Made over a stream (not just to validate options): its close is published. */
+  private get opened(): boolean {
+    return (this.state & ConnectionState.Opened) !== 0;
   }
 
   /** The outgoing calls' table, made at first use. */
@@ -430,7 +458,7 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     if (this.channel.closed) return Promise.resolve();
     return new Promise<void>((resolve) => {
       (this.closeResolvers ??= []).push(resolve);
-      this.closing = true;
+      this.state |= ConnectionState.Closing;
       this.callTable?.refuseNew();
       this.settled();
     });

@@ -63,6 +63,19 @@ const enum Upgrade {
   Running,
 }
 
+/** Bits of `RecordChannel.state`; the upgrade state (0-3) sits above them at UPGRADE_SHIFT. */
+const enum State {
+  FlushScheduled = 1,
+  WriteBlocked = 2,
+  ReadPaused = 4,
+  Closing = 8,
+  Closed = 16,
+  RecordTimerArmed = 32,
+  ReceivedAny = 64,
+  FeedScheduled = 128,
+}
+const UPGRADE_SHIFT = 8;
+
 type ChannelLimits = Required<Pick<ChannelOptions, 'maxFragmentSize' | 'recordTimeout' | 'idleTimeout' | 'firstByteTimeout' | 'writeTimeout'>>;
 
 /**
@@ -110,20 +123,18 @@ export class RecordChannel {
   /** The open region: copied into, not yet queued in `outgoing`. */
   private regionStart = 0;
   private regionEnd = 0;
-  private flushScheduled = false;
   /** Where the body of the record `reserve()` made room for starts. */
   reservedAt = 0;
-  private writeBlocked = false;
-  private readPaused = false;
-  private upgradeState = Upgrade.None;
-  private closing = false;
-  private isClosed = false;
+  /**
+   * The channel's booleans and its upgrade state, packed in one small integer (read through the
+   * accessors below): a boolean field takes 8 bytes of every idle connection, nine of them 72.
+   */
+  private state = 0;
   /** Why the channel closed; undefined for a clean close. */
   private closeReason: Error | undefined;
 
   /** One timer each, created on first use and refreshed: no timer per chunk. */
   private recordTimer: NodeJS.Timeout | null = null;
-  private recordTimerArmed = false;
   /** Records completed since the record timer was last (re)started. */
   private recordsSinceArmed = 0;
   /** The idle check shared by every channel with this idleTimeout, and our place in its list. */
@@ -135,13 +146,11 @@ export class RecordChannel {
   /** clockMs() of the last complete record received (or of the stream's start). */
   private lastRecordAt = 0;
   private recordsDelivered = 0;
-  private receivedAny = false;
   private firstByteTimer: NodeJS.Timeout | null = null;
   private writeTimer: NodeJS.Timeout | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
   /** Bytes the stream still had to send when the write timer was (re)armed: less later is progress. */
   private unsentAtArm = 0;
-  private feedScheduled = false;
   /** Aborted if the channel is destroyed while an upgrader runs. */
   private upgradeAbort: AbortController | null = null;
 
@@ -150,6 +159,81 @@ export class RecordChannel {
     this.limits = channelLimits(options);
     this.decoder = new RecordChannel.Decoder(this, options);
     if (stream) this.attach(stream);
+  }
+
+  // ---- the packed state ----------------------------------------------------------------------------
+
+  private flag(bit: State): boolean {
+    return (this.state & bit) !== 0;
+  }
+
+  private setFlag(bit: State, on: boolean): void {
+    this.state = on ? this.state | bit : this.state & ~bit;
+  }
+
+  /** A flush of the tick's writes is scheduled. */
+  private get flushScheduled(): boolean {
+    return this.flag(State.FlushScheduled);
+  }
+  private set flushScheduled(on: boolean) {
+    this.setFlag(State.FlushScheduled, on);
+  }
+
+  private get writeBlocked(): boolean {
+    return this.flag(State.WriteBlocked);
+  }
+  private set writeBlocked(on: boolean) {
+    this.setFlag(State.WriteBlocked, on);
+  }
+
+  private get readPaused(): boolean {
+    return this.flag(State.ReadPaused);
+  }
+  private set readPaused(on: boolean) {
+    this.setFlag(State.ReadPaused, on);
+  }
+
+  private get closing(): boolean {
+    return this.flag(State.Closing);
+  }
+  private set closing(on: boolean) {
+    this.setFlag(State.Closing, on);
+  }
+
+  private get isClosed(): boolean {
+    return this.flag(State.Closed);
+  }
+  private set isClosed(on: boolean) {
+    this.setFlag(State.Closed, on);
+  }
+
+  private get recordTimerArmed(): boolean {
+    return this.flag(State.RecordTimerArmed);
+  }
+  private set recordTimerArmed(on: boolean) {
+    this.setFlag(State.RecordTimerArmed, on);
+  }
+
+  private get receivedAny(): boolean {
+    return this.flag(State.ReceivedAny);
+  }
+  private set receivedAny(on: boolean) {
+    this.setFlag(State.ReceivedAny, on);
+  }
+
+  /** Held bytes are to be pushed again on the next tick. */
+  private get feedScheduled(): boolean {
+    return this.flag(State.FeedScheduled);
+  }
+  private set feedScheduled(on: boolean) {
+    this.setFlag(State.FeedScheduled, on);
+  }
+
+  private get upgradeState(): Upgrade {
+    return (this.state >>> UPGRADE_SHIFT) as Upgrade;
+  }
+  private set upgradeState(upgrade: Upgrade) {
+    this.state = (this.state & ~(3 << UPGRADE_SHIFT)) | (upgrade << UPGRADE_SHIFT);
   }
 
   /** The stream underneath (for diagnostics): null once closed, and while an upgrade holds it. */

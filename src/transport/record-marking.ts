@@ -25,6 +25,14 @@ const KEEP_VIEW_MIN = 16 * 1024;
 /** Smallest staging buffer for copied pieces: the constant in "memory <= 2x the bytes held + constant". */
 const STAGE_MIN = 4096;
 
+const enum DecoderState {
+  LastFragment = 1,
+  Halted = 2,
+  Paused = 4,
+  /** A record was delivered (a too-large first record is reported as such: likely no RPC peer). */
+  Delivered = 8,
+}
+
 export interface RecordDecoderOptions {
   maxRecordSize?: number;
   maxFragments?: number;
@@ -37,8 +45,8 @@ export interface RecordDecoderOptions {
  * arrives, before any byte of the fragment is kept, and nothing is ever allocated from a claimed length.
  */
 export class RecordDecoder {
-  readonly maxRecordSize: number;
-  readonly maxFragments: number;
+  /** The caps: the options object itself when it names both (a server's connections share one). */
+  private readonly limits: Required<RecordDecoderOptions>;
   private readonly onRecord: (record: Buffer) => void;
 
   /** A header split over chunks, its bytes so far (a number: no buffer per connection). */
@@ -46,7 +54,6 @@ export class RecordDecoder {
   private headerFill = 0;
   /** Bytes of the current fragment still to come; -1 while reading a header. */
   private fragmentLeft = -1;
-  private lastFragment = false;
   private fragments = 0;
   private recordLength = 0;
   /** The partial record: views of large pieces and filled staging buffers (made when first needed). */
@@ -61,19 +68,51 @@ export class RecordDecoder {
    */
   private stage: Buffer | null = null;
   private stageUsed = 0;
-  private halted = false;
-  /** Records delivered so far. */
-  private records = 0;
+  /** Bits of DecoderState: booleans packed in one small integer (8 bytes a field per connection). */
+  private state = 0;
   /** Bytes of the chunk being pushed that were left unread because `halt()` was called. */
   leftover = 0;
-  private paused = false;
   /** The unparsed rest of a chunk, kept by `pause()` (a view: at most one chunk, never copied). */
   private held: Buffer | null = null;
 
   constructor(onRecord: (record: Buffer) => void, options?: RecordDecoderOptions) {
     this.onRecord = onRecord;
-    this.maxRecordSize = options?.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE;
-    this.maxFragments = options?.maxFragments ?? DEFAULT_MAX_FRAGMENTS;
+    const maxRecordSize = options?.maxRecordSize;
+    const maxFragments = options?.maxFragments;
+    this.limits =
+      maxRecordSize !== undefined && maxFragments !== undefined
+        ? (options as Required<RecordDecoderOptions>)
+        : { maxRecordSize: maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE, maxFragments: maxFragments ?? DEFAULT_MAX_FRAGMENTS };
+  }
+
+  get maxRecordSize(): number {
+    return this.limits.maxRecordSize;
+  }
+
+  get maxFragments(): number {
+    return this.limits.maxFragments;
+  }
+
+  /** The fragment being read is the record's last. */
+  private get lastFragment(): boolean {
+    return (this.state & DecoderState.LastFragment) !== 0;
+  }
+  private set lastFragment(on: boolean) {
+    this.state = on ? this.state | DecoderState.LastFragment : this.state & ~DecoderState.LastFragment;
+  }
+
+  private get halted(): boolean {
+    return (this.state & DecoderState.Halted) !== 0;
+  }
+  private set halted(on: boolean) {
+    this.state = on ? this.state | DecoderState.Halted : this.state & ~DecoderState.Halted;
+  }
+
+  private get paused(): boolean {
+    return (this.state & DecoderState.Paused) !== 0;
+  }
+  private set paused(on: boolean) {
+    this.state = on ? this.state | DecoderState.Paused : this.state & ~DecoderState.Paused;
   }
 
   /** True when no partial record is buffered (a safe point to swap the byte stream underneath). */
@@ -139,7 +178,7 @@ export class RecordDecoder {
         const start = at;
         at += take;
         this.reset();
-        this.records++;
+        this.state |= DecoderState.Delivered;
         this.deliver(chunk, start, at);
         continue;
       }
@@ -196,14 +235,15 @@ export class RecordDecoder {
   private startFragment(word: number, chunk: Buffer, at: number): number {
     const length = word & MAX_FRAGMENT_LENGTH;
     this.lastFragment = (word & LAST_FRAGMENT) !== 0;
-    if (++this.fragments > this.maxFragments) throw new TooManyFragmentsError(this.maxFragments);
-    if (this.recordLength + length > this.maxRecordSize) {
+    const { maxFragments, maxRecordSize } = this.limits;
+    if (++this.fragments > maxFragments) throw new TooManyFragmentsError(maxFragments);
+    if (this.recordLength + length > maxRecordSize) {
       // What arrived, for diagnosis: text from a peer that is no RPC peer reads as a huge length.
       const header = Buffer.alloc(4);
       header.writeUInt32BE(word >>> 0);
       const head = Buffer.concat([header, chunk.subarray(at, at + HEAD_BYTES - 4)]);
-      const firstRecord = this.fragments === 1 && this.records === 0;
-      throw new RecordTooLargeError(this.recordLength + length, this.maxRecordSize, { head, firstRecord });
+      const firstRecord = this.fragments === 1 && (this.state & DecoderState.Delivered) === 0;
+      throw new RecordTooLargeError(this.recordLength + length, maxRecordSize, { head, firstRecord });
     }
     this.recordLength += length;
     this.fragmentLeft = length;
@@ -217,7 +257,7 @@ export class RecordDecoder {
     const pieces = this.pieces;
     const record = pieces === null ? EMPTY_RECORD : pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
     this.reset();
-    this.records++;
+    this.state |= DecoderState.Delivered;
     this.deliver(record, 0, record.length);
   }
 

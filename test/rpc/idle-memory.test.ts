@@ -52,7 +52,10 @@ test('an idle plain connection costs the server at most 1.5 KiB of heap beyond i
   // Before the connection's parts reached it through one adapter object (no closure per callback), the
   // extra was about 10 KiB; 3.2 with closures per stream listener, a timer per connection, a call
   // table made up front and an EventEmitter listener table; about 1.3 with a list of outgoing parts and
-  // two heap numbers per channel; now 0.73-1.10 (Node 22-26).
-  t.true(extra > 512, 'the measure sees the connection at all');
+  // two heap numbers per channel; 0.73-1.10 (Node 22-26) with a boolean field each for the channel's,
+  // decoder's and connection's flags; now 0.60-0.87. node:net's own figure swings by 0.3 KiB between
+  // runs, so the lower bounds only say that the measure sees the connection at all.
+  t.true(rpc > 1024, `RpcServer ${rpc.toFixed(0)} bytes per connection`);
+  t.true(extra > 256, 'the measure sees our part of the connection');
   t.true(extra < 1.5 * 1024, `extra ${extra.toFixed(0)} bytes`);
 });
