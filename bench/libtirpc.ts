@@ -44,6 +44,11 @@ export interface CClientResult {
    * around the whole client process, so it includes accepting the connections (small beside 1 s of calls).
    */
   serverCpuMicrosPerCall?: number;
+  /**
+   * Server minor page faults per call (/proc/<pid>/stat), with serverPid only: memory the server touched
+   * for the first time, or again after its allocator gave it back to the kernel.
+   */
+  serverMinorFaultsPerCall?: number;
   /** The client's own figures: calls made, seconds they took, ECHO argument bytes sent. */
   calls: number;
   seconds: number;
@@ -70,11 +75,16 @@ export async function processCpuMicros(pid: number): Promise<number> {
 
 /** utime + stime of a process, in clock ticks. */
 async function cpuTicks(pid: number): Promise<number> {
+  return (await processTimes(pid)).ticks;
+}
+
+/** A process's CPU time (utime + stime, in clock ticks) and minor page faults so far. */
+async function processTimes(pid: number): Promise<{ ticks: number; minorFaults: number }> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name, which is in parentheses and may itself hold spaces or ')'.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-  return Number(fields[11]) + Number(fields[12]);
+  // fields[0] is field 3 (state); minflt is field 10, utime and stime are fields 14 and 15.
+  return { ticks: Number(fields[11]) + Number(fields[12]), minorFaults: Number(fields[7]) };
 }
 
 /**
@@ -85,7 +95,7 @@ export async function cClientRun(opts: CClientOptions): Promise<CClientResult> {
   const args = [String(opts.port), String(opts.program), String(opts.version), opts.mode, String(opts.threads), String(opts.ms)];
   if (opts.mode === 'echo') args.push(String(opts.bytes ?? 0));
   const tck = opts.serverPid === undefined ? 0 : await clkTck();
-  const before = opts.serverPid === undefined ? 0 : await cpuTicks(opts.serverPid);
+  const before = opts.serverPid === undefined ? null : await processTimes(opts.serverPid);
   let stdout: string;
   try {
     ({ stdout } = await run(libtirpcTcpClientBinary(), args, { timeout: opts.ms + 60_000 }));
@@ -100,14 +110,17 @@ export async function cClientRun(opts: CClientOptions): Promise<CClientResult> {
     failure.stderr = e.stderr ?? '';
     throw failure;
   }
-  const after = opts.serverPid === undefined ? 0 : await cpuTicks(opts.serverPid);
+  const after = opts.serverPid === undefined ? null : await processTimes(opts.serverPid);
   const m = /^calls=(\d+) seconds=([\d.]+) bytes=(\d+)$/m.exec(stdout);
   if (!m) throw new Error(`unexpected output from bulk_tcp_client: ${JSON.stringify(stdout)}`);
   const calls = Number(m[1]);
   const seconds = Number(m[2]);
   const bytes = Number(m[3]);
   const result: CClientResult = { callsPerSecond: calls / seconds, mibPerSecond: bytes / seconds / MiB, calls, seconds, bytes };
-  if (opts.serverPid !== undefined && calls > 0) result.serverCpuMicrosPerCall = (((after - before) / tck) * 1e6) / calls;
+  if (before !== null && after !== null && calls > 0) {
+    result.serverCpuMicrosPerCall = (((after.ticks - before.ticks) / tck) * 1e6) / calls;
+    result.serverMinorFaultsPerCall = (after.minorFaults - before.minorFaults) / calls;
+  }
   return result;
 }
 

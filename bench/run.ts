@@ -331,7 +331,7 @@ async function startRawRpcServer(): Promise<BenchServer> {
   return { port: server.port, pid: server.child.pid as number, close: () => stopChild(server) };
 }
 
-async function cClient(target: 'rpctls' | 'libtirpc' | 'node', mode: 'null' | 'echo', threads: number, bytes = 0): Promise<{ rate: number; mib: number; cpu: number }> {
+async function cClient(target: 'rpctls' | 'libtirpc' | 'node', mode: 'null' | 'echo', threads: number, bytes = 0): Promise<{ rate: number; mib: number; cpu: number; faults: number }> {
   const server = target === 'rpctls' ? await startRpctlsServe() : target === 'node' ? await startRawRpcServer() : await startLibtirpcTcpServer();
   try {
     const program = target === 'rpctls' ? TEST_PROGRAM : BULK_PROGRAM;
@@ -343,7 +343,7 @@ async function cClient(target: 'rpctls' | 'libtirpc' | 'node', mode: 'null' | 'e
     for (let ms = MS * 4; r.calls === 0 && ms <= MS * 64; ms *= 4) {
       r = await cClientRun({ port: server.port, program, version: 1, mode, threads, ms, bytes, serverPid: server.pid });
     }
-    return { rate: r.callsPerSecond, mib: r.mibPerSecond, cpu: r.serverCpuMicrosPerCall ?? Number.NaN };
+    return { rate: r.callsPerSecond, mib: r.mibPerSecond, cpu: r.serverCpuMicrosPerCall ?? Number.NaN, faults: r.serverMinorFaultsPerCall ?? Number.NaN };
   } finally {
     await server.close();
   }
@@ -482,6 +482,7 @@ if (want('c-client')) {
 }
 for (const bytes of [4 * KiB, 64 * KiB, MiB]) {
   const cpus: [number, number] = [0, 0];
+  const faults: [number, number] = [0, 0];
   await compare(
     {
       group: 'c-client', name: `C client ECHO ${bytes >= MiB ? '1 MiB' : `${bytes / KiB} KiB`}, 4 connections`, unit: 'MiB/s', better: 'higher', baselineName: 'libtirpc server',
@@ -490,15 +491,17 @@ for (const bytes of [4 * KiB, 64 * KiB, MiB]) {
     async () => {
       const r = await cClient('rpctls', 'echo', 4, bytes);
       cpus[0] = r.cpu;
+      faults[0] = r.faults;
       return r.mib;
     },
     async () => {
       const r = await cClient('libtirpc', 'echo', 4, bytes);
       cpus[1] = r.cpu;
+      faults[1] = r.faults;
       return r.mib;
     },
   );
-  log(`    server CPU per call (last run): rpctls ${cpus[0].toFixed(0)} us, libtirpc ${cpus[1].toFixed(0)} us`);
+  log(`    server CPU per call (last run): rpctls ${cpus[0].toFixed(0)} us, libtirpc ${cpus[1].toFixed(0)} us; minor page faults per call: rpctls ${faults[0].toFixed(1)}, libtirpc ${faults[1].toFixed(1)}`);
 }
 // The same loads against a raw node:net server that only frames records and echoes the arguments: what
 // any Node server pays for them, to tell Node's cost from rpctls's.
