@@ -56,18 +56,8 @@ export class RecordDecoder {
   private fragmentLeft = -1;
   private fragments = 0;
   private recordLength = 0;
-  /** The partial record: views of large pieces and filled staging buffers (made when first needed). */
-  private pieces: Buffer[] | null = null;
-  /** Bytes of the partial record held in `pieces` and `stage`. */
-  private kept = 0;
-  /**
-   * Small pieces are copied here instead of kept as views: a 1-byte read pins its whole allocation and
-   * a Buffer object, hundreds of bytes per byte. Each new stage is as large as what is kept so far
-   * (at least STAGE_MIN, at most what the record still needs), so a partial record costs at most about
-   * twice its bytes plus a constant, however it was chunked.
-   */
-  private stage: Buffer | null = null;
-  private stageUsed = 0;
+  /** The record spread over chunks being reassembled; null while none is (an idle decoder holds none). */
+  private partial: Reassembly | null = null;
   /** Bits of DecoderState: booleans packed in one small integer (8 bytes a field per connection). */
   private state = 0;
   /** Bytes of the chunk being pushed that were left unread because `halt()` was called. */
@@ -174,7 +164,7 @@ export class RecordDecoder {
       }
       const take = Math.min(this.fragmentLeft, end - at);
       // Whole record in this chunk: delivered where it lies, never copied.
-      if (this.lastFragment && this.kept === 0 && take === this.fragmentLeft) {
+      if (this.lastFragment && this.partial === null && take === this.fragmentLeft) {
         const start = at;
         at += take;
         this.reset();
@@ -253,9 +243,13 @@ export class RecordDecoder {
   private endFragment(): void {
     this.fragmentLeft = -1;
     if (!this.lastFragment) return;
-    this.sealStage();
-    const pieces = this.pieces;
-    const record = pieces === null ? EMPTY_RECORD : pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
+    const partial = this.partial;
+    let record: Buffer = EMPTY_RECORD;
+    if (partial !== null) {
+      partial.sealStage();
+      const { pieces } = partial;
+      record = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
+    }
     this.reset();
     this.state |= DecoderState.Delivered;
     this.deliver(record, 0, record.length);
@@ -275,37 +269,52 @@ export class RecordDecoder {
     this.lastFragment = false;
     this.fragments = 0;
     this.recordLength = 0;
-    // A record whole in one chunk never makes the list; an idle decoder holds none.
-    this.pieces = null;
-    this.kept = 0;
-    this.stage = null;
-    this.stageUsed = 0;
+    // A record whole in one chunk never makes one.
+    this.partial = null;
   }
 
   private keep(piece: Buffer): void {
-    this.kept += piece.length;
+    const partial = (this.partial ??= new Reassembly());
+    partial.kept += piece.length;
     if (piece.length >= KEEP_VIEW_MIN && piece.length * 2 >= piece.buffer.byteLength) {
-      this.sealStage();
-      (this.pieces ??= []).push(piece);
+      partial.sealStage();
+      partial.pieces.push(piece);
       return;
     }
     let at = 0;
     while (at < piece.length) {
-      if (this.stage === null || this.stageUsed === this.stage.length) {
-        this.sealStage();
+      if (partial.stage === null || partial.stageUsed === partial.stage.length) {
+        partial.sealStage();
         // Never more than the record still needs (its announced length is within the caps already).
-        const needed = this.recordLength - (this.kept - piece.length + at);
-        this.stage = Buffer.allocUnsafe(Math.min(needed, Math.max(STAGE_MIN, this.kept)));
+        const needed = this.recordLength - (partial.kept - piece.length + at);
+        partial.stage = Buffer.allocUnsafe(Math.min(needed, Math.max(STAGE_MIN, partial.kept)));
       }
-      const n = piece.copy(this.stage, this.stageUsed, at);
-      this.stageUsed += n;
+      const n = piece.copy(partial.stage, partial.stageUsed, at);
+      partial.stageUsed += n;
       at += n;
     }
   }
+}
 
-  private sealStage(): void {
+/** A record spread over chunks, while it is reassembled. */
+class Reassembly {
+  /** Views of large pieces and filled staging buffers, in order. */
+  readonly pieces: Buffer[] = [];
+  /** Bytes of the record held in `pieces` and `stage`. */
+  kept = 0;
+  /**
+   * Small pieces are copied here instead of kept as views: a 1-byte read pins its whole allocation and
+   * a Buffer object, hundreds of bytes per byte. Each new stage is as large as what is kept so far
+   * (at least STAGE_MIN, at most what the record still needs), so a partial record costs at most about
+   * twice its bytes plus a constant, however it was chunked.
+   */
+  stage: Buffer | null = null;
+  stageUsed = 0;
+
+  /** Moves the filled part of the stage to `pieces`. */
+  sealStage(): void {
     if (this.stage === null) return;
-    if (this.stageUsed > 0) (this.pieces ??= []).push(this.stageUsed === this.stage.length ? this.stage : this.stage.subarray(0, this.stageUsed));
+    if (this.stageUsed > 0) this.pieces.push(this.stageUsed === this.stage.length ? this.stage : this.stage.subarray(0, this.stageUsed));
     this.stage = null;
     this.stageUsed = 0;
   }
