@@ -61,8 +61,6 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   /** Bits of ConnectionState: booleans packed in one small integer (8 bytes a field per connection). */
   private state = 0;
   private closeResolvers: (() => void)[] | null = null;
-  /** Why the connection closed (undefined: cleanly), for a call table made after the close. */
-  private closeError: Error | undefined;
   /** The peer's address and port when the stream is a TCP socket (kept across a TLS upgrade). */
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
@@ -128,7 +126,8 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
     const table = new CallTable(this.ports, this.stats, this.options.calls);
     table.owner = this;
     table.onSettled = () => this.settled();
-    if (this.channel.closed) table.failAll(this.closeError);
+    // Why the connection closed (undefined: cleanly), for a call table made after the close.
+    if (this.channel.closed) table.failAll(this.channel.closeReason);
     else if (this.closing) table.refuseNew();
     this.callTable = table;
     return table;
@@ -426,7 +425,6 @@ export class RpcConnection extends EventEmitter<RpcConnectionEvents> implements 
   }
 
   private closed_(error: Error | undefined): void {
-    this.closeError = error;
     this.callTable?.failAll(error);
     const resolvers = this.closeResolvers;
     this.closeResolvers = null;

@@ -63,7 +63,7 @@ const enum Upgrade {
   Running,
 }
 
-/** Bits of `RecordChannel.state`; the upgrade state (0-3) sits above them at UPGRADE_SHIFT. */
+/** Bits of `RecordChannel.state`; the upgrade state (0-3) takes the two bits at UPGRADE_SHIFT (256, 512). */
 const enum State {
   FlushScheduled = 1,
   WriteBlocked = 2,
@@ -73,8 +73,33 @@ const enum State {
   RecordTimerArmed = 32,
   ReceivedAny = 64,
   FeedScheduled = 128,
+  /** A record completed since the record timer was last (re)started. */
+  RecordSinceArmed = 1024,
+  /** A record completed in the chunk being pushed. */
+  RecordInChunk = 2048,
+  /** A record completed since the record timer last fired. */
+  RecordSinceTimeout = 4096,
+  /** The channel is in its idle check's list. */
+  InIdleList = 8192,
 }
 const UPGRADE_SHIFT = 8;
+const UPGRADE_MASK = 3 << UPGRADE_SHIFT;
+const RECORD_DELIVERED = State.RecordSinceArmed | State.RecordInChunk | State.RecordSinceTimeout;
+
+/**
+ * What few channels ever need, kept out of the channel so that an idle connection carries none of it:
+ * the deadline of a blocked write, the linger of a graceful close, an upgrade's abort, a close's reason.
+ */
+class RareState {
+  /** Why the channel closed; undefined for a clean close. */
+  closeReason: Error | undefined = undefined;
+  writeTimer: NodeJS.Timeout | null = null;
+  /** Bytes the stream still had to send when the write timer was (re)armed: less later is progress. */
+  unsentAtArm = 0;
+  lingerTimer: NodeJS.Timeout | null = null;
+  /** Aborted if the channel is destroyed while an upgrader runs. */
+  upgradeAbort: AbortController | null = null;
+}
 
 type ChannelLimits = Required<Pick<ChannelOptions, 'maxFragmentSize' | 'recordTimeout' | 'idleTimeout' | 'firstByteTimeout' | 'writeTimeout'>>;
 
@@ -130,29 +155,19 @@ export class RecordChannel {
    * accessors below): a boolean field takes 8 bytes of every idle connection, nine of them 72.
    */
   private state = 0;
-  /** Why the channel closed; undefined for a clean close. */
-  private closeReason: Error | undefined;
 
-  /** One timer each, created on first use and refreshed: no timer per chunk. */
+  /** Created on first use and refreshed: no timer per chunk. */
   private recordTimer: NodeJS.Timeout | null = null;
-  /** Records completed since the record timer was last (re)started. */
-  private recordsSinceArmed = 0;
-  /** The idle check shared by every channel with this idleTimeout, and our place in its list. */
-  private idleSweep: InstanceType<typeof RecordChannel.IdleSweep> | null = null;
+  /** Our place in the list of the idle check shared by every channel with this idleTimeout. */
   private idlePrev: RecordChannel | null = null;
   private idleNext: RecordChannel | null = null;
   /** clockMs() of the last chunk received (or of the stream's start). */
   private lastReceived = 0;
   /** clockMs() of the last complete record received (or of the stream's start). */
   private lastRecordAt = 0;
-  private recordsDelivered = 0;
   private firstByteTimer: NodeJS.Timeout | null = null;
-  private writeTimer: NodeJS.Timeout | null = null;
-  private lingerTimer: NodeJS.Timeout | null = null;
-  /** Bytes the stream still had to send when the write timer was (re)armed: less later is progress. */
-  private unsentAtArm = 0;
-  /** Aborted if the channel is destroyed while an upgrader runs. */
-  private upgradeAbort: AbortController | null = null;
+  /** What few channels need (see RareState), made at first use. */
+  private rareState: RareState | null = null;
 
   constructor(stream: Duplex | null, sink: RecordSink, options: ChannelOptions = {}) {
     this.sink = sink;
@@ -162,6 +177,15 @@ export class RecordChannel {
   }
 
   // ---- the packed state ----------------------------------------------------------------------------
+
+  private get rare(): RareState {
+    return (this.rareState ??= new RareState());
+  }
+
+  /** Why the channel closed; undefined for a clean close (and while open). */
+  get closeReason(): Error | undefined {
+    return this.rareState?.closeReason;
+  }
 
   private flag(bit: State): boolean {
     return (this.state & bit) !== 0;
@@ -230,10 +254,10 @@ export class RecordChannel {
   }
 
   private get upgradeState(): Upgrade {
-    return (this.state >>> UPGRADE_SHIFT) as Upgrade;
+    return ((this.state & UPGRADE_MASK) >>> UPGRADE_SHIFT) as Upgrade;
   }
   private set upgradeState(upgrade: Upgrade) {
-    this.state = (this.state & ~(3 << UPGRADE_SHIFT)) | (upgrade << UPGRADE_SHIFT);
+    this.state = (this.state & ~UPGRADE_MASK) | (upgrade << UPGRADE_SHIFT);
   }
 
   /** The stream underneath (for diagnostics): null once closed, and while an upgrade holds it. */
@@ -315,7 +339,7 @@ export class RecordChannel {
     if (this.writeBlocked) return false;
     if (stream.writableLength + this.outgoingBytes < stream.writableHighWaterMark) return true;
     this.writeBlocked = true;
-    if (this.limits.writeTimeout > 0 && this.writeTimer === null) this.armWriteTimer(stream);
+    if (this.limits.writeTimeout > 0 && (this.rareState === null || this.rareState.writeTimer === null)) this.armWriteTimer(stream);
     return false;
   }
 
@@ -390,14 +414,15 @@ export class RecordChannel {
   }
 
   private armWriteTimer(stream: Duplex): void {
-    this.unsentAtArm = unsentBytes(stream);
-    this.writeTimer = setTimeout(RecordChannel.onWriteTimeout, this.limits.writeTimeout, this);
-    this.writeTimer.unref();
+    const rare = this.rare;
+    rare.unsentAtArm = unsentBytes(stream);
+    rare.writeTimer = setTimeout(RecordChannel.onWriteTimeout, this.limits.writeTimeout, this);
+    rare.writeTimer.unref();
   }
 
   // Timer callbacks are static and get the channel as their argument: no closure per connection.
   private static onWriteTimeout(channel: RecordChannel): void {
-    channel.writeTimer = null;
+    channel.rare.writeTimer = null;
     // Judged once the loop has run its I/O (see confirmSilent): a stalled process wrote nothing meanwhile,
     // however much the peer read.
     setImmediate(RecordChannel.confirmWriteTimeout, channel);
@@ -405,9 +430,10 @@ export class RecordChannel {
 
   private static confirmWriteTimeout(channel: RecordChannel): void {
     const stream = channel.stream;
-    if (stream === null || channel.isClosed || !channel.writeBlocked || channel.writeTimer !== null) return;
+    const rare = channel.rare;
+    if (stream === null || channel.isClosed || !channel.writeBlocked || rare.writeTimer !== null) return;
     // Progress (the peer read some) restarts the deadline; none in writeTimeout ms ends the connection.
-    if (unsentBytes(stream) < channel.unsentAtArm) channel.armWriteTimer(stream);
+    if (unsentBytes(stream) < rare.unsentAtArm) channel.armWriteTimer(stream);
     else channel.destroy(new WriteTimeoutError(stream.writableLength, channel.limits.writeTimeout));
   }
 
@@ -443,7 +469,7 @@ export class RecordChannel {
   }
 
   private receive(chunk: Buffer): void {
-    const delivered = this.recordsDelivered;
+    this.state &= ~State.RecordInChunk;
     try {
       this.decoder.push(chunk);
     } catch (error) {
@@ -452,7 +478,7 @@ export class RecordChannel {
     }
     // One clock read per chunk, not per record.
     this.lastReceived = clockMs();
-    if (this.recordsDelivered !== delivered) this.lastRecordAt = this.lastReceived;
+    if (this.flag(State.RecordInChunk)) this.lastRecordAt = this.lastReceived;
     if (!this.receivedAny) {
       this.receivedAny = true;
       if (this.firstByteTimer !== null) clearTimeout(this.firstByteTimer);
@@ -476,8 +502,7 @@ export class RecordChannel {
   };
 
   private deliver(buffer: Buffer, start: number, end: number): void {
-    this.recordsSinceArmed++;
-    this.recordsDelivered++;
+    this.state |= RECORD_DELIVERED;
     if (this.upgradeState === Upgrade.StopAfterRecord) this.stopAtBoundary();
     this.sink.onRecord(buffer, start, end);
   }
@@ -542,15 +567,16 @@ export class RecordChannel {
     if (this.isClosed) throw new UpgradeError('the connection closed before the upgrade', this.closeReason);
     this.detach(old);
     this.upgradeState = Upgrade.Running;
-    this.upgradeAbort = new AbortController();
+    const abort = new AbortController();
+    this.rare.upgradeAbort = abort;
     let next: Duplex;
     try {
-      next = await upgrader(old, this.upgradeAbort.signal);
+      next = await upgrader(old, abort.signal);
     } catch (error) {
       old.destroy();
       throw error;
     } finally {
-      this.upgradeAbort = null;
+      this.rare.upgradeAbort = null;
     }
     if (this.isClosed) {
       next.destroy();
@@ -574,7 +600,7 @@ export class RecordChannel {
     if (this.readPaused) stream.pause();
     this.lastReceived = this.lastRecordAt = clockMs();
     // A peer that never sends a byte is idle too.
-    if (this.limits.idleTimeout > 0 && this.idleSweep === null) RecordChannel.IdleSweep.join(this, this.limits.idleTimeout);
+    if (this.limits.idleTimeout > 0 && !this.flag(State.InIdleList)) RecordChannel.IdleSweep.join(this, this.limits.idleTimeout);
     if (this.limits.firstByteTimeout > 0 && !this.receivedAny && this.firstByteTimer === null) {
       this.firstByteTimer = setTimeout(RecordChannel.onFirstByteTimeout, this.limits.firstByteTimeout, this);
       this.firstByteTimer.unref();
@@ -607,9 +633,10 @@ export class RecordChannel {
 
   private static drained(channel: RecordChannel): void {
     channel.writeBlocked = false;
-    if (channel.writeTimer !== null) {
-      clearTimeout(channel.writeTimer);
-      channel.writeTimer = null;
+    const rare = channel.rareState;
+    if (rare !== null && rare.writeTimer !== null) {
+      clearTimeout(rare.writeTimer);
+      rare.writeTimer = null;
     }
     channel.sink.onWritable();
   }
@@ -645,7 +672,7 @@ export class RecordChannel {
       channel.idleNext = sweep.head;
       if (sweep.head !== null) sweep.head.idlePrev = channel;
       sweep.head = channel;
-      channel.idleSweep = sweep;
+      channel.setFlag(State.InIdleList, true);
     }
 
     leave(channel: RecordChannel): void {
@@ -655,7 +682,7 @@ export class RecordChannel {
       else this.head = next;
       if (next !== null) next.idlePrev = prev;
       channel.idlePrev = channel.idleNext = null;
-      channel.idleSweep = null;
+      channel.setFlag(State.InIdleList, false);
       if (this.head === null) {
         clearInterval(this.timer);
         IdleSweep.sweeps.delete(this.timeoutMs);
@@ -716,8 +743,8 @@ export class RecordChannel {
       this.recordTimerArmed = false;
       return;
     }
-    if (this.recordTimerArmed && this.recordsSinceArmed === 0) return;
-    this.recordsSinceArmed = 0;
+    if (this.recordTimerArmed && !this.flag(State.RecordSinceArmed)) return;
+    this.setFlag(State.RecordSinceArmed, false);
     if (this.recordTimerArmed && this.recordTimer) {
       this.recordTimer.refresh(); // still running: restart it without a new timer
     } else {
@@ -729,12 +756,13 @@ export class RecordChannel {
 
   private static onRecordTimeout(channel: RecordChannel): void {
     channel.recordTimerArmed = false;
+    channel.setFlag(State.RecordSinceTimeout, false);
     // Judged again once the loop has read what arrived (see confirmSilent).
-    if (channel.decoder.inRecord && !channel.readPaused) setImmediate(RecordChannel.confirmRecordTimeout, channel, channel.recordsDelivered);
+    if (channel.decoder.inRecord && !channel.readPaused) setImmediate(RecordChannel.confirmRecordTimeout, channel);
   }
 
-  private static confirmRecordTimeout(channel: RecordChannel, recordsDelivered: number): void {
-    if (channel.isClosed || channel.recordTimerArmed || channel.recordsDelivered !== recordsDelivered) return;
+  private static confirmRecordTimeout(channel: RecordChannel): void {
+    if (channel.isClosed || channel.recordTimerArmed || channel.flag(State.RecordSinceTimeout)) return;
     if (channel.decoder.inRecord && !channel.readPaused) channel.destroy(new RecordTimeoutError(channel.decoder.buffered, channel.limits.recordTimeout));
   }
 
@@ -768,8 +796,9 @@ export class RecordChannel {
         this.destroy();
         return;
       }
-      this.lingerTimer = setTimeout(() => this.destroy(), CLOSE_LINGER_MS);
-      this.lingerTimer.unref();
+      const linger = setTimeout(() => this.destroy(), CLOSE_LINGER_MS);
+      linger.unref();
+      this.rare.lingerTimer = linger;
     });
   }
 
@@ -777,13 +806,16 @@ export class RecordChannel {
   destroy(error?: Error): void {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.closeReason = error;
-    this.upgradeAbort?.abort(error);
+    if (error !== undefined) this.rare.closeReason = error;
+    const rare = this.rareState;
+    if (rare !== null) {
+      rare.upgradeAbort?.abort(error);
+      if (rare.writeTimer) clearTimeout(rare.writeTimer);
+      if (rare.lingerTimer) clearTimeout(rare.lingerTimer);
+    }
     if (this.recordTimer) clearTimeout(this.recordTimer);
-    if (this.idleSweep !== null) this.idleSweep.leave(this);
+    if (this.flag(State.InIdleList)) RecordChannel.IdleSweep.sweeps.get(this.limits.idleTimeout)?.leave(this);
     if (this.firstByteTimer) clearTimeout(this.firstByteTimer);
-    if (this.writeTimer) clearTimeout(this.writeTimer);
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
     const stream = this.stream;
     this.stream = null;
     if (stream) {
