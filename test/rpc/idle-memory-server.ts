@@ -1,5 +1,6 @@
 // The server side of idle-memory.test.ts, alone in its process so that only its heap is measured:
-// `net` (a node:net server that reads and drops) or `rpc` (an RpcServer). Answers { measure: true } with
+// `net` (a node:net server that answers each read with as many bytes as a NULL reply: a socket that has
+// written holds a little more than one that never did) or `rpc` (an RpcServer). Answers { measure: true } with
 // its heap after a full GC.
 import net from 'node:net';
 import { RpcServer } from '../../src/rpc/server.js';
@@ -18,8 +19,9 @@ if (process.argv[2] === 'rpc') {
   server.addProgram({ program: 0x20000001, version: 1, procedures: {} });
   ({ port } = await server.listen({ host: '127.0.0.1' }));
 } else {
+  const reply = Buffer.alloc(28);
   const server = net.createServer((socket) => {
-    socket.on('data', () => undefined);
+    socket.on('data', () => socket.write(reply));
     socket.on('error', () => undefined);
   });
   server.listen(0, '127.0.0.1');
