@@ -137,19 +137,8 @@ export class RecordChannel {
   private readonly limits: ChannelLimits;
   private readonly sink: RecordSink;
 
-  /**
-   * The tick's outgoing bytes: small parts are copied into the shared output pool (one region per run of
-   * small parts), large ones referenced; all of it goes to the stream once, at the end of the tick.
-   */
-  private outgoing: Buffer[] | null = null;
-  private outgoingBytes = 0;
-  /** The pool the open region is in (an idle channel holds no pool of its own). */
-  private regionPool: Buffer = EMPTY_POOL;
-  /** The open region: copied into, not yet queued in `outgoing`. */
-  private regionStart = 0;
-  private regionEnd = 0;
-  /** Where the body of the record `reserve()` made room for starts. */
-  reservedAt = 0;
+  /** This tick's writes, all of which go to the stream once, at the end of the tick; null while none. */
+  private tick: TickWrites | null = null;
   /**
    * The channel's booleans and its upgrade state, packed in one small integer (read through the
    * accessors below): a boolean field takes 8 bytes of every idle connection, nine of them 72.
@@ -292,17 +281,19 @@ export class RecordChannel {
     const stream = this.stream;
     if (stream === null || this.isClosed) return false;
     const framed = frameRecord(parts, parts[0] as Buffer, this.limits.maxFragmentSize);
+    const tick = (this.tick ??= spareTicks.pop() ?? new TickWrites());
     for (let i = 0; i < framed.length; i++) {
       const part = framed[i] as Buffer;
-      if (part.length <= COPY_LIMIT) this.copyOut(part);
-      else {
-        this.closeRegion();
-        // Made at the first large part: a tick of small records is one region and needs no list.
-        (this.outgoing ??= []).push(part);
-      }
-      this.outgoingBytes += part.length;
+      if (part.length <= COPY_LIMIT) tick.copyOut(part);
+      else tick.refer(part);
+      tick.bytes += part.length;
     }
-    return this.afterWrite(stream);
+    return this.afterWrite(stream, tick);
+  }
+
+  /** Where the body of the record the last `reserve()` (of any channel) made room for starts. */
+  get reservedAt(): number {
+    return reservedAt;
   }
 
   /**
@@ -315,92 +306,59 @@ export class RecordChannel {
     const stream = this.stream;
     const length = bodyLength + 4;
     if (stream === null || this.isClosed || length > COPY_LIMIT || bodyLength > this.limits.maxFragmentSize) return null;
-    if (this.regionPool !== pool || this.regionEnd !== poolUsed || pool.length - poolUsed < length) this.openRegion(length);
-    const at = poolUsed;
+    const tick = (this.tick ??= spareTicks.pop() ?? new TickWrites());
+    const at = tick.take(length);
+    const out = pool;
     const mark = (LAST_FRAGMENT_BIT | bodyLength) >>> 0;
-    pool[at] = mark >>> 24;
-    pool[at + 1] = mark >>> 16;
-    pool[at + 2] = mark >>> 8;
-    pool[at + 3] = mark;
-    this.reservedAt = at + 4;
-    poolUsed += length;
-    this.regionEnd = poolUsed;
-    this.outgoingBytes += length;
-    this.afterWrite(stream);
-    return pool;
+    out[at] = mark >>> 24;
+    out[at + 1] = mark >>> 16;
+    out[at + 2] = mark >>> 8;
+    out[at + 3] = mark;
+    reservedAt = at + 4;
+    tick.bytes += length;
+    this.afterWrite(stream, tick);
+    return out;
   }
 
   /** Schedules the tick's flush; counts what waits against the stream's mark (false: blocked). */
-  private afterWrite(stream: Duplex): boolean {
+  private afterWrite(stream: Duplex, tick: TickWrites): boolean {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(RecordChannel.flushOnTick, this);
     }
     if (this.writeBlocked) return false;
-    if (stream.writableLength + this.outgoingBytes < stream.writableHighWaterMark) return true;
+    if (stream.writableLength + tick.bytes < stream.writableHighWaterMark) return true;
     this.writeBlocked = true;
     if (this.limits.writeTimeout > 0 && (this.rareState === null || this.rareState.writeTimer === null)) this.armWriteTimer(stream);
     return false;
   }
 
-  /** Starts a new region at the pool's end, in a fresh pool when `length` does not fit. */
-  private openRegion(length: number): void {
-    this.closeRegion();
-    if (pool.length - poolUsed < length) {
-      // Regions handed to a stream stay untouched until it is done with them: a full pool is left to
-      // the streams (and the GC), never reused.
-      pool = Buffer.allocUnsafeSlow(POOL_SIZE);
-      poolUsed = 0;
-    }
-    this.regionPool = pool;
-    this.regionStart = this.regionEnd = poolUsed;
-  }
-
-  private copyOut(part: Buffer): void {
-    // The region grows while nothing else took pool bytes after it; otherwise a new region starts.
-    if (this.regionPool !== pool || this.regionEnd !== poolUsed || pool.length - poolUsed < part.length) this.openRegion(part.length);
-    // TypedArray#set: Buffer#copy's argument handling costs more than copying a small part.
-    pool.set(part, poolUsed);
-    poolUsed += part.length;
-    this.regionEnd = poolUsed;
-  }
-
-  /** Queues the region copied since the last one, so what follows keeps its place behind it. */
-  private closeRegion(): void {
-    if (this.regionEnd === this.regionStart) return;
-    (this.outgoing ??= []).push(this.regionPool.subarray(this.regionStart, this.regionEnd));
-    this.regionStart = this.regionEnd;
-  }
-
   /** Hands the tick's bytes to the stream: one write, or a corked run of them when large parts are referenced. */
   private flushOutgoing(): void {
+    const tick = this.tick;
+    if (tick === null) return;
+    this.tick = null;
     // A list exists only once a tick wrote a large part; the common tick (small records only) is one
     // region, written as it is.
-    const listed = this.outgoing !== null && this.outgoing.length > 0 ? this.outgoing : null;
+    const listed = tick.list !== null && tick.list.length > 0 ? tick.list : null;
     let single: Buffer | null = null;
     if (listed !== null) {
-      this.closeRegion();
+      tick.closeRegion();
       if (listed.length === 1) single = listed[0] as Buffer;
-    } else if (this.regionEnd !== this.regionStart) {
-      single = this.regionPool.subarray(this.regionStart, this.regionEnd);
+    } else if (tick.regionEnd !== tick.regionStart) {
+      single = tick.regionPool.subarray(tick.regionStart, tick.regionEnd);
     }
-    // An idle channel must not pin a pool the process has moved past.
-    this.regionPool = EMPTY_POOL;
-    this.regionStart = this.regionEnd = 0;
-    this.outgoingBytes = 0;
     const stream = this.stream;
-    if (stream === null || (single === null && listed === null)) {
-      if (listed !== null) listed.length = 0;
-      return;
-    }
     let ok = true;
-    if (single !== null) ok = stream.write(single);
-    else {
+    const wrote = stream !== null && (single !== null || listed !== null);
+    if (stream !== null && single !== null) ok = stream.write(single);
+    else if (stream !== null && listed !== null) {
       stream.cork();
-      for (const chunk of listed as Buffer[]) ok = stream.write(chunk);
+      for (const chunk of listed) ok = stream.write(chunk);
       stream.uncork();
     }
-    if (listed !== null) listed.length = 0;
+    tick.release();
+    if (!wrote) return;
     // Blocked by our own count, but the stream took it all below its mark: it will never emit 'drain'.
     if (ok && this.writeBlocked) process.nextTick(RecordChannel.drained, this);
   }
@@ -844,6 +802,82 @@ const POOL_SIZE = 64 * 1024;
 const EMPTY_POOL = Buffer.alloc(0);
 let pool = EMPTY_POOL;
 let poolUsed = 0;
+/** Where the body of the record the last `reserve()` made room for starts (read at once by its caller). */
+let reservedAt = 0;
+
+/**
+ * One channel's writes during one tick: small parts copied into the output pool (one region per run of
+ * small parts), large parts referenced, never copied. Taken at the tick's first write and given back once
+ * the bytes went to the stream, so an idle channel holds none of this.
+ */
+class TickWrites {
+  /** Closed regions and large parts, in order; made at the first large part (a tick of small records is one region). */
+  list: Buffer[] | null = null;
+  /** Bytes written this tick. */
+  bytes = 0;
+  /** The pool the open region is in. */
+  regionPool: Buffer = EMPTY_POOL;
+  /** The open region: copied into, not yet queued in `list`. */
+  regionStart = 0;
+  regionEnd = 0;
+
+  /** Room for `length` bytes at the end of the open region (a new region where it cannot grow); returns where it is in `pool`. */
+  take(length: number): number {
+    // The region grows while nothing else took pool bytes after it; otherwise a new region starts.
+    if (this.regionPool !== pool || this.regionEnd !== poolUsed || pool.length - poolUsed < length) this.openRegion(length);
+    const at = poolUsed;
+    poolUsed += length;
+    this.regionEnd = poolUsed;
+    return at;
+  }
+
+  copyOut(part: Buffer): void {
+    // take() first: it may start a fresh pool. TypedArray#set: Buffer#copy's argument handling costs
+    // more than copying a small part.
+    const at = this.take(part.length);
+    pool.set(part, at);
+  }
+
+  /** Queues a large part after what was copied so far. */
+  refer(part: Buffer): void {
+    this.closeRegion();
+    (this.list ??= []).push(part);
+  }
+
+  /** Queues the region copied since the last one, so what follows keeps its place behind it. */
+  closeRegion(): void {
+    if (this.regionEnd === this.regionStart) return;
+    (this.list ??= []).push(this.regionPool.subarray(this.regionStart, this.regionEnd));
+    this.regionStart = this.regionEnd;
+  }
+
+  /** Forgets this tick's bytes (the stream has them, or the channel closed) and goes back to the spares. */
+  release(): void {
+    if (this.list !== null) this.list.length = 0;
+    this.bytes = 0;
+    // A spare must not pin a pool the process has moved past.
+    this.regionPool = EMPTY_POOL;
+    this.regionStart = this.regionEnd = 0;
+    if (spareTicks.length < MAX_SPARE_TICKS) spareTicks.push(this);
+  }
+
+  /** Starts a new region at the pool's end, in a fresh pool when `length` does not fit. */
+  private openRegion(length: number): void {
+    this.closeRegion();
+    if (pool.length - poolUsed < length) {
+      // Regions handed to a stream stay untouched until it is done with them: a full pool is left to
+      // the streams (and the GC), never reused.
+      pool = Buffer.allocUnsafeSlow(POOL_SIZE);
+      poolUsed = 0;
+    }
+    this.regionPool = pool;
+    this.regionStart = this.regionEnd = poolUsed;
+  }
+}
+
+/** Ticks' writes given back, for the next channel that writes (as many as channels write in one tick, at most this). */
+const spareTicks: TickWrites[] = [];
+const MAX_SPARE_TICKS = 1024;
 
 /** How long a graceful end() waits, after our data is flushed, for the peer to end its side. */
 const CLOSE_LINGER_MS = 500;
