@@ -45,7 +45,10 @@ export interface RecordDecoderOptions {
  * arrives, before any byte of the fragment is kept, and nothing is ever allocated from a claimed length.
  */
 export class RecordDecoder {
-  /** The caps: the options object itself when it names both (a server's connections share one). */
+  /**
+   * The caps: the options object itself when it names both (a server's connections share one, so it is
+   * kept, not copied: change it and every decoder made with it follows).
+   */
   private readonly limits: Required<RecordDecoderOptions>;
   private readonly onRecord: (record: Buffer) => void;
 
