@@ -4,6 +4,7 @@
       "target_name": "rpctls_native",
       "sources": [
         "src/addon.cc",
+        "src/buffer_pool.cc",
         "src/ktls.cc",
         "src/netlink.cc",
         "src/keys.cc",

@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "buffer_pool.h"
 #include "keys.h"
 #include "ktls.h"
 #include "netlink.h"
@@ -75,6 +76,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NetlinkSocket", NetlinkSocket::Init(env));
   exports.Set("peerAddress", Napi::Function::New(env, PeerAddress, "peerAddress"));
   exports.Set("dup", Napi::Function::New(env, Dup, "dup"));
+  exports.Set("pooledBuffer", Napi::Function::New(env, PooledBuffer, "pooledBuffer"));
+  exports.Set("blockPoolStats", Napi::Function::New(env, BlockPoolStats, "blockPoolStats"));
   exports.Set("kernelTlsAvailable", Napi::Function::New(env, KernelTlsAvailable, "kernelTlsAvailable"));
   exports.Set("kernelTlsFeatures", Napi::Function::New(env, KernelTlsFeatures, "kernelTlsFeatures"));
 #ifdef __linux__

@@ -1,5 +1,7 @@
 #include "tls_socket.h"
 
+#include "buffer_pool.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/tls.h>
@@ -25,13 +27,11 @@ constexpr size_t kReadSize = 64 * 1024;
 
 // One read buffer for every socket of the thread, not one per connection: a read is copied out (or,
 // when large, handed over) before anything else can read, so an idle connection holds no buffer at all.
+// It is a pool block (buffer_pool.h): one handed over comes back when the GC frees it.
 thread_local uint8_t* sharedReadBuffer = nullptr;
 
-uint8_t* SharedReadBuffer() {
-  if (sharedReadBuffer == nullptr) {
-    sharedReadBuffer = static_cast<uint8_t*>(malloc(kReadSize));
-    if (sharedReadBuffer == nullptr) throw std::bad_alloc();
-  }
+uint8_t* SharedReadBuffer(Napi::Env env) {
+  if (sharedReadBuffer == nullptr) sharedReadBuffer = TakeBlock(env, kReadSize);
   return sharedReadBuffer;
 }
 
@@ -812,7 +812,7 @@ void TlsSocket::ReadAvailable() {
   for (int i = 0; i < 16 && phase_ == Phase::kOpen && reading_ && !readEnded_; i++) {
     size_t got = 0;
     Failure failure;
-    ReadOutcome outcome = records_->Read(SharedReadBuffer(), kReadSize, &got, &failure);
+    ReadOutcome outcome = records_->Read(SharedReadBuffer(Env()), kReadSize, &got, &failure);
     if (outcome == ReadOutcome::kData) {
       DeliverData(got);
       continue;
@@ -849,8 +849,9 @@ void TlsSocket::DeliverData(size_t len) {
   Napi::Env env = Env();
   Napi::Buffer<uint8_t> chunk;
   if (len >= kReadSize / 2) {
-    // Large reads go to JS as they are; the next read gets a fresh buffer.
-    chunk = Napi::Buffer<uint8_t>::New(env, sharedReadBuffer, len, [](Napi::Env, uint8_t* data) { free(data); });
+    // Large reads go to JS as they are (the block returns to the pool when the GC frees the Buffer); the
+    // next read takes another block.
+    chunk = BlockBuffer(env, sharedReadBuffer, len);
     sharedReadBuffer = nullptr;
   } else {
     chunk = Napi::Buffer<uint8_t>::Copy(env, sharedReadBuffer, len);

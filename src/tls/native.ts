@@ -115,6 +115,16 @@ export interface NativeTlsSocket {
   setRef(ref: boolean): void;
 }
 
+/** The addon's per-thread pool of memory for large Buffers (native/src/buffer_pool.h). */
+export interface BlockPoolStats {
+  /** Bytes of spare blocks the pool keeps now. */
+  pooledBytes: number;
+  pooledBlocks: number;
+  /** Blocks asked for so far, and how many of them came from the pool rather than from malloc. */
+  taken: number;
+  reused: number;
+}
+
 export interface NativeAddon {
   SecureContext: new (options: Record<string, unknown>) => NativeSecureContext;
   TlsSocket: new (
@@ -124,6 +134,9 @@ export interface NativeAddon {
     onevent: (type: number, arg: unknown) => void,
   ) => NativeTlsSocket;
   dup(fd: number): number;
+  /** `size` uninitialized bytes of native memory that go back to the addon's pool when the GC frees them. */
+  pooledBuffer(size: number): Buffer;
+  blockPoolStats(): BlockPoolStats;
   kernelTlsAvailable(): { available: boolean; reason: string | null };
   opensslVersion: string;
   opensslHeaderVersion: string;
