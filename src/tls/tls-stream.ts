@@ -116,6 +116,15 @@ export class TlsStream extends Duplex {
     return this.#info;
   }
 
+  /**
+   * Memory for a large record read from this stream (the record channel joins records of 32 KiB or more
+   * here): native memory that goes back to the addon's pool when the GC frees it, as the reads it is
+   * joined from do, so a steady flow of large records reuses pages instead of faulting in new ones.
+   */
+  recordBuffer(length: number): Buffer {
+    return loadNative().pooledBuffer(length);
+  }
+
   get counters(): TlsCounters {
     return this.#session.counters();
   }

@@ -30,6 +30,14 @@ export interface RecordSink {
   onIdle(): void;
 }
 
+/**
+ * A stream that hands out memory for the large records read from it (TlsStream: native memory that goes
+ * back to a pool when the GC frees the record, not back to malloc). The channel joins such records there.
+ */
+export interface RecordMemorySource {
+  recordBuffer(length: number): Buffer;
+}
+
 export interface ChannelOptions extends RecordDecoderOptions {
   /** Outgoing records are split into fragments of at most this many bytes (default: one fragment). */
   maxFragmentSize?: number;
@@ -456,6 +464,11 @@ export class RecordChannel {
 
     protected override deliver(buffer: Buffer, start: number, end: number): void {
       this.channel.deliver(buffer, start, end);
+    }
+
+    protected override allocateRecord(length: number): Buffer {
+      const source = this.channel.stream as Partial<RecordMemorySource> | null;
+      return typeof source?.recordBuffer === 'function' ? source.recordBuffer(length) : Buffer.allocUnsafe(length);
     }
   };
 

@@ -22,6 +22,8 @@ const EMPTY_RECORD = Buffer.alloc(0);
 const HEAD_BYTES = 64;
 /** Pieces at least this long that fill most of their memory are kept as views, not copied. */
 const KEEP_VIEW_MIN = 16 * 1024;
+/** Records at least this long are joined into memory from `allocateRecord`; shorter ones by Buffer.concat. */
+const JOIN_OWN_MEMORY_MIN = 32 * 1024;
 /** Smallest staging buffer for copied pieces: the constant in "memory <= 2x the bytes held + constant". */
 const STAGE_MIN = 4096;
 
@@ -251,7 +253,7 @@ export class RecordDecoder {
     if (partial !== null) {
       partial.sealStage();
       const { pieces } = partial;
-      record = pieces.length === 1 ? (pieces[0] as Buffer) : Buffer.concat(pieces, this.recordLength);
+      record = pieces.length === 1 ? (pieces[0] as Buffer) : this.join(pieces, this.recordLength);
     }
     this.reset();
     this.state |= DecoderState.Delivered;
@@ -265,6 +267,23 @@ export class RecordDecoder {
    */
   protected deliver(buffer: Buffer, start: number, end: number): void {
     this.onRecord(start === 0 && end === buffer.length ? buffer : buffer.subarray(start, end));
+  }
+
+  /**
+   * Memory for a large record being joined from its pieces (all `length` bytes are written before the
+   * record is delivered). A subclass whose stream hands out memory of its own (the record channel over a
+   * TLS stream) overrides this.
+   */
+  protected allocateRecord(length: number): Buffer {
+    return Buffer.allocUnsafe(length);
+  }
+
+  private join(pieces: Buffer[], length: number): Buffer {
+    if (length < JOIN_OWN_MEMORY_MIN) return Buffer.concat(pieces, length);
+    const record = this.allocateRecord(length);
+    let at = 0;
+    for (let i = 0; i < pieces.length; i++) at += (pieces[i] as Buffer).copy(record, at);
+    return record;
   }
 
   private reset(): void {

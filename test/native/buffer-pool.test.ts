@@ -1,16 +1,22 @@
-// The addon's pool of memory for large Buffers (TLS reads): a Buffer's memory
+// The addon's pool of memory for large Buffers (TLS reads, records joined over TLS): a Buffer's memory
 // goes back to the pool when the GC frees the Buffer, and the next Buffer of about that size reuses it.
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
 import test from 'ava';
 
+import { RpcClient } from '../../src/rpc/client.js';
+import { RpcServer } from '../../src/rpc/server.js';
+import { createTlsClient, createTlsServer } from '../../src/rpc-tls/index.js';
+import { TlsStream } from '../../src/tls/index.js';
 import { loadNative } from '../../src/tls/native.js';
+import { makeCerts } from './helpers.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 const native = loadNative();
 const MiB = 1024 * 1024;
+const ECHO = { program: 0x20000a11, version: 1, procedures: { 1: (args: Buffer) => args } };
 
 /** Collects until `done()` holds (finalizers of external Buffers may run after the GC, from the loop). */
 async function collectUntil(done: () => boolean): Promise<boolean> {
@@ -50,4 +56,54 @@ test.serial('the pool keeps at most 64 MiB, and gives it all back once two sweep
   t.true(native.blockPoolStats().pooledBytes <= 64 * MiB);
   await new Promise((resolve) => setTimeout(resolve, 4500));
   t.like(native.blockPoolStats(), { pooledBytes: 0, pooledBlocks: 0 });
+});
+
+test.serial('RPC-with-TLS joins a large record in pooled memory, and reads it in pooled blocks; plain RPC does not touch the pool', async (t) => {
+  const certs = makeCerts();
+  const payload = Buffer.alloc(MiB);
+  for (let i = 0; i < payload.length; i += 4) payload.writeUInt32BE(i, i);
+  let argsMemory = 0;
+  const echo = { ...ECHO, procedures: { 1: (args: Buffer) => ((argsMemory = args.buffer.byteLength), args) } };
+
+  const plainServer = new RpcServer();
+  plainServer.addProgram(echo);
+  const { port: plainPort } = await plainServer.listen({ host: '127.0.0.1', port: 0 });
+  const plainClient = new RpcClient({ host: '127.0.0.1', port: plainPort });
+  const beforePlain = native.blockPoolStats().taken;
+  t.true((await plainClient.call(ECHO.program, 1, 1, payload)).equals(payload));
+  t.is(native.blockPoolStats().taken, beforePlain, 'plain RPC joins in memory of its own');
+  plainClient.destroy();
+  await plainServer.close();
+
+  const server = createTlsServer({ tls: { cert: certs.serverCert, key: certs.serverKey, kernelTls: 'off' } });
+  server.addProgram(echo);
+  const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
+  const client = createTlsClient({ host: '127.0.0.1', port, probe: { program: ECHO.program, version: 1 }, tls: { ca: certs.ca, servername: 'localhost', kernelTls: 'off' } });
+  try {
+    await client.connect();
+    const before = native.blockPoolStats().taken;
+    const joins: number[] = [];
+    const recordBuffer = TlsStream.prototype.recordBuffer;
+    TlsStream.prototype.recordBuffer = function (this: TlsStream, length: number): Buffer {
+      joins.push(length);
+      return recordBuffer.call(this, length);
+    };
+    let reply: Buffer;
+    try {
+      reply = await client.call(ECHO.program, 1, 1, payload);
+    } finally {
+      TlsStream.prototype.recordBuffer = recordBuffer;
+    }
+    t.true(reply.equals(payload));
+    // The call's record at the server, the reply's at the client: header + length + payload each.
+    t.is(joins.length, 2);
+    for (const length of joins) t.true(length > MiB && length < MiB + 128, String(length));
+    const reads = native.blockPoolStats().taken - before - joins.length;
+    t.true(reads >= 2, `${reads} read blocks taken for 2 MiB read in 64 KiB reads`);
+    // The call's record: its header, the length and the payload, all of the block handed out.
+    t.true(argsMemory > MiB && argsMemory < MiB + 256, `the arguments lie in a ${argsMemory}-byte record`);
+  } finally {
+    await client.close();
+    await server.close();
+  }
 });

@@ -130,3 +130,29 @@ test('text from a peer that is no RPC peer: the error keeps its first bytes (hea
   t.is(late.head?.toString('latin1', 0, 12), 'HTTP/1.1 400');
   t.false(late.firstRecord);
 });
+
+test('a record of 32 KiB or more spread over chunks is joined into memory from allocateRecord, once; a shorter one is not', (t) => {
+  const asked: number[] = [];
+  class OwnMemory extends RecordDecoder {
+    protected override allocateRecord(length: number): Buffer {
+      asked.push(length);
+      // Dirty memory, as a pool's would be: every byte must be overwritten before delivery.
+      return Buffer.alloc(length, 0xee);
+    }
+  }
+  const records: Buffer[] = [];
+  const decoder = new OwnMemory((r) => records.push(r));
+  const large = Buffer.alloc(100_000);
+  for (let i = 0; i < large.length; i++) large[i] = i % 251;
+  const small = Buffer.alloc(32 * 1024 - 1, 7);
+  // Several fragments, fed in uneven chunks: some pieces are kept as views, some copied to a stage.
+  for (const payload of [large, small]) {
+    const wire = frame(payload, 40_000);
+    for (let at = 0; at < wire.length; at += 17_000) decoder.push(wire.subarray(at, at + 17_000));
+  }
+  t.deepEqual(asked, [100_000]);
+  t.is(records.length, 2);
+  t.true(records[0]!.equals(large));
+  t.is(records[0]!.buffer.byteLength, 100_000, 'the record is the whole allocation: nothing beyond it is reachable');
+  t.true(records[1]!.equals(small));
+});
