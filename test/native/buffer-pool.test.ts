@@ -54,7 +54,7 @@ test.serial('the pool keeps at most 64 MiB, and gives it all back once two sweep
   buffers = null;
   t.true(await collectUntil(() => native.blockPoolStats().pooledBytes >= 60 * MiB), `${native.blockPoolStats().pooledBytes} bytes pooled`);
   t.true(native.blockPoolStats().pooledBytes <= 64 * MiB);
-  await new Promise((resolve) => setTimeout(resolve, 4500));
+  await new Promise((resolve) => setTimeout(resolve, 5000));
   t.like(native.blockPoolStats(), { pooledBytes: 0, pooledBlocks: 0 });
 });
 
