@@ -31,6 +31,8 @@ struct BlockPool {
   bool usedSinceSweep = false;
   bool sweeping = false;
   uv_timer_t sweep;
+  // The environment's teardown waits for the timer to close (a worker's loop must have no handle left).
+  napi_async_cleanup_hook_handle cleanup = nullptr;
 };
 
 // One pool per thread (each worker runs its own environment); finalizers run on that thread too.
@@ -56,13 +58,18 @@ void OnSweep(uv_timer_t* timer) {
   p->usedSinceSweep = false;
 }
 
-void ClosePool(void*) {
-  BlockPool* p = pool;
+void OnSweepClosed(uv_handle_t* handle) {
+  BlockPool* p = static_cast<BlockPool*>(handle->data);
+  napi_remove_async_cleanup_hook(p->cleanup);
+  delete p;
+}
+
+void ClosePool(napi_async_cleanup_hook_handle, void* data) {
+  BlockPool* p = static_cast<BlockPool*>(data);
   pool = nullptr;
   poolClosed = true;
-  if (p == nullptr) return;
   FreeSpare(p);
-  uv_close(reinterpret_cast<uv_handle_t*>(&p->sweep), [](uv_handle_t* handle) { delete static_cast<BlockPool*>(handle->data); });
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->sweep), OnSweepClosed);
 }
 
 BlockPool* PoolFor(Napi::Env env) {
@@ -74,7 +81,10 @@ BlockPool* PoolFor(Napi::Env env) {
   p->sweep.data = p;
   // The sweep never keeps the process alive.
   uv_unref(reinterpret_cast<uv_handle_t*>(&p->sweep));
-  napi_add_env_cleanup_hook(env, ClosePool, nullptr);
+  if (napi_add_async_cleanup_hook(env, ClosePool, p, &p->cleanup) != napi_ok) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->sweep), [](uv_handle_t* handle) { delete static_cast<BlockPool*>(handle->data); });
+    return nullptr;
+  }
   pool = p;
   return p;
 }

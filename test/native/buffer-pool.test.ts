@@ -1,5 +1,6 @@
 // The addon's pool of memory for large Buffers (TLS reads, records joined over TLS): a Buffer's memory
 // goes back to the pool when the GC frees the Buffer, and the next Buffer of about that size reuses it.
+import { spawnSync } from 'node:child_process';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -9,7 +10,7 @@ import { RpcClient } from '../../src/rpc/client.js';
 import { RpcServer } from '../../src/rpc/server.js';
 import { createTlsClient, createTlsServer } from '../../src/rpc-tls/index.js';
 import { TlsStream } from '../../src/tls/index.js';
-import { loadNative } from '../../src/tls/native.js';
+import { loadNative, nativeAddonPath } from '../../src/tls/native.js';
 import { makeCerts } from './helpers.js';
 
 setFlagsFromString('--expose-gc');
@@ -106,4 +107,44 @@ test.serial('RPC-with-TLS joins a large record in pooled memory, and reads it in
     await client.close();
     await server.close();
   }
+});
+
+test.serial('a worker thread that used the pool exits cleanly, ended or terminated, with Buffers of the pool still alive', (t) => {
+  // In a process of its own: a handle left on a worker's loop at exit aborts (or crashes) the process.
+  const worker = `
+    const { setFlagsFromString } = require('node:v8');
+    setFlagsFromString('--expose-gc');
+    const collect = require('node:vm').runInNewContext('gc');
+    const { parentPort } = require('node:worker_threads');
+    const native = require(process.env.RPCTLS_ADDON);
+    let freed = native.pooledBuffer(1 << 20);
+    globalThis.kept = native.pooledBuffer(1 << 20);
+    freed = null;
+    (async () => {
+      for (let i = 0; i < 50 && native.blockPoolStats().pooledBytes === 0; i++) {
+        collect();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      parentPort.postMessage(native.blockPoolStats().pooledBytes);
+    })();
+  `;
+  const main = `
+    const { Worker } = require('node:worker_threads');
+    const run = (terminate) => new Promise((resolve, reject) => {
+      const w = new Worker(${JSON.stringify(worker)}, { eval: true });
+      w.on('message', (pooled) => {
+        if (pooled === 0) reject(new Error('nothing went back to the pool'));
+        if (terminate) void w.terminate();
+      });
+      w.on('error', reject);
+      w.on('exit', resolve);
+    });
+    (async () => {
+      console.log('ended', await run(false));
+      console.log('terminated', await run(true));
+    })().catch((error) => { console.error(error); process.exit(3); });
+  `;
+  const child = spawnSync(process.execPath, ['-e', main], { env: { ...process.env, RPCTLS_ADDON: nativeAddonPath() }, encoding: 'utf8', timeout: 60_000 });
+  t.is(child.status, 0, `exit ${child.status} ${child.signal ?? ''}: ${child.stderr}`);
+  t.regex(child.stdout, /^ended 0\nterminated 1\n$/);
 });
