@@ -115,7 +115,9 @@ test.serial('a worker thread that used the pool exits cleanly, ended or terminat
     const { setFlagsFromString } = require('node:v8');
     setFlagsFromString('--expose-gc');
     const collect = require('node:vm').runInNewContext('gc');
-    const { parentPort } = require('node:worker_threads');
+    const { parentPort, workerData } = require('node:worker_threads');
+    // A worker to be terminated stays busy until then (else it may end by itself first).
+    if (workerData.stay) setInterval(() => {}, 1000);
     const native = require(process.env.RPCTLS_ADDON);
     let freed = native.pooledBuffer(1 << 20);
     globalThis.kept = native.pooledBuffer(1 << 20);
@@ -131,7 +133,7 @@ test.serial('a worker thread that used the pool exits cleanly, ended or terminat
   const main = `
     const { Worker } = require('node:worker_threads');
     const run = (terminate) => new Promise((resolve, reject) => {
-      const w = new Worker(${JSON.stringify(worker)}, { eval: true });
+      const w = new Worker(${JSON.stringify(worker)}, { eval: true, workerData: { stay: terminate } });
       w.on('message', (pooled) => {
         if (pooled === 0) reject(new Error('nothing went back to the pool'));
         if (terminate) void w.terminate();
