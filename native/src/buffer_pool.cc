@@ -143,8 +143,6 @@ Napi::Buffer<uint8_t> BlockBuffer(Napi::Env env, uint8_t* data, size_t length) {
   return Napi::Buffer<uint8_t>::New(env, data, length, ReleaseData);
 }
 
-void GiveBackBlock(uint8_t* data) { ReturnBlock(data - kHeader); }
-
 Napi::Value BlockPoolStats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);

@@ -18,9 +18,6 @@ uint8_t* TakeBlock(Napi::Env env, size_t size);
 // is collected. The bytes are not cleared: the caller fills all `length` of them first.
 Napi::Buffer<uint8_t> BlockBuffer(Napi::Env env, uint8_t* block, size_t length);
 
-// Returns a block that was never handed to JS.
-void GiveBackBlock(uint8_t* block);
-
 // { pooledBytes, pooledBlocks, taken, reused }: for tests and diagnostics.
 Napi::Value BlockPoolStats(const Napi::CallbackInfo& info);
 

@@ -11,7 +11,7 @@ import { RpcServer } from '../../src/rpc/server.js';
 import { createTlsClient, createTlsServer } from '../../src/rpc-tls/index.js';
 import { TlsStream } from '../../src/tls/index.js';
 import { loadNative, nativeAddonPath } from '../../src/tls/native.js';
-import { makeCerts } from './helpers.js';
+import { expectKtls, makeCerts } from './helpers.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -76,10 +76,12 @@ test.serial('RPC-with-TLS joins a large record in pooled memory, and reads it in
   plainClient.destroy();
   await plainServer.close();
 
-  const server = createTlsServer({ tls: { cert: certs.serverCert, key: certs.serverKey, kernelTls: 'off' } });
+  // In the kernel stage the reads come from the kernel's record layer (recvmsg), else from OpenSSL's.
+  const kernelTls = expectKtls ? 'require' : 'off';
+  const server = createTlsServer({ tls: { cert: certs.serverCert, key: certs.serverKey, kernelTls } });
   server.addProgram(echo);
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
-  const client = createTlsClient({ host: '127.0.0.1', port, probe: { program: ECHO.program, version: 1 }, tls: { ca: certs.ca, servername: 'localhost', kernelTls: 'off' } });
+  const client = createTlsClient({ host: '127.0.0.1', port, probe: { program: ECHO.program, version: 1 }, tls: { ca: certs.ca, servername: 'localhost', kernelTls } });
   try {
     await client.connect();
     const before = native.blockPoolStats().taken;
